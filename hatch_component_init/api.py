@@ -1,0 +1,79 @@
+"""The public Python API: bytes in, pre-initialized bytes out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .__about__ import __version__
+from .errors import ConfigError
+from .fileio import atomic_write
+from .instrument import instrument
+from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, OutputSink, WasiOptions
+from .rewrite import find_init_removal, rewrite_component
+from .runtime import run_init, validate_component
+from .wasm.component import parse_component
+from .wasm.reader import encode_name, encode_u32
+from .wave import parse_spec
+
+__all__ = ["PROCESSED_BY_SECTION", "pre_initialize", "pre_initialize_file"]
+
+#: Custom section recording that this tool (and which version) produced the output.
+PROCESSED_BY_SECTION = "hatch-component-init"
+
+
+def pre_initialize(
+    component: bytes,
+    *,
+    init_func: str = DEFAULT_INIT_FUNC,
+    keep_init_func: bool = False,
+    wasi: WasiOptions | None = WasiOptions(),
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_memory: int | None = None,
+    on_output: OutputSink | None = None,
+) -> bytes:
+    """Run ``init_func`` of ``component`` once and return a component that starts in that state.
+
+    ``init_func`` names a function export (``component-init``), a function in an
+    exported instance (``example:demo/setup.init``), and may carry WAVE
+    arguments (``load("words", 3)``). The init export is removed from the output
+    unless ``keep_init_func``. ``wasi=None`` gives the guest no WASI at all
+    (every import traps if called). ``on_output`` receives what the guest
+    writes to stdout/stderr during init. Raises a subclass of
+    :class:`hatch_component_init.errors.ComponentInitError`.
+    """
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
+    if max_memory is not None and max_memory <= 0:
+        raise ConfigError(f"the memory limit must be a positive number of bytes, not {max_memory!r}")
+    options = InitOptions(
+        init_func=init_func,
+        keep_init_func=keep_init_func,
+        wasi=wasi if wasi is not None else WasiOptions(enabled=False),
+        timeout=timeout,
+        max_memory=max_memory,
+    )
+    view = memoryview(component)
+    parsed = parse_component(view)
+    call = parse_spec(init_func)
+    removal = None if keep_init_func else find_init_removal(parsed, call.name)
+    instrumented, plan = instrument(parsed)
+    state = run_init(instrumented, plan, options, on_output)
+    output = rewrite_component(parsed, plan, state, removal) + _processed_by()
+    validate_component(output)
+    return output
+
+
+def _processed_by() -> bytes:
+    payload = encode_name(PROCESSED_BY_SECTION) + f"hatch-component-init {__version__}".encode()
+    return b"\x00" + encode_u32(len(payload)) + payload
+
+
+def pre_initialize_file(input_path: Path, output_path: Path, **kwargs: object) -> bytes:
+    """Read ``input_path``, pre-initialize it and write ``output_path`` atomically; returns the output bytes.
+
+    ``output_path`` may be ``input_path``: it is replaced only once the output is complete and valid.
+    """
+    data = Path(input_path).read_bytes()
+    output = pre_initialize(data, **kwargs)  # type: ignore[arg-type]
+    atomic_write(Path(output_path), output)
+    return output

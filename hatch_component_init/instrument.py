@@ -1,0 +1,212 @@
+"""Original component -> instrumented component + the plan of what to read back.
+
+Every core module that defines state gets extra exports for its memories and
+mutable globals. Each component (the root and every nested one that has
+state) gets an accessor module instantiated against those instances, whose
+functions are lifted and exported; a parent re-exports its children's
+accessors under a prefix, so the host reaches every core instance at any depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .accessor import AccessorInstance, build_accessor, global_export_name, memory_export_name
+from .errors import UnsupportedComponentError
+from .wasm import component_encode as enc
+from .wasm.component import Component, Sort
+from .wasm.core_module import NUM_TYPES, CoreModule, export_entry, rebuild
+from .wasm.reader import Reader, encode_u32
+
+__all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
+
+#: Core exports that reset host-handle bookkeeping (WASI adapter, wasi-libc) before a snapshot.
+RESET_EXPORTS = ("reset_adapter_state", "__wasilibc_reset_preopens")
+
+
+@dataclass(frozen=True, slots=True)
+class CorePlan:
+    """A core instance whose state is read: which module it instantiates and what it defines."""
+
+    core_instance: int
+    module_section: int
+    accessor: AccessorInstance
+
+
+@dataclass(frozen=True, slots=True)
+class NestedPlan:
+    instance: int
+    component_section: int
+    plan: ComponentPlan
+
+
+@dataclass(slots=True)
+class ComponentPlan:
+    prefix: str  # export-name prefix of this level's accessors, as seen from the root
+    cores: list[CorePlan] = field(default_factory=list)
+    nested: list[NestedPlan] = field(default_factory=list)
+    has_reset: bool = False
+
+    def local_exports(self) -> list[str]:
+        """Names this component exports for its accessors, its children's included."""
+        names = ["reset"] if self.has_reset else []
+        for core in self.cores:
+            names.append(f"state-i{core.core_instance}")
+            for m in core.accessor.memories:
+                names += [f"read-i{core.core_instance}-m{m.index}", f"scan-i{core.core_instance}-m{m.index}"]
+        for n in self.nested:
+            names += [f"c{n.instance}-{name}" for name in n.plan.local_exports()]
+        return names
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.cores and not self.nested and not self.has_reset
+
+
+def _module_name(c: Component, section: int) -> str:
+    return f"core module #{sorted(c.modules).index(section)} (at offset {c.base + c.sections[section].start:#x})"
+
+
+def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | None:
+    for g in m.globals:
+        if g.mutable and g.valtype not in NUM_TYPES:
+            raise UnsupportedComponentError(
+                f"{_module_name(c, si)} has a mutable reference-typed global (global {g.index}); "
+                "reference values cannot be snapshotted"
+            )
+    globals_ = tuple(g for g in m.globals if g.mutable)
+    resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0)
+    if not m.memories and not globals_ and not resets:
+        return None
+    return AccessorInstance(-1, tuple(m.memories), globals_, resets)
+
+
+def _instrument_module(m: CoreModule, acc: AccessorInstance) -> bytes:
+    entries = [export_entry(memory_export_name(mem), 0x02, mem.index) for mem in acc.memories]
+    entries += [export_entry(global_export_name(g), 0x03, g.index) for g in acc.globals]
+    taken = set(m.exports)
+    for e in (memory_export_name(mem) for mem in acc.memories):
+        if e in taken:
+            raise UnsupportedComponentError(f"a core module already exports `{e}`, a name this tool reserves")
+    sec = m.section(7)
+    if sec is None:
+        return rebuild(m, {}, {7: encode_u32(len(entries)) + b"".join(entries)})
+    r = Reader(m.raw, sec.payload_start, sec.end)
+    n = r.u32()
+    payload = encode_u32(n + len(entries)) + bytes(m.raw[r.pos : sec.end]) + b"".join(entries)
+    return rebuild(m, {7: payload}, {})
+
+
+def _section_bytes(sid: int, body: bytes) -> bytes:
+    return bytes([sid]) + encode_u32(len(body)) + body
+
+
+def instrument(c: Component, prefix: str = "ci-") -> tuple[bytes, ComponentPlan]:
+    plan = ComponentPlan(prefix)
+    replaced: dict[int, bytes] = {}
+    module_state: dict[int, AccessorInstance | None] = {}
+
+    for ci, entry in enumerate(c.core_instances):
+        if entry.module is None:
+            continue
+        d = c.at(Sort.CORE_MODULE, entry.module)
+        if d.kind != "defined":
+            raise UnsupportedComponentError(
+                f"core instance {ci} instantiates a core module that is {d.kind} rather than defined "
+                "in the same component; its state cannot be rewritten"
+            )
+        si = d.section
+        if si not in module_state:
+            module_state[si] = _stateful_parts(c, si, c.modules[si])
+            if module_state[si] is not None:
+                replaced[si] = _instrument_module(c.modules[si], module_state[si])  # type: ignore[arg-type]
+        acc = module_state[si]
+        if acc is not None:
+            plan.cores.append(
+                CorePlan(ci, si, AccessorInstance(ci, acc.memories, acc.globals, acc.resets))
+            )
+
+    for ii, inst in enumerate(c.instances):
+        if inst.component is None:
+            continue
+        d = c.at(Sort.COMPONENT, inst.component)
+        if d.kind != "defined":
+            continue  # an imported component's state is not ours to snapshot
+        sub, sub_plan = instrument(c.components[d.section], f"{prefix}c{ii}-")
+        if sub_plan.is_empty:
+            continue
+        replaced[d.section] = sub
+        plan.nested.append(NestedPlan(ii, d.section, sub_plan))
+
+    plan.has_reset = any(core.accessor.resets for core in plan.cores)
+    parts: list[bytes | memoryview] = [c.raw[:8]]
+    for si, s in enumerate(c.sections):
+        if si in replaced:
+            parts.append(_section_bytes(s.id, replaced[si]))
+        else:
+            parts.append(c.raw[s.start : s.end])
+    if not plan.is_empty:
+        parts.extend(_accessor_sections(c, plan))
+    return b"".join(parts), plan
+
+
+def _accessor_sections(c: Component, plan: ComponentPlan) -> list[bytes]:
+    out: list[bytes] = []
+    func = c.count(Sort.FUNC)
+    exports: list[bytes] = []
+    if plan.cores:
+        accessor = build_accessor([core.accessor for core in plan.cores])
+        module = c.count(Sort.CORE_MODULE)
+        out.append(_section_bytes(1, accessor))
+        instance = c.count(Sort.CORE_INSTANCE)
+        args = sorted({(core.accessor.import_module, core.core_instance) for core in plan.cores})
+        out.append(enc.section(2, [enc.core_instantiate(module, args)]))
+        # Core names inside the accessor, paired with the export names they are lifted to.
+        lifted: list[tuple[str, str, int]] = []  # (core export, component export, type slot)
+        if plan.has_reset:
+            lifted.append(("reset", "reset", 0))
+        for core in plan.cores:
+            ci = core.core_instance
+            lifted.append((f"state-{ci}", f"state-i{ci}", 1))
+            for m in core.accessor.memories:
+                read_type = 3 if m.limits.is64 else 2
+                lifted.append((f"read-{ci}-{m.index}", f"read-i{ci}-m{m.index}", read_type))
+                lifted.append((f"scan-{ci}-{m.index}", f"scan-i{ci}-m{m.index}", 4))
+        memory = c.count(Sort.CORE_MEMORY)
+        core_func = c.count(Sort.CORE_FUNC)
+        aliases = [enc.alias_core_export(Sort.CORE_MEMORY, instance, "memory")]
+        aliases += [enc.alias_core_export(Sort.CORE_FUNC, instance, name) for name, _, _ in lifted]
+        out.append(enc.section(6, aliases))
+        t0 = c.count(Sort.TYPE)
+        out.append(
+            enc.section(
+                7,
+                [
+                    enc.func_type([], None),
+                    enc.func_type([], enc.STRING),
+                    enc.func_type([("offset", enc.U32), ("len", enc.U32)], enc.STRING),
+                    enc.func_type([("offset", enc.U64), ("len", enc.U32)], enc.STRING),
+                    enc.func_type([("page", enc.U32), ("count", enc.U32)], enc.STRING),
+                ],
+            )
+        )
+        canons = []
+        for i, (_, _, slot) in enumerate(lifted):
+            if slot == 0:
+                canons.append(b"\x00\x00" + encode_u32(core_func + i) + b"\x00" + encode_u32(t0))
+            else:
+                canons.append(enc.canon_lift(core_func + i, memory, t0 + slot))
+        out.append(enc.section(8, canons))
+        for _, name, _ in lifted:
+            exports.append(enc.export(f"{plan.prefix}{name}", Sort.FUNC, func))
+            func += 1
+    if plan.nested:
+        aliases = []
+        for n in plan.nested:
+            for name in n.plan.local_exports():
+                aliases.append(enc.alias_instance_export(Sort.FUNC, n.instance, f"{n.plan.prefix}{name}"))
+                exports.append(enc.export(f"{plan.prefix}c{n.instance}-{name}", Sort.FUNC, func))
+                func += 1
+        out.append(enc.section(6, aliases))
+    out.append(enc.section(11, exports))
+    return out

@@ -1,0 +1,38 @@
+"""Options of one pre-initialization run: the one place that owns their defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+__all__ = ["DEFAULT_INIT_FUNC", "DEFAULT_TIMEOUT", "InitOptions", "OutputSink", "WasiOptions"]
+
+DEFAULT_INIT_FUNC = "component-init"
+#: Seconds an init function may run before it is stopped.
+DEFAULT_TIMEOUT = 300.0
+
+#: Receives guest output: (stream name "stdout" or "stderr", bytes written).
+OutputSink = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class WasiOptions:
+    """What the guest may see of the host during init. Nothing is granted by default."""
+
+    enabled: bool = True
+    #: (host directory, guest path) pairs, preopened read-only.
+    dirs: tuple[tuple[Path, str], ...] = ()
+    #: (name, value) pairs set in the guest's environment.
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class InitOptions:
+    init_func: str = DEFAULT_INIT_FUNC
+    keep_init_func: bool = False
+    wasi: WasiOptions = field(default_factory=WasiOptions)
+    #: Seconds before a running init is interrupted; None for no limit.
+    timeout: float | None = DEFAULT_TIMEOUT
+    #: Bytes of linear memory one memory may grow to during init; None for Wasmtime's own limits.
+    max_memory: int | None = None

@@ -1,0 +1,335 @@
+"""Original component + snapshot -> initialized component.
+
+Each instantiated core module is re-emitted with the state of the instance
+that used it: memory minimums, mutable global initialisers, the snapshot as
+active data (old active segments become empty passive ones so data indices
+keep their meaning), and no start function. A module or nested component
+instantiated several times with different states gets one copy per state,
+and every index that points past an inserted copy or a removed init export
+is renumbered. Sections nothing touches are copied byte for byte.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import InitExportError, UnsupportedComponentError
+from .instrument import ComponentPlan
+from .runtime import ComponentState, CoreState
+from .snapshot import data_segments, global_init
+from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
+from .wasm.core_module import CoreModule, rebuild
+from .wasm.reader import Reader, encode_name, encode_u32
+
+__all__ = ["InitRemoval", "find_init_removal", "rewrite_component"]
+
+_EMPTY_PASSIVE = b"\x01\x00"
+
+
+# ---------------------------------------------------------------- core modules
+
+
+def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
+    replaced: dict[int, bytes | None] = {8: None}  # start ran during init; it must not run again
+    added: dict[int, bytes] = {}
+    segments = [raw if passive else _EMPTY_PASSIVE for passive, raw in m.data_segments]
+    if state is not None:
+        pages = dict(zip((mem.index for mem in m.memories), (s.pages for s in state.memories)))
+        if m.memories:
+            replaced[5] = encode_u32(len(m.memories)) + b"".join(
+                mem.limits.encode(minimum=pages[mem.index]) for mem in m.memories
+            )
+        for mem, mstate in zip(m.memories, state.memories):
+            segments += data_segments(mem.index, mem.limits.is64, mstate)
+        values = iter(state.globals)
+        if m.globals:
+            replaced[6] = encode_u32(len(m.globals)) + b"".join(
+                g.type_bytes + (global_init(g, next(values)) if g.mutable else g.init_bytes) for g in m.globals
+            )
+    if segments or m.section(11) is not None:
+        payload = encode_u32(len(segments)) + b"".join(segments)
+        if m.section(11) is not None:
+            replaced[11] = payload
+        else:
+            added[11] = payload
+    if m.section(12) is not None:
+        replaced[12] = encode_u32(len(segments))
+    return rebuild(m, replaced, added)
+
+
+# ---------------------------------------------------------------- init export removal
+
+
+@dataclass(frozen=True, slots=True)
+class InitRemoval:
+    """Where the init export lives: a top-level func export, or an export inside a nested component."""
+
+    export_name: str  # the export entry to remove in this component
+    nested: tuple[int, InitRemoval] | None = None  # (component section index, removal inside it)
+    bundle: tuple[int, str] | None = None  # (instance index of an export bundle, item name)
+
+
+def find_init_removal(c: Component, name: str) -> InitRemoval:
+    for e in c.exports:
+        if e.name == name and e.sort == Sort.FUNC:
+            return InitRemoval(name)
+    for i in [i for i, ch in enumerate(name) if ch == "."][::-1]:
+        iface, func = name[:i], name[i + 1 :]
+        for e in c.exports:
+            if e.name == iface and e.sort == Sort.INSTANCE:
+                return _removal_in_instance(c, e.index, func, name)
+    raise InitExportError(f"the init export `{name}` is not a function export of the component")
+
+
+def _removal_in_instance(c: Component, index: int, func: str, full: str) -> InitRemoval:
+    d = c.at(Sort.INSTANCE, index)
+    if d.kind == "export":
+        return _removal_in_instance(c, d.entry.index, func, full)  # type: ignore[union-attr]
+    if d.kind == "instantiate" and d.entry.component is not None:  # type: ignore[union-attr]
+        cd = c.at(Sort.COMPONENT, d.entry.component)  # type: ignore[union-attr]
+        users = [e for e in c.instances if e.component == d.entry.component]  # type: ignore[union-attr]
+        if cd.kind == "defined" and len(users) == 1:
+            inner = c.components[cd.section]
+            for e in inner.exports:
+                if e.name == func and e.sort == Sort.FUNC:
+                    return InitRemoval("", nested=(cd.section, InitRemoval(func)))
+    if d.kind == "bundle":
+        if any(n == func for n, s, _ in d.entry.exports):  # type: ignore[union-attr]
+            return InitRemoval("", bundle=(index, func))
+    raise UnsupportedComponentError(
+        f"the init export `{full}` cannot be removed from this component's exported instance; "
+        "use --keep-init-func (hook option `keep-init-func = true`) to keep it"
+    )
+
+
+# ---------------------------------------------------------------- components
+
+
+Remap = Callable[[int, int], int]
+
+
+def _identity(sort: int, index: int) -> int:
+    return index
+
+
+def rewrite_component(
+    c: Component,
+    plan: ComponentPlan | None,
+    state: ComponentState | None,
+    removal: InitRemoval | None = None,
+    outer: tuple[Remap, ...] = (),
+) -> bytes:
+    cores = {core.core_instance: core for core in (plan.cores if plan else [])}
+    nested_plans = {n.instance: n.plan for n in (plan.nested if plan else [])}
+
+    # One variant per distinct state of each instantiated module / component.
+    module_variants: dict[int, list[bytes]] = {}
+    core_instance_variant: dict[int, int] = {}
+    for ci, entry in enumerate(c.core_instances):
+        if entry.module is None:
+            continue
+        d = c.at(Sort.CORE_MODULE, entry.module)
+        if d.kind != "defined":
+            continue  # instrument() already refused stateful ones
+        core_state = state.cores.get(ci) if (state is not None and ci in cores) else None
+        out = rewrite_module(c.modules[d.section], core_state)
+        variants = module_variants.setdefault(d.section, [])
+        if out not in variants:
+            variants.append(out)
+        core_instance_variant[ci] = variants.index(out)
+
+    module_sections = [d.section for d in c.space(Sort.CORE_MODULE)]
+    module_shift = _shifts(c, Sort.CORE_MODULE, module_variants)
+
+    def remap_module(index: int) -> int:
+        return module_shift[index]
+
+    def remap_outer_modules(sort: int, index: int) -> int:
+        return remap_module(index) if sort == Sort.CORE_MODULE else index
+
+    component_variants: dict[int, list[bytes]] = {}
+    instance_variant: dict[int, int] = {}
+    for ii, entry in enumerate(c.instances):
+        if entry.component is None:
+            continue
+        d = c.at(Sort.COMPONENT, entry.component)
+        if d.kind != "defined":
+            continue
+        inner_removal = removal.nested[1] if removal and removal.nested and removal.nested[0] == d.section else None
+        out = rewrite_component(
+            c.components[d.section],
+            nested_plans.get(ii),
+            state.nested.get(ii) if state is not None else None,
+            inner_removal,
+            outer + (remap_outer_modules,),
+        )
+        variants = component_variants.setdefault(d.section, [])
+        if out not in variants:
+            variants.append(out)
+        instance_variant[ii] = variants.index(out)
+    component_shift = _shifts(c, Sort.COMPONENT, component_variants)
+
+    _refuse_shared_copies(c, module_variants, Sort.CORE_MODULE)
+    _refuse_shared_copies(c, component_variants, Sort.COMPONENT)
+
+    removed_export = None
+    if removal is not None and removal.export_name:
+        removed_export = next(e for e in c.exports if e.name == removal.export_name and e.sort == Sort.FUNC)
+
+    def remap(sort: int, index: int) -> int:
+        if sort == Sort.CORE_MODULE:
+            return remap_module(index)
+        if sort == Sort.COMPONENT:
+            return component_shift[index]
+        if sort == Sort.FUNC and removed_export is not None:
+            if index == removed_export.defines:
+                return removed_export.index
+            if index > removed_export.defines:
+                return index - 1
+        return index
+
+    parts: list[bytes | memoryview] = [c.raw[:8]]
+    by_section = _entries_by_section(c)
+    for si, s in enumerate(c.sections):
+        if s.id == 1 and si in module_variants:
+            parts += [_section(1, v) for v in module_variants[si]]
+        elif s.id == 4 and si in component_variants:
+            parts += [_section(4, v) for v in component_variants[si]]
+        elif si in by_section:
+            parts.append(
+                _rewrite_section(c, s.id, by_section[si], remap, outer, core_instance_variant, instance_variant,
+                                 removed_export, removal)
+            )  # fmt: skip
+        else:
+            parts.append(c.raw[s.start : s.end])
+    del module_sections
+    return b"".join(parts)
+
+
+def _shifts(c: Component, sort: int, variants: dict[int, list[bytes]]) -> list[int]:
+    """New index of each old index once the extra variants are inserted after their originals."""
+    shift = 0
+    out = []
+    for d in c.space(sort):
+        out.append(d_index := len(out) + shift)
+        if d.kind == "defined" and d.section in variants:
+            shift += len(variants[d.section]) - 1
+        del d_index
+    return out
+
+
+def _refuse_shared_copies(c: Component, variants: dict[int, list[bytes]], sort: int) -> None:
+    copied = {i for i, d in enumerate(c.space(sort)) if d.kind == "defined" and len(variants.get(d.section, [])) > 1}
+    if not copied:
+        return
+    used = [e.index for e in c.exports if e.sort == sort]
+    used += [idx for e in c.instances for _, s, idx in e.args + e.exports if s == sort]
+    if copied & set(used):
+        raise UnsupportedComponentError(
+            f"a {Sort.NAMES[sort]} instantiated several times with different states is also exported "
+            "or passed to another component; it cannot be split into per-instance copies"
+        )
+
+
+def _entries_by_section(c: Component) -> dict[int, list[object]]:
+    out: dict[int, list[object]] = {}
+    for entries in (c.core_instances, c.instances, c.exports, c.canons, c.aliases):
+        for e in entries:
+            out.setdefault(e.section, []).append(e)  # type: ignore[attr-defined]
+    return out
+
+
+def _section(sid: int, payload: bytes) -> bytes:
+    return bytes([sid]) + encode_u32(len(payload)) + payload
+
+
+def _rewrite_section(
+    c: Component, sid: int, entries: list[object], remap: Remap, outer: tuple[Remap, ...],
+    core_variant: dict[int, int], instance_variant: dict[int, int], removed_export: object, removal: InitRemoval | None,
+) -> bytes:  # fmt: skip
+    items: list[bytes] = []
+    changed = False
+    for e in entries:
+        raw = bytes(c.raw[e.start : e.end])  # type: ignore[attr-defined]
+        if e is removed_export:
+            changed = True
+            continue
+        new = _rewrite_entry(c, sid, e, raw, remap, outer, core_variant, instance_variant, removal)
+        changed |= new != raw
+        items.append(new)
+    s = next(s for s in c.sections if s.start == _section_start(c, entries[0]))
+    if not changed:
+        return bytes(c.raw[s.start : s.end])
+    return _section(sid, encode_u32(len(items)) + b"".join(items))
+
+
+def _section_start(c: Component, entry: object) -> int:
+    return c.sections[entry.section].start  # type: ignore[attr-defined]
+
+
+def _rewrite_entry(
+    c: Component, sid: int, e: object, raw: bytes, remap: Remap, outer: tuple[Remap, ...],
+    core_variant: dict[int, int], instance_variant: dict[int, int], removal: InitRemoval | None,
+) -> bytes:  # fmt: skip
+    r = Reader(memoryview(raw))
+    if sid == 2:  # core instance
+        if r.u8() != 0x00:
+            return raw
+        module = r.u32()
+        ci = c.core_instances.index(e)  # type: ignore[arg-type]
+        new = remap(Sort.CORE_MODULE, module) + core_variant.get(ci, 0)
+        return b"\x00" + encode_u32(new) + raw[r.pos :]
+    if sid == 5:  # instance
+        kind = r.u8()
+        ii = c.instances.index(e)  # type: ignore[arg-type]
+        out = bytearray([kind])
+        if kind == 0x00:
+            comp = r.u32()
+            out += encode_u32(remap(Sort.COMPONENT, comp) + instance_variant.get(ii, 0))
+        n = r.u32()
+        items = []
+        for _ in range(n):
+            start = r.pos
+            if kind == 0x00:
+                name_bytes = encode_name(r.name())
+            else:
+                prefix = r.u8()
+                name = r.name()
+                name_bytes = bytes([prefix]) + encode_name(name)
+                if removal is not None and removal.bundle == (ii, name):
+                    read_sort(r)
+                    r.u32()
+                    continue
+            sort = read_sort(r)
+            idx = r.u32()
+            new_idx = remap(sort, idx)
+            items.append(raw[start : r.pos] if new_idx == idx else name_bytes + encode_sort(sort) + encode_u32(new_idx))
+        return bytes(out) + encode_u32(len(items)) + b"".join(items)
+    if sid == 11:  # export
+        read_export_name(r)
+        head = r.pos
+        sort = read_sort(r)
+        idx = r.u32()
+        new = remap(sort, idx)
+        return raw if new == idx else raw[:head] + encode_sort(sort) + encode_u32(new) + raw[r.pos :]
+    if sid == 8:  # canon: only `lower` names a component function
+        if raw[0] != 0x01:
+            return raw
+        r.pos = 2
+        idx = r.u32()
+        return raw[:2] + encode_u32(remap(Sort.FUNC, idx)) + raw[r.pos :]
+    if sid == 6:  # alias: outer aliases into a parent whose modules moved
+        sort = read_sort(r)
+        if r.u8() != 0x02:
+            return raw
+        head = r.pos
+        count = r.u32()
+        idx = r.u32()
+        if count == 0 or count > len(outer):
+            return raw
+        if sort == Sort.COMPONENT and count > 0:
+            pass
+        new = outer[-count](sort, idx)
+        return raw if new == idx else raw[:head] + encode_u32(count) + encode_u32(new)
+    return raw

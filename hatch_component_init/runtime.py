@@ -1,0 +1,308 @@
+"""The only module that talks to Wasmtime: run init in the instrumented component and read its state."""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+import wasmtime
+from wasmtime import component as cm
+
+from .accessor import MEMORY_SIZE_BYTES
+from .errors import InitExportError, InitFailedError, OutputInvalidError
+from .instrument import ComponentPlan
+from .options import InitOptions, OutputSink
+from .wave import InitCall, convert_args, parse_spec
+
+__all__ = ["ComponentState", "CoreState", "MemoryState", "run_init", "validate_component"]
+
+PAGE = 65536
+#: Pages scanned per call, and bytes copied out per call (Wasmtime caps one call's host values).
+SCAN_PAGES = 1 << 14
+READ_CHUNK = 32 << 20
+GUEST_STDERR_TAIL = 4000
+
+
+@dataclass(slots=True)
+class MemoryState:
+    pages: int
+    #: Non-zero page runs: (byte offset, contents); everything else is zero.
+    chunks: list[tuple[int, bytes]]
+
+
+@dataclass(slots=True)
+class CoreState:
+    memories: list[MemoryState]
+    globals: list[bytes]
+
+
+@dataclass(slots=True)
+class ComponentState:
+    cores: dict[int, CoreState] = field(default_factory=dict)
+    nested: dict[int, ComponentState] = field(default_factory=dict)
+
+
+def make_engine(*, epoch: bool = False) -> wasmtime.Engine:
+    config = wasmtime.Config()
+    config.cache = True
+    # The code runs once, for init: compile it fast rather than well.
+    config.cranelift_opt_level = "none"
+    config.wasm_multi_memory = True
+    config.wasm_memory64 = True
+    config.wasm_threads = True
+    config.shared_memory = True
+    config.epoch_interruption = epoch
+    return wasmtime.Engine(config)
+
+
+def validate_component(data: bytes) -> None:
+    """Compile ``data``; an error here means our rewrite produced an invalid component."""
+    try:
+        cm.Component(make_engine(), data)
+    except wasmtime.WasmtimeError as e:
+        raise OutputInvalidError(
+            "the pre-initialized component does not validate; this is a bug in hatch-component-init, "
+            f"please report it with the input component. Wasmtime said: {_first_lines(str(e))}"
+        ) from e
+
+
+def _first_lines(text: str, n: int = 6) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " ".join(lines[:n])
+
+
+class _Output:
+    """Collects guest output, forwards it to the sink, keeps stderr's tail for error messages."""
+
+    def __init__(self, sink: OutputSink | None) -> None:
+        self.sink = sink
+        self.stderr = bytearray()
+
+    def writer(self, stream: str):  # type: ignore[no-untyped-def]
+        def write(data: bytes) -> None:
+            if stream == "stderr":
+                self.stderr += data
+                del self.stderr[:-GUEST_STDERR_TAIL]
+            if self.sink is not None:
+                self.sink(stream, bytes(data))
+
+        return write
+
+    def tail(self) -> str:
+        text = self.stderr.decode("utf-8", "replace").strip()
+        return f" The guest's stderr ended with:\n{text}" if text else ""
+
+
+def _wasi_config(options: InitOptions, out: _Output) -> wasmtime.WasiConfig:
+    wasi = wasmtime.WasiConfig()
+    wasi.stdout_custom = out.writer("stdout")
+    wasi.stderr_custom = out.writer("stderr")
+    if options.wasi.env:
+        wasi.env = [list(pair) for pair in options.wasi.env]
+    for host, guest in options.wasi.dirs:
+        wasi.preopen_dir(str(host), guest, False)
+    return wasi
+
+
+@contextmanager
+def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | None) -> Iterator[None]:
+    if timeout is None:
+        store.set_epoch_deadline(1 << 62)
+        yield
+        return
+    store.set_epoch_deadline(1)
+    timer = threading.Timer(timeout, engine.increment_epoch)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _trap(name: str):  # type: ignore[no-untyped-def]
+    def call(store: Any, *args: Any) -> Any:
+        raise RuntimeError(f"the import `{name}` was called during init, but only WASI is provided then")
+
+    return call
+
+
+def _define_traps(linker: cm.Linker, component: cm.Component, engine: wasmtime.Engine, *, skip_wasi: bool) -> None:
+    """Provide every non-WASI import as functions that trap when called.
+
+    Wasmtime's own `define_unknown_imports_as_traps` would shadow WASI imports
+    whose version differs from the host's, so the traps are defined one by one.
+    """
+    root = linker.root()
+    try:
+        for name, ext in component.type.imports(engine).items():
+            if skip_wasi and name.startswith("wasi:"):
+                continue
+            if isinstance(ext, cm.FuncType):
+                root.add_func(name, _trap(name))
+            elif isinstance(ext, cm.ComponentInstanceType):
+                inst = root.add_instance(name)
+                for n, e in ext.exports(engine).items():
+                    if isinstance(e, cm.FuncType):
+                        inst.add_func(n, _trap(f"{name}#{n}"))
+    except wasmtime.WasmtimeError as e:
+        raise InitFailedError(f"cannot provide the component's imports: {_describe(e)}") from e
+    finally:
+        root.close()
+
+
+def _describe(e: Exception) -> str:
+    return _first_lines(str(e), 12)
+
+
+def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
+    names: list[str] = []
+    for name, ext in component.type.exports(engine).items():
+        if isinstance(ext, cm.FuncType):
+            names.append(name)
+        elif isinstance(ext, cm.ComponentInstanceType):
+            names += [f"{name}.{n}" for n, e in ext.exports(engine).items() if isinstance(e, cm.FuncType)]
+    return [n for n in names if not n.startswith("ci-")] if names else []
+
+
+def _find_init(
+    instance: cm.Instance, store: wasmtime.Store, component: cm.Component, engine: wasmtime.Engine, call: InitCall, prefix: str
+) -> cm.Func:
+    func = instance.get_func(store, call.name)
+    if func is None:
+        # `iface.func`: the interface name may itself contain dots (versions), so try every split.
+        name = call.name
+        for i in [i for i, ch in enumerate(name) if ch == "."][::-1]:
+            iface = instance.get_export_index(store, name[:i])
+            if iface is not None:
+                idx = instance.get_export_index(store, name[i + 1 :], iface)
+                if idx is not None:
+                    func = instance.get_func(store, idx)
+                    break
+    if func is None:
+        available = [n for n in _function_exports(component, engine) if not n.startswith(prefix)]
+        listing = ", ".join(f"`{n}`" for n in available) or "none"
+        raise InitExportError(
+            f"the component has no function export `{call.name}`. Function exports: {listing}. "
+            "Name the init function with -f/--init-func (`name` or `interface.name`)."
+        )
+    return func
+
+
+def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_output: OutputSink | None) -> ComponentState:
+    """Instantiate the instrumented component, call init, reset host handles, read every state."""
+    engine = make_engine(epoch=True)
+    try:
+        component = cm.Component(engine, instrumented)
+    except wasmtime.WasmtimeError as e:
+        raise InitFailedError(f"Wasmtime cannot compile the component: {_describe(e)}") from e
+    store = wasmtime.Store(engine)
+    if options.max_memory is not None:
+        store.set_limits(memory_size=options.max_memory)
+    out = _Output(on_output)
+    linker = cm.Linker(engine)
+    if options.wasi.enabled:
+        linker.add_wasip2()
+        store.set_wasi(_wasi_config(options, out))
+    _define_traps(linker, component, engine, skip_wasi=options.wasi.enabled)
+
+    call = parse_spec(options.init_func)
+    with _deadline(engine, store, options.timeout):
+        try:
+            instance = linker.instantiate(store, component)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise InitFailedError(f"instantiating the component failed: {_explain(e, options)}{out.tail()}") from e
+        init = _find_init(instance, store, component, engine, call, plan.prefix)
+        params = init.type(store).params
+        if call.args is None and params:
+            sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+            raise InitExportError(
+                f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
+                f"e.g. -f '{call.name}(...)'"
+            )
+        args = convert_args(call, params)
+        try:
+            init(store, *args)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options)}{out.tail()}") from e
+        try:
+            _call_resets(instance, store, plan)
+            return _read_component(instance, store, plan)
+        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+            raise InitFailedError(f"reading the state after init failed: {_explain(e, options)}{out.tail()}") from e
+
+
+def _explain(e: Exception, options: InitOptions) -> str:
+    text = _describe(e)
+    if "interrupt" in text and options.timeout is not None:
+        return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{text}]"
+    if isinstance(e, wasmtime.ExitTrap):
+        return f"the guest exited with status {e.code}"
+    return text
+
+
+def _call(instance: cm.Instance, store: wasmtime.Store, name: str, *args: int) -> Any:
+    func = instance.get_func(store, name)
+    assert func is not None, name
+    return func(store, *args)
+
+
+def _call_resets(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> None:
+    if plan.has_reset:
+        _call(instance, store, f"{plan.prefix}reset")
+    for n in plan.nested:
+        _call_resets(instance, store, n.plan)
+
+
+def _read_component(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> ComponentState:
+    state = ComponentState()
+    for core in plan.cores:
+        ci = core.core_instance
+        raw = _call(instance, store, f"{plan.prefix}state-i{ci}").encode("latin-1")
+        pos = 0
+        sizes = []
+        for _ in core.accessor.memories:
+            sizes.append(int.from_bytes(raw[pos : pos + MEMORY_SIZE_BYTES], "little"))
+            pos += MEMORY_SIZE_BYTES
+        values = []
+        from .wasm.core_module import NUM_TYPES
+
+        for g in core.accessor.globals:
+            width = NUM_TYPES[g.valtype][1]
+            values.append(raw[pos : pos + width])
+            pos += width
+        memories = [
+            MemoryState(pages, _read_memory(instance, store, f"{plan.prefix}", ci, m.index, pages))
+            for m, pages in zip(core.accessor.memories, sizes)
+        ]
+        state.cores[ci] = CoreState(memories, values)
+    for n in plan.nested:
+        state.nested[n.instance] = _read_component(instance, store, n.plan)
+    return state
+
+
+def _read_memory(instance: cm.Instance, store: wasmtime.Store, prefix: str, ci: int, mi: int, pages: int) -> list[tuple[int, bytes]]:
+    scan = f"{prefix}scan-i{ci}-m{mi}"
+    read = f"{prefix}read-i{ci}-m{mi}"
+    bitmap = bytearray()
+    for first in range(0, pages, SCAN_PAGES):
+        bitmap += _call(instance, store, scan, first, min(SCAN_PAGES, pages - first)).encode("latin-1")
+    chunks: list[tuple[int, bytes]] = []
+    page = 0
+    while True:
+        page = bitmap.find(1, page)
+        if page < 0:
+            break
+        end = bitmap.find(0, page)
+        if end < 0:
+            end = pages
+        start_byte, end_byte = page * PAGE, end * PAGE
+        parts = []
+        for off in range(start_byte, end_byte, READ_CHUNK):
+            n = min(READ_CHUNK, end_byte - off)
+            parts.append(_call(instance, store, read, off, n).encode("latin-1"))
+        chunks.append((start_byte, b"".join(parts)))
+        page = end
+    return chunks

@@ -1,0 +1,438 @@
+"""Components: sections, the entries pre-initialization reads or renumbers, and the index spaces.
+
+Every section is recorded with its byte range so that untouched sections are
+copied verbatim. Only sections whose entries define or reference the index
+spaces we care about are decoded entry by entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import InvalidComponentError, UnsupportedComponentError
+from .core_module import CoreModule, parse_core_module
+from .reader import Reader
+
+__all__ = [
+    "COMPONENT_MAGIC",
+    "Component",
+    "Sort",
+    "parse_component",
+]
+
+COMPONENT_MAGIC = b"\x00asm\x0d\x00\x01\x00"
+
+
+class Sort:
+    """Index-space keys: component sorts keep their byte, core sorts are 0x100 + core sort byte."""
+
+    FUNC = 0x01
+    VALUE = 0x02
+    TYPE = 0x03
+    COMPONENT = 0x04
+    INSTANCE = 0x05
+    CORE_FUNC = 0x100
+    CORE_TABLE = 0x101
+    CORE_MEMORY = 0x102
+    CORE_GLOBAL = 0x103
+    CORE_TYPE = 0x110
+    CORE_MODULE = 0x111
+    CORE_INSTANCE = 0x112
+
+    NAMES = {
+        0x01: "func", 0x02: "value", 0x03: "type", 0x04: "component", 0x05: "instance",
+        0x100: "core func", 0x101: "core table", 0x102: "core memory", 0x103: "core global",
+        0x110: "core type", 0x111: "core module", 0x112: "core instance",
+    }  # fmt: skip
+
+
+def read_sort(r: Reader) -> int:
+    b = r.u8()
+    if b == 0x00:
+        return read_core_sort(r)
+    if not 0x01 <= b <= 0x05:
+        raise r.error(f"unknown sort {b:#x}", r.pos - 1)
+    return b
+
+
+def read_core_sort(r: Reader) -> int:
+    c = r.u8()
+    if c not in (0x00, 0x01, 0x02, 0x03, 0x10, 0x11, 0x12):
+        raise r.error(f"unknown core sort {c:#x}", r.pos - 1)
+    return 0x100 + c
+
+
+def encode_sort(sort: int) -> bytes:
+    return bytes([0x00, sort - 0x100]) if sort >= 0x100 else bytes([sort])
+
+
+def read_export_name(r: Reader) -> str:
+    prefix = r.u8()
+    if prefix not in (0x00, 0x01):
+        raise r.error(f"unknown export name prefix {prefix:#x}", r.pos - 1)
+    return r.name()
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: int
+    start: int
+    payload_start: int
+    end: int
+
+
+@dataclass(slots=True)
+class CoreInstanceEntry:
+    """One entry of a core instance section; ``module`` is None for an export bundle."""
+
+    section: int
+    start: int
+    end: int
+    module: int | None
+    args: list[tuple[str, int]]
+    exports: list[tuple[str, int, int]]
+
+
+@dataclass(slots=True)
+class InstanceEntry:
+    """One entry of an instance section; ``component`` is None for an export bundle."""
+
+    section: int
+    start: int
+    end: int
+    component: int | None
+    args: list[tuple[str, int, int]]
+    exports: list[tuple[str, int, int]]
+
+
+@dataclass(slots=True)
+class ExportEntry:
+    section: int
+    start: int
+    end: int
+    name: str
+    sort: int
+    index: int
+    defines: int  # the index the export itself adds to its sort's space
+
+
+@dataclass(slots=True)
+class AliasEntry:
+    section: int
+    start: int
+    end: int
+    sort: int
+    kind: int  # 0 instance export, 1 core instance export, 2 outer
+    instance: int  # instance index, or outer count
+    name_or_index: str | int
+
+
+@dataclass(slots=True)
+class CanonEntry:
+    section: int
+    start: int
+    end: int
+    op: int
+    func: int | None  # the component func a `lower` reads
+
+
+@dataclass(slots=True)
+class Definition:
+    """What an index in a space refers to, for the spaces we follow."""
+
+    kind: str  # "defined", "imported", "alias", "export", "canon", "instantiate", "bundle"
+    section: int = -1
+    entry: object = None
+
+
+@dataclass(slots=True)
+class Component:
+    raw: memoryview
+    base: int
+    parent: Component | None
+    sections: list[Section] = field(default_factory=list)
+    spaces: dict[int, list[Definition]] = field(default_factory=dict)
+    modules: dict[int, CoreModule] = field(default_factory=dict)  # section index -> parsed module
+    components: dict[int, Component] = field(default_factory=dict)  # section index -> parsed component
+    core_instances: list[CoreInstanceEntry] = field(default_factory=list)
+    instances: list[InstanceEntry] = field(default_factory=list)
+    exports: list[ExportEntry] = field(default_factory=list)
+    aliases: list[AliasEntry] = field(default_factory=list)
+    canons: list[CanonEntry] = field(default_factory=list)
+    has_start: bool = False
+
+    def space(self, sort: int) -> list[Definition]:
+        return self.spaces.setdefault(sort, [])
+
+    def count(self, sort: int) -> int:
+        return len(self.spaces.get(sort, ()))
+
+    def define(self, sort: int, d: Definition) -> int:
+        s = self.space(sort)
+        s.append(d)
+        return len(s) - 1
+
+    def at(self, sort: int, index: int) -> Definition:
+        s = self.spaces.get(sort, [])
+        if not 0 <= index < len(s):
+            raise InvalidComponentError(f"unknown {Sort.NAMES[sort]} {index}: index out of bounds")
+        return s[index]
+
+
+def parse_component(raw: memoryview, base: int = 0, parent: Component | None = None) -> Component:
+    if bytes(raw[:4]) != b"\x00asm":
+        raise InvalidComponentError("not a WebAssembly binary (bad magic number)", base)
+    if bytes(raw[:8]) != COMPONENT_MAGIC:
+        if bytes(raw[4:8]) == b"\x01\x00\x00\x00":
+            raise UnsupportedComponentError(
+                "this is a core WebAssembly module, not a component; core modules are not supported yet "
+                "(wrap it into a component, e.g. with `wasm-tools component new`)"
+            )
+        raise InvalidComponentError(f"unsupported component binary version {bytes(raw[4:8]).hex(' ')}", base + 4)
+    c = Component(raw, base, parent)
+    r = Reader(raw, 8, base=base)
+    while not r.at_end():
+        start = r.pos
+        sid = r.u8()
+        size = r.u32()
+        body = r.sub(size)
+        c.sections.append(Section(sid, start, body.pos, body.end))
+        _parse_section(c, len(c.sections) - 1, sid, body)
+    return c
+
+
+def _parse_section(c: Component, si: int, sid: int, r: Reader) -> None:
+    if sid == 0:
+        return
+    if sid == 1:
+        c.modules[si] = parse_core_module(r.data[r.pos : r.end], r.base + r.pos)
+        c.define(Sort.CORE_MODULE, Definition("defined", si))
+        return
+    if sid == 4:
+        c.components[si] = parse_component(r.data[r.pos : r.end], r.base + r.pos, c)
+        c.define(Sort.COMPONENT, Definition("defined", si))
+        return
+    handler = _SECTION_PARSERS.get(sid)
+    if handler is None:
+        raise r.error(f"unknown component section id {sid}", r.pos - 1)
+    handler(c, si, r)
+    if not r.at_end():
+        raise r.error(f"section {sid} has {r.end - r.pos} trailing bytes")
+
+
+def _core_instances(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(2)):
+        start = r.pos
+        kind = r.u8()
+        if kind == 0x00:
+            module = r.u32()
+            c.at(Sort.CORE_MODULE, module)
+            args = []
+            for _ in range(r.count(2)):
+                name = r.name()
+                if r.u8() != 0x12:
+                    raise r.error("core instantiation argument must be an instance", r.pos - 1)
+                args.append((name, r.u32()))
+            e = CoreInstanceEntry(si, start, r.pos, module, args, [])
+        elif kind == 0x01:
+            exports = []
+            for _ in range(r.count(3)):
+                name = r.name()
+                sort = read_core_sort(r)
+                exports.append((name, sort, r.u32()))
+            e = CoreInstanceEntry(si, start, r.pos, None, [], exports)
+        else:
+            raise r.error(f"unknown core instance kind {kind:#x}", start)
+        c.core_instances.append(e)
+        c.define(Sort.CORE_INSTANCE, Definition("instantiate" if kind == 0 else "bundle", si, e))
+
+
+def _counted(sort: int, kind: str):  # type: ignore[no-untyped-def]
+    def parse(c: Component, si: int, r: Reader) -> None:
+        # Types are never renumbered: count them and skip the bytes.
+        for _ in range(r.count(1)):
+            c.define(sort, Definition(kind, si))
+        r.pos = r.end
+
+    return parse
+
+
+def _instances(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(2)):
+        start = r.pos
+        kind = r.u8()
+        if kind == 0x00:
+            comp = r.u32()
+            c.at(Sort.COMPONENT, comp)
+            args = []
+            for _ in range(r.count(3)):
+                name = r.name()
+                sort = read_sort(r)
+                args.append((name, sort, r.u32()))
+            e = InstanceEntry(si, start, r.pos, comp, args, [])
+        elif kind == 0x01:
+            exports = []
+            for _ in range(r.count(3)):
+                name = read_export_name(r)
+                sort = read_sort(r)
+                exports.append((name, sort, r.u32()))
+            e = InstanceEntry(si, start, r.pos, None, [], exports)
+        else:
+            raise r.error(f"unknown instance kind {kind:#x}", start)
+        c.instances.append(e)
+        c.define(Sort.INSTANCE, Definition("instantiate" if kind == 0 else "bundle", si, e))
+
+
+def _aliases(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(3)):
+        start = r.pos
+        sort = read_sort(r)
+        kind = r.u8()
+        if kind in (0x00, 0x01):
+            inst = r.u32()
+            target: str | int = r.name()
+        elif kind == 0x02:
+            inst = r.u32()
+            target = r.u32()
+        else:
+            raise r.error(f"unknown alias target {kind:#x}", r.pos - 1)
+        e = AliasEntry(si, start, r.pos, sort, kind, inst, target)
+        c.aliases.append(e)
+        c.define(sort, Definition("alias", si, e))
+
+
+def _skip_valtype(r: Reader) -> None:
+    r.s33()
+
+
+def _skip_opts(r: Reader) -> None:
+    for _ in range(r.count(1)):
+        opt = r.u8()
+        if opt in (0x03, 0x04, 0x05, 0x07):
+            r.u32()
+        elif opt == 0x08:
+            r.u32()
+        elif opt > 0x08:
+            raise r.error(f"unknown canonical option {opt:#x}", r.pos - 1)
+
+
+# canon opcode -> how to skip its immediates; "t" type/u32, "o" options, "b" one byte, "r" result list
+_CANON_IMMEDIATES = {
+    0x02: "t", 0x03: "t", 0x04: "t", 0x07: "t", 0x05: "", 0x06: "b", 0x08: "", 0x24: "", 0x25: "",
+    0x09: "ro", 0x0A: "bt", 0x0B: "bt", 0x0C: "b", 0x0D: "", 0x0E: "t", 0x0F: "to", 0x10: "to",
+    0x11: "tb", 0x12: "tb", 0x13: "t", 0x14: "t", 0x15: "t", 0x16: "to", 0x17: "to", 0x18: "tb",
+    0x19: "tb", 0x1A: "t", 0x1B: "t", 0x1C: "o", 0x1D: "o", 0x1E: "", 0x1F: "", 0x20: "bt",
+    0x21: "bt", 0x22: "", 0x23: "", 0x26: "", 0x27: "tt", 0x40: "t", 0x41: "tt", 0x42: "t",
+}  # fmt: skip
+
+
+def _canons(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(2)):
+        start = r.pos
+        op = r.u8()
+        func = None
+        if op in (0x00, 0x01):
+            if r.u8() != 0x00:
+                raise r.error("canon lift/lower must name a function", r.pos - 1)
+            idx = r.u32()
+            _skip_opts(r)
+            if op == 0x00:
+                r.u32()
+                e = CanonEntry(si, start, r.pos, op, None)
+                c.canons.append(e)
+                c.define(Sort.FUNC, Definition("canon", si, e))
+                continue
+            c.at(Sort.FUNC, idx)
+            func = idx
+        else:
+            spec = _CANON_IMMEDIATES.get(op)
+            if spec is None:
+                raise UnsupportedComponentError(
+                    f"canonical built-in {op:#04x} at offset {r.base + start:#x} is not supported"
+                )
+            for k in spec:
+                if k == "t":
+                    r.u32()
+                elif k == "b":
+                    r.u8()
+                elif k == "o":
+                    _skip_opts(r)
+                elif k == "r":
+                    if r.u8() == 0x00:
+                        _skip_valtype(r)
+                    else:
+                        r.u8()
+        e = CanonEntry(si, start, r.pos, op, func)
+        c.canons.append(e)
+        c.define(Sort.CORE_FUNC, Definition("canon", si, e))
+
+
+def _skip_externdesc(r: Reader) -> int:
+    kind = r.u8()
+    if kind == 0x00:
+        if r.u8() != 0x11:
+            raise r.error("core extern descriptor must be a module", r.pos - 1)
+        r.u32()
+        return Sort.CORE_MODULE
+    if kind in (0x01, 0x04, 0x05):
+        r.u32()
+        return kind  # the descriptor byte equals the sort byte
+    if kind == 0x02:
+        b = r.u8()
+        if b == 0x00:
+            r.u32()
+        else:
+            _skip_valtype(r)
+        return Sort.VALUE
+    if kind == 0x03:
+        b = r.u8()
+        if b == 0x00:
+            r.u32()
+        return Sort.TYPE
+    raise r.error(f"unknown extern descriptor {kind:#x}", r.pos - 1)
+
+
+def _imports(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(3)):
+        prefix = r.u8()
+        if prefix not in (0x00, 0x01):
+            raise r.error(f"unknown import name prefix {prefix:#x}", r.pos - 1)
+        r.name()
+        sort = _skip_externdesc(r)
+        c.define(sort, Definition("imported", si))
+
+
+def _exports(c: Component, si: int, r: Reader) -> None:
+    for _ in range(r.count(4)):
+        start = r.pos
+        name = read_export_name(r)
+        sort = read_sort(r)
+        index = r.u32()
+        c.at(sort, index)
+        if r.u8() == 0x01:
+            _skip_externdesc(r)
+        e = ExportEntry(si, start, r.pos, name, sort, index, c.count(sort))
+        c.exports.append(e)
+        c.define(sort, Definition("export", si, e))
+
+
+def _start(c: Component, si: int, r: Reader) -> None:
+    c.has_start = True
+    r.u32()
+    for _ in range(r.count(1)):
+        r.u32()
+    for _ in range(r.u32()):
+        c.define(Sort.VALUE, Definition("start", si))
+
+
+_SECTION_PARSERS = {
+    2: _core_instances,
+    3: _counted(Sort.CORE_TYPE, "defined"),
+    5: _instances,
+    6: _aliases,
+    7: _counted(Sort.TYPE, "defined"),
+    8: _canons,
+    9: _start,
+    10: _imports,
+    11: _exports,
+}

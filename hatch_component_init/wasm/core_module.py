@@ -1,0 +1,264 @@
+"""Core WebAssembly modules: the parsed view pre-initialization needs, and re-encoding of the sections it changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import InvalidComponentError, UnsupportedComponentError
+from .reader import Reader, encode_name, encode_u32
+
+__all__ = ["CoreModule", "GlobalDef", "Limits", "MemoryDef", "parse_core_module", "section_order"]
+
+CORE_MAGIC = b"\x00asm\x01\x00\x00\x00"
+
+# Section ids in the order the core spec requires them (custom sections float).
+_ORDER = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 13: 6, 6: 7, 7: 8, 8: 9, 9: 10, 12: 11, 10: 12, 11: 13}
+
+# Number types a snapshot can hold, with their byte width.
+NUM_TYPES = {0x7F: ("i32", 4), 0x7E: ("i64", 8), 0x7D: ("f32", 4), 0x7C: ("f64", 8), 0x7B: ("v128", 16)}
+
+
+def section_order(section_id: int) -> int:
+    return _ORDER.get(section_id, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    flags: int
+    minimum: int
+    maximum: int | None
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.flags & 0x02)
+
+    @property
+    def is64(self) -> bool:
+        return bool(self.flags & 0x04)
+
+    def encode(self, minimum: int | None = None) -> bytes:
+        out = bytes([self.flags]) + encode_u32(self.minimum if minimum is None else minimum)
+        if self.maximum is not None:
+            out += encode_u32(self.maximum)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryDef:
+    index: int  # in the module's memory index space (imports first)
+    limits: Limits
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalDef:
+    index: int  # in the module's global index space (imports first)
+    valtype: int  # first byte of the value type
+    mutable: bool
+    type_bytes: bytes
+    init_bytes: bytes  # constant expression including its final `end`
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    id: int
+    start: int  # offset of the id byte, relative to the module start
+    payload_start: int
+    end: int
+
+
+@dataclass(slots=True)
+class CoreModule:
+    raw: memoryview
+    base: int
+    sections: list[Section] = field(default_factory=list)
+    imported_funcs: int = 0
+    imported_memories: int = 0
+    imported_globals: int = 0
+    memories: list[MemoryDef] = field(default_factory=list)
+    globals: list[GlobalDef] = field(default_factory=list)
+    exports: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (kind, index)
+    # (is_passive, raw bytes of the whole segment) in index order
+    data_segments: list[tuple[bool, bytes]] = field(default_factory=list)
+
+    def section(self, section_id: int) -> Section | None:
+        for s in self.sections:
+            if s.id == section_id:
+                return s
+        return None
+
+    def payload(self, s: Section) -> memoryview:
+        return self.raw[s.payload_start : s.end]
+
+
+def _limits(r: Reader) -> Limits:
+    flags = r.u8()
+    if flags & ~0x0F:
+        raise r.error(f"unknown limits flags {flags:#x}", r.pos - 1)
+    if flags & 0x08:
+        raise UnsupportedComponentError("memories with a custom page size are not supported")
+    read = r.u64 if flags & 0x04 else r.u32
+    minimum = read()
+    maximum = read() if flags & 0x01 else None
+    return Limits(flags, minimum, maximum)
+
+
+def read_valtype(r: Reader) -> int:
+    b = r.u8()
+    if b in (0x63, 0x64):
+        r.s33()
+    return b
+
+
+def skip_const_expr(r: Reader) -> None:
+    """Skip a constant expression up to and including its `end`."""
+    while True:
+        op = r.u8()
+        if op == 0x0B:
+            return
+        if op == 0x41:
+            r.s32()
+        elif op == 0x42:
+            r.s64()
+        elif op == 0x43:
+            r.take(4)
+        elif op == 0x44:
+            r.take(8)
+        elif op in (0x23, 0xD2):  # global.get, ref.func
+            r.u32()
+        elif op == 0xD0:  # ref.null
+            r.s33()
+        elif op in (0x6A, 0x6B, 0x6C, 0x7C, 0x7D, 0x7E):  # extended-const arithmetic
+            pass
+        elif op == 0xFD:
+            sub = r.u32()
+            if sub != 12:
+                raise r.error(f"unsupported SIMD opcode {sub} in a constant expression")
+            r.take(16)
+        else:
+            raise UnsupportedComponentError(
+                f"constant expression opcode {op:#04x} at offset {r.base + r.pos - 1:#x} is not supported"
+            )
+
+
+def parse_core_module(raw: memoryview, base: int = 0) -> CoreModule:
+    """Parse the sections of a core module; ``base`` is its offset in the enclosing file."""
+    if bytes(raw[:8]) != CORE_MAGIC:
+        raise InvalidComponentError("not a core WebAssembly module", base)
+    m = CoreModule(raw, base)
+    r = Reader(raw, 8, base=base)
+    last = 0
+    while not r.at_end():
+        start = r.pos
+        sid = r.u8()
+        size = r.u32()
+        body = r.sub(size)
+        s = Section(sid, start, body.pos, body.end)
+        order = section_order(sid)
+        if sid != 0:
+            if order == 0:
+                raise r.error(f"unknown core section id {sid}", start)
+            if order <= last:
+                raise r.error(f"core section {sid} out of order", start)
+            last = order
+        m.sections.append(s)
+        _parse_section(m, sid, body)
+    return m
+
+
+def _parse_section(m: CoreModule, sid: int, r: Reader) -> None:
+    if sid == 2:
+        for _ in range(r.count(3)):
+            r.name()
+            r.name()
+            kind = r.u8()
+            if kind == 0x00:
+                r.u32()
+                m.imported_funcs += 1
+            elif kind == 0x01:
+                read_valtype(r)
+                _limits(r)
+            elif kind == 0x02:
+                _limits(r)
+                m.imported_memories += 1
+            elif kind == 0x03:
+                read_valtype(r)
+                r.u8()
+                m.imported_globals += 1
+            elif kind == 0x04:
+                r.u8()
+                r.u32()
+            else:
+                raise r.error(f"unknown import kind {kind:#x}", r.pos - 1)
+    elif sid == 5:
+        for _ in range(r.count(2)):
+            m.memories.append(MemoryDef(m.imported_memories + len(m.memories), _limits(r)))
+    elif sid == 6:
+        for _ in range(r.count(3)):
+            t0 = r.pos
+            valtype = read_valtype(r)
+            mut = r.u8()
+            if mut > 1:
+                raise r.error(f"bad global mutability {mut}", r.pos - 1)
+            t1 = r.pos
+            skip_const_expr(r)
+            m.globals.append(
+                GlobalDef(
+                    m.imported_globals + len(m.globals),
+                    valtype,
+                    bool(mut),
+                    bytes(r.data[t0:t1]),
+                    bytes(r.data[t1 : r.pos]),
+                )
+            )
+    elif sid == 7:
+        for _ in range(r.count(2)):
+            name = r.name()
+            kind = r.u8()
+            m.exports[name] = (kind, r.u32())
+    elif sid == 11:
+        for _ in range(r.count(1)):
+            s0 = r.pos
+            flags = r.u32()
+            if flags == 1:
+                r.take(r.u32())
+            elif flags in (0, 2):
+                if flags == 2:
+                    r.u32()
+                skip_const_expr(r)
+                r.take(r.u32())
+            else:
+                raise r.error(f"unknown data segment flags {flags}", s0)
+            m.data_segments.append((flags == 1, bytes(r.data[s0 : r.pos])))
+    if sid in (2, 5, 6, 7, 11) and not r.at_end():
+        raise r.error(f"section {sid} has {r.end - r.pos} trailing bytes")
+
+
+def encode_section(sid: int, payload: bytes) -> bytes:
+    return bytes([sid]) + encode_u32(len(payload)) + payload
+
+
+def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, bytes]) -> bytes:
+    """Re-emit the module: sections in ``replaced`` get that payload (None drops them),
+    sections in ``added`` are inserted where the core order puts them; the rest is copied raw."""
+    parts: list[bytes | memoryview] = [m.raw[:8]]
+    pending = dict(sorted(added.items(), key=lambda kv: section_order(kv[0])))
+
+    def flush(before_order: int) -> None:
+        for sid in [k for k in pending if section_order(k) < before_order]:
+            parts.append(encode_section(sid, pending.pop(sid)))
+
+    for s in m.sections:
+        if s.id != 0:
+            flush(section_order(s.id))
+        if s.id in replaced:
+            payload = replaced[s.id]
+            if payload is not None:
+                parts.append(encode_section(s.id, payload))
+        else:
+            parts.append(m.raw[s.start : s.end])
+    flush(1 << 30)
+    return b"".join(parts)
+
+
+def export_entry(name: str, kind: int, index: int) -> bytes:
+    return encode_name(name) + bytes([kind]) + encode_u32(index)
