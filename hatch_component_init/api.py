@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .__about__ import __version__
-from .errors import ConfigError
+from .errors import ConfigError, InitExportError
 from .fileio import atomic_write
 from .instrument import instrument
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, OutputSink, WasiOptions
@@ -55,9 +55,16 @@ def pre_initialize(
     view = memoryview(component)
     parsed = parse_component(view)
     call = parse_spec(init_func)
-    removal = None if keep_init_func else find_init_removal(parsed, call.name)
+    removal = None
+    if not keep_init_func:
+        try:
+            removal = find_init_removal(parsed, call.name)
+        except InitExportError:
+            pass  # run_init reports a missing export best: it lists what Wasmtime sees
     instrumented, plan = instrument(parsed)
     state = run_init(instrumented, plan, options, on_output)
+    if not keep_init_func and removal is None:
+        removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal) + _processed_by()
     validate_component(output)
     return output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -137,20 +138,71 @@ def _define_traps(linker: cm.Linker, component: cm.Component, engine: wasmtime.E
     """
     root = linker.root()
     try:
-        for name, ext in component.type.imports(engine).items():
+        for name, ext in _items(component.type.imports(engine)):
             if skip_wasi and name.startswith("wasi:"):
                 continue
             if isinstance(ext, cm.FuncType):
                 root.add_func(name, _trap(name))
             elif isinstance(ext, cm.ComponentInstanceType):
-                inst = root.add_instance(name)
-                for n, e in ext.exports(engine).items():
-                    if isinstance(e, cm.FuncType):
-                        inst.add_func(n, _trap(f"{name}#{n}"))
+                with root.add_instance(name) as inst:
+                    for n, e in _items(ext.exports(engine)):
+                        if isinstance(e, cm.FuncType):
+                            inst.add_func(n, _trap(f"{name}#{n}"))
     except wasmtime.WasmtimeError as e:
         raise InitFailedError(f"cannot provide the component's imports: {_describe(e)}") from e
     finally:
         root.close()
+
+
+class _DeterministicRandom:
+    """A fixed-seed byte stream for `wasi:random`, so the same input snapshots to the same bytes.
+
+    Guests such as CPython seed hash tables and `random` from WASI randomness
+    during init; with real entropy every build would differ.
+    """
+
+    def __init__(self) -> None:
+        self.counter = 0
+        self.buffer = b""
+
+    def take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self.buffer += hashlib.sha256(b"hatch-component-init/%d" % self.counter).digest()
+            self.counter += 1
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+
+def _define_deterministic_random(linker: cm.Linker, component: cm.Component, engine: wasmtime.Engine) -> None:
+    rng = _DeterministicRandom()
+    handlers = {
+        "get-random-bytes": lambda store, n: rng.take(n),
+        "get-random-u64": lambda store: rng.u64(),
+        "get-insecure-random-bytes": lambda store, n: rng.take(n),
+        "get-insecure-random-u64": lambda store: rng.u64(),
+        "insecure-seed": lambda store: (rng.u64(), rng.u64()),
+    }
+    linker.allow_shadowing = True
+    root = linker.root()
+    try:
+        for name, ext in _items(component.type.imports(engine)):
+            if not name.startswith("wasi:random/") or not isinstance(ext, cm.ComponentInstanceType):
+                continue
+            with root.add_instance(name) as inst:
+                for func in dict(_items(ext.exports(engine))):
+                    if func in handlers:
+                        inst.add_func(func, handlers[func])
+    finally:
+        root.close()
+        linker.allow_shadowing = False
+
+
+def _items(externs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, type) pairs of a component's or instance's imports or exports."""
+    return [(name, ext.ty) for name, ext in externs.items()]
 
 
 def _describe(e: Exception) -> str:
@@ -159,11 +211,11 @@ def _describe(e: Exception) -> str:
 
 def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
     names: list[str] = []
-    for name, ext in component.type.exports(engine).items():
+    for name, ext in _items(component.type.exports(engine)):
         if isinstance(ext, cm.FuncType):
             names.append(name)
         elif isinstance(ext, cm.ComponentInstanceType):
-            names += [f"{name}.{n}" for n, e in ext.exports(engine).items() if isinstance(e, cm.FuncType)]
+            names += [f"{name}.{n}" for n, e in _items(ext.exports(engine)) if isinstance(e, cm.FuncType)]
     return [n for n in names if not n.startswith("ci-")] if names else []
 
 
@@ -206,6 +258,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
     if options.wasi.enabled:
         linker.add_wasip2()
         store.set_wasi(_wasi_config(options, out))
+        _define_deterministic_random(linker, component, engine)
     _define_traps(linker, component, engine, skip_wasi=options.wasi.enabled)
 
     call = parse_spec(options.init_func)
