@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from .accessor import AccessorInstance, build_accessor, global_export_name, memory_export_name
 from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
+from .wasm.code_scan import find_table_mutation
 from .wasm.component import Component, Sort
 from .wasm.core_module import NUM_TYPES, CoreModule, export_entry, rebuild
 from .wasm.reader import Reader, encode_u32
@@ -22,6 +23,8 @@ __all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
 
 #: Core exports that reset host-handle bookkeeping (WASI adapter, wasi-libc) before a snapshot.
 RESET_EXPORTS = ("reset_adapter_state", "__wasilibc_reset_preopens")
+#: Prefix of the accessor exports of every component level.
+LOCAL_PREFIX = "ci-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +66,27 @@ class ComponentPlan:
         return not self.cores and not self.nested and not self.has_reset
 
 
+def _with_prefix(plan: ComponentPlan, prefix: str) -> ComponentPlan:
+    """The plan of one instance of a definition: export names as seen from the root."""
+    nested = [NestedPlan(n.instance, n.component_section, _with_prefix(n.plan, f"{prefix}c{n.instance}-")) for n in plan.nested]
+    return ComponentPlan(prefix, plan.cores, nested, plan.has_reset)
+
+
 def _module_name(c: Component, section: int) -> str:
     return f"core module #{sorted(c.modules).index(section)} (at offset {c.base + c.sections[section].start:#x})"
+
+
+def _refuse_table_mutation(c: Component, si: int, m: CoreModule) -> None:
+    code = m.section(10)
+    if code is None:
+        return
+    found = find_table_mutation(m.payload(code), m.imported_funcs)
+    if found is not None:
+        func, op = found
+        raise UnsupportedComponentError(
+            f"{_module_name(c, si)} changes a table at run time (`{op}` in function {func}); table "
+            "contents cannot be snapshotted soundly, so this component cannot be pre-initialized"
+        )
 
 
 def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | None:
@@ -101,7 +123,7 @@ def _section_bytes(sid: int, body: bytes) -> bytes:
     return bytes([sid]) + encode_u32(len(body)) + body
 
 
-def instrument(c: Component, prefix: str = "ci-") -> tuple[bytes, ComponentPlan]:
+def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, ComponentPlan]:
     plan = ComponentPlan(prefix)
     replaced: dict[int, bytes] = {}
     module_state: dict[int, AccessorInstance | None] = {}
@@ -117,6 +139,7 @@ def instrument(c: Component, prefix: str = "ci-") -> tuple[bytes, ComponentPlan]
             )
         si = d.section
         if si not in module_state:
+            _refuse_table_mutation(c, si, c.modules[si])
             module_state[si] = _stateful_parts(c, si, c.modules[si])
             if module_state[si] is not None:
                 replaced[si] = _instrument_module(c.modules[si], module_state[si])  # type: ignore[arg-type]
@@ -126,17 +149,21 @@ def instrument(c: Component, prefix: str = "ci-") -> tuple[bytes, ComponentPlan]
                 CorePlan(ci, si, AccessorInstance(ci, acc.memories, acc.globals, acc.resets))
             )
 
+    definitions: dict[int, ComponentPlan] = {}
     for ii, inst in enumerate(c.instances):
         if inst.component is None:
             continue
         d = c.at(Sort.COMPONENT, inst.component)
         if d.kind != "defined":
             continue  # an imported component's state is not ours to snapshot
-        sub, sub_plan = instrument(c.components[d.section], f"{prefix}c{ii}-")
-        if sub_plan.is_empty:
-            continue
-        replaced[d.section] = sub
-        plan.nested.append(NestedPlan(ii, d.section, sub_plan))
+        if d.section not in definitions:
+            # A definition is instrumented once, with local export names, whatever its instance count.
+            sub, definitions[d.section] = instrument(c.components[d.section], LOCAL_PREFIX)
+            if not definitions[d.section].is_empty:
+                replaced[d.section] = sub
+        sub_plan = definitions[d.section]
+        if not sub_plan.is_empty:
+            plan.nested.append(NestedPlan(ii, d.section, _with_prefix(sub_plan, f"{prefix}c{ii}-")))
 
     plan.has_reset = any(core.accessor.resets for core in plan.cores)
     parts: list[bytes | memoryview] = [c.raw[:8]]
@@ -204,7 +231,7 @@ def _accessor_sections(c: Component, plan: ComponentPlan) -> list[bytes]:
         aliases = []
         for n in plan.nested:
             for name in n.plan.local_exports():
-                aliases.append(enc.alias_instance_export(Sort.FUNC, n.instance, f"{n.plan.prefix}{name}"))
+                aliases.append(enc.alias_instance_export(Sort.FUNC, n.instance, f"{LOCAL_PREFIX}{name}"))
                 exports.append(enc.export(f"{plan.prefix}c{n.instance}-{name}", Sort.FUNC, func))
                 func += 1
         out.append(enc.section(6, aliases))

@@ -123,9 +123,17 @@ def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | N
         timer.cancel()
 
 
+class ImportCalled(Exception):
+    """Raised by the stand-in of a non-WASI import; Wasmtime turns it into a trap."""
+
+
+#: What a failed call into the guest raises.
+GUEST_ERRORS = (wasmtime.WasmtimeError, wasmtime.Trap, ImportCalled)
+
+
 def _trap(name: str):  # type: ignore[no-untyped-def]
     def call(store: Any, *args: Any) -> Any:
-        raise RuntimeError(f"the import `{name}` was called during init, but only WASI is provided then")
+        raise ImportCalled(f"the import `{name}` was called during init, but only WASI is provided then")
 
     return call
 
@@ -265,7 +273,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
     with _deadline(engine, store, options.timeout):
         try:
             instance = linker.instantiate(store, component)
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+        except GUEST_ERRORS as e:
             raise InitFailedError(f"instantiating the component failed: {_explain(e, options)}{out.tail()}") from e
         init = _find_init(instance, store, component, engine, call, plan.prefix)
         params = init.type(store).params
@@ -278,12 +286,12 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         args = convert_args(call, params)
         try:
             init(store, *args)
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+        except GUEST_ERRORS as e:
             raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options)}{out.tail()}") from e
         try:
             _call_resets(instance, store, plan)
             return _read_component(instance, store, plan)
-        except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
+        except GUEST_ERRORS as e:
             raise InitFailedError(f"reading the state after init failed: {_explain(e, options)}{out.tail()}") from e
 
 

@@ -49,6 +49,7 @@ def find_table_mutation(code_section: memoryview | bytes, first_func_index: int)
 
     Raises :class:`InvalidComponentError` when the section, or a candidate
     body, is malformed; offsets are relative to the start of ``code_section``.
+    Bodies the pre-filter skips are not decoded, so they are not checked.
     """
     # One copy up front: indexing and slicing ``bytes`` is the fastest option,
     # and it also accepts memoryviews of any format and bytearrays.

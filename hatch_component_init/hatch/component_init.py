@@ -1,0 +1,387 @@
+"""The ``component-init`` build hook: pre-initialize a component and ship the snapshot in the wheel.
+
+Where the snapshot goes, per build:
+
+- wheel (``standard``): written outside the project (the snapshot cache, or a
+  temp dir) and force-included at ``destination``. Force-including from
+  outside the root replaces an in-tree file at that path, so the source tree is
+  never touched and a second build sees the same raw input.
+- wheel (``editable``): the package is imported from the source tree, so the
+  snapshot is written to the tree at ``destination`` (like an in-place
+  extension build) and ``clean`` removes it again.
+- sdist: no snapshot; only makes sure the sdist carries what the wheel build
+  needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import traceback
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+from hatch_component_init.guest_output import LinePrefixer
+from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, WasiOptions
+
+from .cache import SnapshotCache, default_cache_dir, snapshot_key
+from .config import OptionReader
+
+__all__ = ["SKIP_ENV", "ComponentInitBuildHook"]
+
+#: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
+SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
+
+_OPTIONS = (
+    "component",
+    "destination",
+    "init-func",
+    "keep-init-func",
+    "wasi",
+    "dirs",
+    "env",
+    "cache",
+    "timeout",
+    "max-memory",
+)
+_PRODUCER_HOOK = "componentize-py"
+
+
+def _enabled(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "component-init"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Temp dirs holding a snapshot until the builder has copied it into the wheel.
+        self._staging: list[Path] = []
+
+    # -- options ------------------------------------------------------------------------------
+
+    @cached_property
+    def options(self) -> OptionReader:
+        return OptionReader(self.PLUGIN_NAME, self.config)
+
+    @cached_property
+    def config_component(self) -> str:
+        return self.options.string("component")
+
+    @cached_property
+    def config_destination(self) -> str:
+        destination = self.options.string("destination", default=self.config_component)
+        return self.options.relative_path("destination", destination, inside="the wheel")
+
+    @cached_property
+    def config_init_func(self) -> str:
+        return self.options.string("init-func", default=DEFAULT_INIT_FUNC)
+
+    @cached_property
+    def config_keep_init_func(self) -> bool:
+        return self.options.boolean("keep-init-func", default=False)
+
+    @cached_property
+    def config_wasi(self) -> bool:
+        return self.options.boolean("wasi", default=True)
+
+    @cached_property
+    def config_dirs(self) -> dict[str, str]:
+        """Host directory (relative to the root) -> guest path, both as written in the table."""
+        dirs = self.options.string_table("dirs")
+        self._require_wasi("dirs", dirs)
+        for host, guest in dirs.items():
+            if not host or not guest:
+                raise ValueError(self.options.error("dirs", "must map non-empty host paths to non-empty guest paths"))
+        return dirs
+
+    @cached_property
+    def config_env(self) -> dict[str, str]:
+        env = self.options.string_table("env")
+        self._require_wasi("env", env)
+        if any(not name or "=" in name for name in env):
+            raise ValueError(self.options.error("env", "must have non-empty variable names without `=`"))
+        return env
+
+    @cached_property
+    def config_cache(self) -> bool:
+        return self.options.boolean("cache", default=True)
+
+    @cached_property
+    def config_timeout(self) -> float:
+        return self.options.positive_number("timeout", default=DEFAULT_TIMEOUT)
+
+    @cached_property
+    def config_max_memory(self) -> int | None:
+        return self.options.optional_positive_int("max-memory")
+
+    def _require_wasi(self, option: str, value: dict[str, str]) -> None:
+        if value and not self.config_wasi:
+            raise ValueError(self.options.error(option, "needs `wasi = true`"))
+
+    @cached_property
+    def init_options(self) -> InitOptions:
+        return InitOptions(
+            init_func=self.config_init_func,
+            keep_init_func=self.config_keep_init_func,
+            wasi=WasiOptions(
+                enabled=self.config_wasi,
+                dirs=tuple((Path(self.root, host), guest) for host, guest in self.config_dirs.items()),
+                env=tuple(self.config_env.items()),
+            ),
+            timeout=self.config_timeout,
+            max_memory=self.config_max_memory,
+        )
+
+    def validate(self) -> None:
+        """Read every option now, so that a bad one fails the build before anything runs."""
+        for option in self.options.unknown_options(_OPTIONS):
+            self.app.display_warning(f"Unknown option `{option}` for build hook `{self.PLUGIN_NAME}` is ignored")
+        _ = self.config_destination, self.init_options, self.config_cache
+
+    # -- paths ----------------------------------------------------------------------------------
+
+    @property
+    def component_path(self) -> Path:
+        return Path(self.root, self.config_component)
+
+    @property
+    def editable_path(self) -> Path:
+        """Where ``destination`` lives in the source tree, undoing the target's `sources` rewrites."""
+        destination = self.config_destination
+        sources: dict[str, str] = getattr(self.build_config, "sources", None) or {}
+        for source, replacement in sources.items():
+            if destination.startswith(replacement):
+                candidate = Path(self.root, source + destination[len(replacement) :])
+                if candidate.parent.is_dir():
+                    return candidate
+        return Path(self.root, destination)
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    # -- the build ------------------------------------------------------------------------------
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        self.validate()
+        if self.target_name == "sdist":
+            self._prepare_sdist(build_data)
+            return
+
+        if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
+            self.app.display_warning(
+                f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
+                "component is used; set `destination` to another path to use the pre-initialized one"
+            )
+            return
+        snapshot = self._snapshot_for_wheel(build_data)
+        if version == "editable":
+            self._install_in_tree(snapshot)
+        else:
+            build_data["force_include"][str(snapshot)] = self.config_destination
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
+        self._remove_staging()
+
+    def clean(self, versions: list[str]) -> None:  # noqa: ARG002
+        # Only the in-tree copy an editable build wrote, and only while it is unchanged since.
+        target = self.editable_path
+        ledger = self._ledger_path(target)
+        try:
+            recorded = json.loads(ledger.read_text())["sha256"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        try:
+            if hashlib.sha256(target.read_bytes()).hexdigest() == recorded:
+                target.unlink()
+        except FileNotFoundError:
+            pass
+        ledger.unlink(missing_ok=True)
+
+    def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
+        """A file outside the project holding what the wheel ships at ``destination``."""
+        component = self._read_component(build_data)
+        for host, _guest in self.init_options.wasi.dirs:
+            if not host.is_dir():
+                message = self.options.error("dirs", f"names directory `{self._relative(host)}`, which does not exist")
+                raise FileNotFoundError(message)
+
+        if _enabled(SKIP_ENV):
+            self.app.display_warning(
+                f"{SKIP_ENV} is set: shipping `{self.config_component}` at `{self.config_destination}` "
+                "without pre-initialization"
+            )
+            return self._stage(component)
+
+        started = time.perf_counter()
+        cache = SnapshotCache(default_cache_dir()) if self.config_cache else None
+        key = None
+        if cache is not None:
+            key = snapshot_key(component, self.init_options)
+            hit = cache.get(key)
+            self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
+            if hit is not None:
+                self.app.display_success(
+                    f"Pre-initialized `{self.config_component}` -> `{self.config_destination}` "
+                    f"from the cache ({_megabytes(hit.stat().st_size)}, Wasmtime not run) "
+                    f"in {time.perf_counter() - started:.2f} s"
+                )
+                return hit
+
+        self.app.display_waiting(
+            f"Pre-initializing `{self.config_component}` ({_megabytes(len(component))}) "
+            f"by running `{self.config_init_func}`"
+        )
+        snapshot = self._run_engine(component)
+        path = None
+        if cache is not None and key is not None:
+            try:
+                path = cache.put(key, snapshot)
+            except OSError as e:
+                self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
+        if path is None:
+            path = self._stage(snapshot)
+        self.app.display_success(
+            f"Pre-initialized `{self.config_component}` -> `{self.config_destination}`: "
+            f"{_megabytes(len(component))} -> {_megabytes(len(snapshot))} in {time.perf_counter() - started:.1f} s"
+        )
+        return path
+
+    def _read_component(self, build_data: dict[str, Any]) -> bytes:
+        try:
+            return self.component_path.read_bytes()
+        except FileNotFoundError:
+            raise FileNotFoundError(self._missing_component_message(build_data)) from None
+
+    def _missing_component_message(self, build_data: dict[str, Any]) -> str:
+        hooks = list(build_data.get("build_hooks", ()))
+        position = hooks.index(self.PLUGIN_NAME) if self.PLUGIN_NAME in hooks else len(hooks)
+        before = ", ".join(f"`{hook}`" for hook in hooks[:position]) or "none"
+        message = (
+            f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` does not exist. "
+            f"Build hooks that ran before `{self.PLUGIN_NAME}`: {before}."
+        )
+        producer = self._producer(build_data)
+        if producer is not None and producer in hooks[position + 1 :]:
+            return (
+                f"{message} Build hook `{producer}` writes it but runs after `{self.PLUGIN_NAME}`: "
+                f"hooks run in the order of their tables, so put `[tool.hatch.build.hooks.{producer}]` "
+                f"above `[tool.hatch.build.hooks.{self.PLUGIN_NAME}]`."
+            )
+        return (
+            f"{message} Build it first, e.g. with the `{_PRODUCER_HOOK}` build hook "
+            f"listed before `{self.PLUGIN_NAME}`."
+        )
+
+    def _producer(self, build_data: dict[str, Any]) -> str | None:
+        """The name of a configured hook that writes our input, if there is one."""
+        hook_config: dict[str, Any] = getattr(self.build_config, "hook_config", None) or {}
+        producer = hook_config.get(_PRODUCER_HOOK)
+        if _PRODUCER_HOOK not in build_data.get("build_hooks", ()) or not isinstance(producer, dict):
+            return None
+        output = producer.get("output")
+        if isinstance(output, str) and Path(self.root, output).resolve() == self.component_path.resolve():
+            return _PRODUCER_HOOK
+        return None
+
+    def _run_engine(self, component: bytes) -> bytes:
+        # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
+        from hatch_component_init.api import pre_initialize
+        from hatch_component_init.errors import ComponentInitError
+
+        options = self.init_options
+        self.app.display_debug(f"Options: {options}")
+        # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
+        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
+        try:
+            return pre_initialize(
+                component,
+                init_func=options.init_func,
+                keep_init_func=options.keep_init_func,
+                wasi=options.wasi if options.wasi.enabled else None,
+                timeout=options.timeout,
+                max_memory=options.max_memory,
+                on_output=guest_output,
+            )
+        except ComponentInitError as e:
+            # The engine's own traceback says nothing to the user; keep it for `-v`.
+            self.app.display_debug(traceback.format_exc())
+            message = f"Pre-initializing `{self.config_component}` failed: {e}"
+            raise ComponentInitError(message) from None
+        finally:
+            guest_output.flush()
+
+    # -- where snapshots are put -----------------------------------------------------------------
+
+    def _stage(self, data: bytes) -> Path:
+        """Write ``data`` to a fresh temp dir outside the project, removed after the build."""
+        directory = Path(tempfile.mkdtemp(prefix="hatch-component-init-"))
+        self._staging.append(directory)
+        # finalize() does not run when the build fails: remove it at exit then.
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+        path = directory / Path(self.config_destination).name
+        path.write_bytes(data)
+        return path
+
+    def _remove_staging(self) -> None:
+        while self._staging:
+            shutil.rmtree(self._staging.pop(), ignore_errors=True)
+
+    def _install_in_tree(self, snapshot: Path) -> None:
+        from hatch_component_init.fileio import atomic_write
+
+        target = self.editable_path
+        data = snapshot.read_bytes()
+        self._remove_staging()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.is_file() or target.read_bytes() != data:
+            atomic_write(target, data)
+        ledger = self._ledger_path(target)
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(ledger, json.dumps({"path": str(target), "sha256": hashlib.sha256(data).hexdigest()}).encode())
+        self.app.display_info(
+            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
+            "in the source tree (removed by `hatch clean`)"
+        )
+
+    def _ledger_path(self, target: Path) -> Path:
+        """Record of an in-tree file we wrote, so that ``clean`` removes ours and nothing else."""
+        name = hashlib.sha256(str(target.resolve()).encode()).hexdigest()
+        return default_cache_dir() / "editable" / f"{name}.json"
+
+    # -- sdist ----------------------------------------------------------------------------------
+
+    def _prepare_sdist(self, build_data: dict[str, Any]) -> None:
+        """Make the sdist carry what a wheel build needs, even where VCS ignores it; run nothing."""
+        producer = self._producer(build_data)
+        if producer is not None:
+            self.app.display_debug(f"`{self.config_component}` is rebuilt by `{producer}` when the wheel is built")
+        elif self.component_path.is_file() and self._inside_root(self.component_path):
+            build_data["artifacts"].append(f"/{self._relative(self.component_path)}")
+        else:
+            self.app.display_warning(
+                f"Component `{self.config_component}` is not in the project and no build hook makes it: "
+                "a wheel cannot be built from this sdist"
+            )
+        for host, _guest in self.init_options.wasi.dirs:
+            if host.is_dir() and self._inside_root(host):
+                build_data["artifacts"].append(f"/{self._relative(host)}/")
+
+    def _inside_root(self, path: Path) -> bool:
+        return path.resolve().is_relative_to(Path(self.root).resolve())

@@ -1,0 +1,419 @@
+"""Each component shape the engine supports: the input behaves uninitialized, the output initialized."""
+
+from __future__ import annotations
+
+import math
+import struct
+
+import pytest
+
+from hatch_component_init import InitFailedError, UnsupportedComponentError, pre_initialize
+from wat_support import Running, snapshot, wat
+
+GLOBALS = wat(
+    """
+(component
+  (core module $m
+    (global $a (mut i32) (i32.const 1))
+    (global $b (mut i64) (i64.const 2))
+    (global $c (mut f32) (f32.const 3))
+    (global $d (mut f64) (f64.const 4))
+    (global $v (mut v128) (v128.const i64x2 0 0))
+    (global $k i32 (i32.const 99))
+    (func (export "init")
+      (global.set $a (i32.const -7))
+      (global.set $b (i64.const 0x123456789abcdef))
+      (global.set $c (f32.const 1.5))
+      (global.set $d (f64.const nan:0x8000000000001))
+      (global.set $v (v128.const i64x2 0x1111222233334444 -1)))
+    (func (export "a") (result i32) (global.get $a))
+    (func (export "b") (result i64) (global.get $b))
+    (func (export "c") (result f32) (global.get $c))
+    (func (export "d") (result i64) (i64.reinterpret_f64 (global.get $d)))
+    (func (export "v0") (result i64) (i64x2.extract_lane 0 (global.get $v)))
+    (func (export "v1") (result i64) (i64x2.extract_lane 1 (global.get $v)))
+    (func (export "k") (result i32) (global.get $k)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "a") (result s32) (canon lift (core func $i "a")))
+  (func (export "b") (result s64) (canon lift (core func $i "b")))
+  (func (export "c") (result f32) (canon lift (core func $i "c")))
+  (func (export "d") (result s64) (canon lift (core func $i "d")))
+  (func (export "v0") (result s64) (canon lift (core func $i "v0")))
+  (func (export "v1") (result s64) (canon lift (core func $i "v1")))
+  (func (export "k") (result s32) (canon lift (core func $i "k"))))
+"""
+)
+
+
+def test_numeric_and_v128_globals_are_snapshotted() -> None:
+    before = Running(GLOBALS)
+    assert (before.call("a"), before.call("b"), before.call("c")) == (1, 2, 3.0)
+    out = Running(snapshot(GLOBALS))
+    assert not out.has("component-init")
+    assert out.call("a") == -7
+    assert out.call("b") == 0x123456789ABCDEF
+    assert out.call("c") == 1.5
+    # The NaN payload survives bit for bit.
+    assert out.call("d") == struct.unpack("<q", struct.pack("<Q", 0x7FF8000000000001))[0]
+    assert (out.call("v0"), out.call("v1")) == (0x1111222233334444, -1)
+    assert out.call("k") == 99
+
+
+def test_keep_init_func_keeps_the_export() -> None:
+    out = Running(snapshot(GLOBALS, keep_init_func=True))
+    assert out.has("component-init")
+    assert out.call("a") == -7
+
+
+def test_output_is_deterministic() -> None:
+    assert snapshot(GLOBALS) == snapshot(GLOBALS)
+
+
+MEMORY_GROW = wat(
+    """
+(component
+  (core module $m
+    (memory (export "mem") 1 10)
+    (data (i32.const 16) "input data")
+    (data $p "passive!")
+    (func (export "init")
+      (drop (memory.grow (i32.const 2)))
+      (i32.store (i32.const 16) (i32.const 0x44434241))
+      (i32.store (i32.const 0x2fff0) (i32.const 0x5a5a5a5a))
+      (memory.fill (i32.const 1000) (i32.const 7) (i32.const 3000)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size))
+    (func (export "grow") (result i32) (memory.grow (i32.const 1)))
+    (func (export "from-passive") (result i32)
+      (memory.init $p (i32.const 64) (i32.const 0) (i32.const 8))
+      (i32.load (i32.const 64))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u32) (canon lift (core func $i "load")))
+  (func (export "pages") (result u32) (canon lift (core func $i "pages")))
+  (func (export "grow") (result s32) (canon lift (core func $i "grow")))
+  (func (export "from-passive") (result u32) (canon lift (core func $i "from-passive"))))
+"""
+)
+
+
+def test_memory_growth_data_and_passive_segments() -> None:
+    before = Running(MEMORY_GROW)
+    assert before.call("pages") == 1
+    assert before.call("load", 16) == int.from_bytes(b"inpu", "little")
+    out = Running(snapshot(MEMORY_GROW))
+    assert out.call("pages") == 3
+    assert out.call("load", 16) == 0x44434241
+    assert out.call("load", 20) == int.from_bytes(b"t da", "little")  # untouched bytes of the old segment
+    assert out.call("load", 0x2FFF0) == 0x5A5A5A5A
+    assert out.call("load", 2000) == 0x07070707
+    assert out.call("load", 5000) == 0
+    assert out.call("from-passive") == int.from_bytes(b"pass", "little")
+    # The maximum is kept: 3 pages now, growth stops at 10.
+    assert [out.call("grow") for _ in range(8)] == [3, 4, 5, 6, 7, 8, 9, -1]
+
+
+AT_MAXIMUM = wat(
+    """
+(component
+  (core module $m
+    (memory 2 2)
+    (func (export "init") (i32.store (i32.const 0x1fffc) (i32.const 1234)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u32) (canon lift (core func $i "load"))))
+"""
+)
+
+
+def test_memory_at_its_maximum() -> None:
+    out = Running(snapshot(AT_MAXIMUM))
+    assert out.call("load", 0x1FFFC) == 1234
+
+
+def test_large_memory_is_read_in_chunks() -> None:
+    pages = 2200  # 137.5 MiB: over the 128 MiB a single call may move
+    big = wat(
+        f"""
+(component
+  (core module $m
+    (memory {pages})
+    (func (export "init")
+      (local $p i32)
+      (loop $l
+        (i64.store (i32.shl (local.get $p) (i32.const 16)) (i64.extend_i32_u (i32.add (local.get $p) (i32.const 1))))
+        (i64.store offset=65000 (i32.shl (local.get $p) (i32.const 16)) (i64.const -1))
+        (local.set $p (i32.add (local.get $p) (i32.const 3)))
+        (br_if $l (i32.lt_u (local.get $p) (i32.const {pages})))))
+    (func (export "load") (param i32) (result i64) (i64.load (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u64) (canon lift (core func $i "load"))))
+"""
+    )
+    output = snapshot(big)
+    out = Running(output)
+    for page in (0, 3, 999, 2199):
+        assert out.call("load", page * 65536) == page + 1
+        assert out.call("load", page * 65536 + 65000) == (1 << 64) - 1
+    assert out.call("load", 65536) == 0
+    assert len(output) < 2_000_000  # zero pages cost nothing
+
+
+TWO_MODULES_SHARED_MEMORY = wat(
+    """
+(component
+  (core module $main
+    (memory (export "memory") 1)
+    (global (export "counter") (mut i32) (i32.const 0))
+    (global $own (mut i32) (i32.const 5))
+    (data (i32.const 0) "main")
+    (func (export "own") (result i32) (global.get $own)))
+  (core instance $main (instantiate $main))
+  (core module $lib
+    (import "env" "memory" (memory 1))
+    (import "env" "counter" (global $counter (mut i32)))
+    (data (i32.const 8) "lib!")
+    (global $state (mut i32) (i32.const 0))
+    (func (export "init")
+      (global.set $counter (i32.const 77))
+      (global.set $state (i32.const 88))
+      (i32.store (i32.const 8) (i32.const 0x21212121)))
+    (func (export "read") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "counter") (result i32) (global.get $counter))
+    (func (export "state") (result i32) (global.get $state)))
+  (core instance $lib (instantiate $lib (with "env" (instance $main))))
+  (func (export "component-init") (canon lift (core func $lib "init")))
+  (func (export "read") (param "a" u32) (result u32) (canon lift (core func $lib "read")))
+  (func (export "counter") (result u32) (canon lift (core func $lib "counter")))
+  (func (export "state") (result u32) (canon lift (core func $lib "state"))))
+"""
+)
+
+
+def test_memory_and_globals_imported_by_another_module() -> None:
+    before = Running(TWO_MODULES_SHARED_MEMORY)
+    assert before.call("read", 8) == int.from_bytes(b"lib!", "little")
+    out = Running(snapshot(TWO_MODULES_SHARED_MEMORY))
+    # The importing module's active segment must not overwrite the snapshot.
+    assert out.call("read", 8) == 0x21212121
+    assert out.call("read", 0) == int.from_bytes(b"main", "little")
+    assert (out.call("counter"), out.call("state")) == (77, 88)
+
+
+TWICE = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $g (mut i32) (i32.const 0))
+    (func (export "set") (param i32) (global.set $g (local.get 0)) (i32.store (i32.const 0) (local.get 0)))
+    (func (export "get") (result i32) (i32.add (global.get $g) (i32.load (i32.const 0)))))
+  (core instance $a (instantiate $m))
+  (core instance $b (instantiate $m))
+  (core module $driver
+    (import "a" "set" (func $sa (param i32)))
+    (import "b" "set" (func $sb (param i32)))
+    (func (export "init") (call $sa (i32.const 10)) (call $sb (i32.const 200))))
+  (core instance $d (instantiate $driver (with "a" (instance $a)) (with "b" (instance $b))))
+  (func (export "component-init") (canon lift (core func $d "init")))
+  (func (export "get-a") (result u32) (canon lift (core func $a "get")))
+  (func (export "get-b") (result u32) (canon lift (core func $b "get"))))
+"""
+)
+
+
+def test_module_instantiated_twice_keeps_separate_states() -> None:
+    out = Running(snapshot(TWICE))
+    assert (out.call("get-a"), out.call("get-b")) == (20, 400)
+
+
+NESTED = wat(
+    """
+(component
+  (component $inner
+    (core module $m
+      (memory 1)
+      (global $g (mut i32) (i32.const 0))
+      (func (export "init") (global.set $g (i32.const 31)) (i32.store (i32.const 4) (i32.const 32)))
+      (func (export "get") (result i32) (i32.add (global.get $g) (i32.load (i32.const 4)))))
+    (core instance $i (instantiate $m))
+    (func (export "init") (canon lift (core func $i "init")))
+    (func (export "get") (result u32) (canon lift (core func $i "get"))))
+  (instance $x (instantiate $inner))
+  (instance $y (instantiate $inner))
+  (alias export $x "init" (func $xinit))
+  (alias export $x "get" (func $xget))
+  (alias export $y "get" (func $yget))
+  (export "component-init" (func $xinit))
+  (export "get-x" (func $xget))
+  (export "get-y" (func $yget)))
+"""
+)
+
+
+def test_nested_components_with_modules() -> None:
+    before = Running(NESTED)
+    assert before.call("get-x") == 0
+    out = Running(snapshot(NESTED))
+    assert (out.call("get-x"), out.call("get-y")) == (63, 0)
+
+
+START_AND_TABLE = wat(
+    """
+(component
+  (core module $m
+    (memory 1)
+    (global $runs (mut i32) (i32.const 0))
+    (table 2 funcref)
+    (elem (i32.const 0) $one $two)
+    (type $t (func (result i32)))
+    (func $one (result i32) (i32.const 1))
+    (func $two (result i32) (i32.const 2))
+    (func $start (global.set $runs (i32.add (global.get $runs) (i32.const 1))))
+    (start $start)
+    (func (export "init") (i32.store (i32.const 0) (call_indirect (type $t) (i32.const 1))))
+    (func (export "runs") (result i32) (global.get $runs))
+    (func (export "call") (param i32) (result i32) (call_indirect (type $t) (local.get 0)))
+    (func (export "stored") (result i32) (i32.load (i32.const 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "runs") (result u32) (canon lift (core func $i "runs")))
+  (func (export "call") (param "i" u32) (result u32) (canon lift (core func $i "call")))
+  (func (export "stored") (result u32) (canon lift (core func $i "stored"))))
+"""
+)
+
+
+def test_start_function_does_not_run_again_and_tables_work() -> None:
+    assert Running(START_AND_TABLE).call("runs") == 1
+    out = Running(snapshot(START_AND_TABLE))
+    assert out.call("runs") == 1
+    assert (out.call("call", 0), out.call("call", 1), out.call("stored")) == (1, 2, 2)
+
+
+TABLE_MUTATION = wat(
+    """
+(component
+  (core module $m
+    (table 2 funcref)
+    (func $f)
+    (func (export "init") (table.set (i32.const 0) (ref.func $f)))
+    (elem declare func $f))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+
+def test_table_mutation_is_refused() -> None:
+    with pytest.raises(UnsupportedComponentError, match="table.set"):
+        pre_initialize(TABLE_MUTATION)
+
+
+IMPORTS = wat(
+    """
+(component
+  (import "host-log" (func $log (param "x" u32)))
+  (core func $log (canon lower (func $log)))
+  (core module $m
+    (import "host" "log" (func $log (param i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 9)))
+    (func (export "init-calls-host") (call $log (i32.const 1)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $h (export "log" (func $log)))
+  (core instance $i (instantiate $m (with "host" (instance $h))))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "bad-init") (canon lift (core func $i "init-calls-host")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+def test_non_wasi_imports_trap_only_if_called() -> None:
+    output = snapshot(IMPORTS)
+    from wasmtime import component as cm
+
+    from wat_support import engine
+
+    assert "host-log" in cm.Component(engine(), output).type.imports(engine())
+    with pytest.raises(InitFailedError, match="host-log"):
+        snapshot(IMPORTS, init_func="bad-init")
+
+
+ARGS = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $g (mut i32) (i32.const 0))
+    (global $h (mut i64) (i64.const 0))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "init") (param $flag i32) (param $n i64) (param $ptr i32) (param $len i32) (param $e i32)
+      (global.set $g (i32.add (local.get $flag) (i32.add (local.get $len) (i32.mul (local.get $e) (i32.const 100)))))
+      (global.set $h (local.get $n)))
+    (func (export "g") (result i32) (global.get $g))
+    (func (export "h") (result i64) (global.get $h)))
+  (core instance $i (instantiate $m))
+  (type $color' (enum "red" "green" "blue"))
+  (export $color "color" (type $color'))
+  (func (export "component-init") (param "flag" bool) (param "n" s64) (param "s" string) (param "c" $color)
+    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (func (export "g") (result u32) (canon lift (core func $i "g")))
+  (func (export "h") (result s64) (canon lift (core func $i "h"))))
+"""
+)
+
+
+def test_init_with_wave_arguments() -> None:
+    out = Running(snapshot(ARGS, init_func='component-init(true, -12, "hello", blue)'))
+    assert (out.call("g"), out.call("h")) == (1 + 5 + 200, -12)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("component-init", "takes arguments"),
+        ("component-init(1, 2, \"x\", blue)", "expected a bool"),
+        ("component-init(true, 2, \"x\", purple)", "one of `red`, `green`, `blue`"),
+        ("component-init(true, 2)", "takes 4 argument"),
+        ("component-init(true, 99999999999999999999, \"x\", red)", "out of range"),
+    ],
+)
+def test_bad_init_arguments(spec: str, message: str) -> None:
+    from hatch_component_init import InitExportError
+
+    with pytest.raises(InitExportError, match=message):
+        snapshot(ARGS, init_func=spec)
+
+
+def test_trap_in_init_is_reported() -> None:
+    trapping = wat(
+        """
+(component
+  (core module $m (func (export "init") unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+    )
+    with pytest.raises(InitFailedError, match="unreachable"):
+        snapshot(trapping)
+
+
+def test_f32_nan_and_infinity() -> None:
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $c (mut f32) (f32.const 0))
+    (func (export "init") (param f32) (global.set $c (local.get 0)))
+    (func (export "c") (result f32) (global.get $c)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (param "x" f32) (canon lift (core func $i "init")))
+  (func (export "c") (result f32) (canon lift (core func $i "c"))))
+"""
+    )
+    assert Running(snapshot(comp, init_func="component-init(-inf)")).call("c") == -math.inf

@@ -1,0 +1,64 @@
+"""Helpers for tests that compile WAT components, pre-initialize them and run the result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import wasmtime
+from wasmtime import component as cm
+
+from hatch_component_init import WasiOptions, pre_initialize
+
+_ENGINE: wasmtime.Engine | None = None
+
+
+def engine() -> wasmtime.Engine:
+    global _ENGINE
+    if _ENGINE is None:
+        config = wasmtime.Config()
+        config.wasm_multi_memory = True
+        config.wasm_memory64 = True
+        config.wasm_threads = True
+        config.shared_memory = True
+        config.cranelift_opt_level = "none"
+        _ENGINE = wasmtime.Engine(config)
+    return _ENGINE
+
+
+def wat(text: str) -> bytes:
+    return wasmtime.wat2wasm(text)
+
+
+class Running:
+    """A fresh instance of a component, with every import but WASI trapping."""
+
+    def __init__(self, data: bytes, *, wasi: bool = True) -> None:
+        self.component = cm.Component(engine(), data)
+        self.store = wasmtime.Store(engine())
+        self.output: list[tuple[str, bytes]] = []
+        linker = cm.Linker(engine())
+        if wasi:
+            linker.add_wasip2()
+            cfg = wasmtime.WasiConfig()
+            cfg.stdout_custom = lambda b: self.output.append(("stdout", bytes(b)))
+            cfg.stderr_custom = lambda b: self.output.append(("stderr", bytes(b)))
+            self.store.set_wasi(cfg)
+        else:
+            linker.define_unknown_imports_as_traps(self.component)
+        self.instance = linker.instantiate(self.store, self.component)
+
+    def has(self, name: str) -> bool:
+        return self.instance.get_export_index(self.store, name) is not None
+
+    def call(self, name: str, *args: Any) -> Any:
+        func = self.instance.get_func(self.store, name)
+        assert func is not None, f"no export {name}"
+        return func(self.store, *args)
+
+    def stdout(self) -> bytes:
+        return b"".join(d for s, d in self.output if s == "stdout")
+
+
+def snapshot(data: bytes, **kwargs: Any) -> bytes:
+    kwargs.setdefault("wasi", WasiOptions())
+    return pre_initialize(data, **kwargs)
