@@ -119,7 +119,11 @@ def rewrite_component(
     state: ComponentState | None,
     removal: InitRemoval | None = None,
     outer: tuple[Remap, ...] = (),
+    *,
+    rewrite_modules: bool = True,
 ) -> bytes:
+    """Re-emit ``c`` with ``state`` (the state of one instance of it); ``rewrite_modules=False``
+    re-encodes without touching any module, the identity transform used to test the codec."""
     cores = {core.core_instance: core for core in (plan.cores if plan else [])}
     nested_plans = {n.instance: n.plan for n in (plan.nested if plan else [])}
 
@@ -133,7 +137,8 @@ def rewrite_component(
         if d.kind != "defined":
             continue  # instrument() already refused stateful ones
         core_state = state.cores.get(ci) if (state is not None and ci in cores) else None
-        out = rewrite_module(c.modules[d.section], core_state)
+        module = c.modules[d.section]
+        out = rewrite_module(module, core_state) if rewrite_modules else bytes(module.raw)
         variants = module_variants.setdefault(d.section, [])
         if out not in variants:
             variants.append(out)
@@ -163,6 +168,7 @@ def rewrite_component(
             state.nested.get(ii) if state is not None else None,
             inner_removal,
             outer + (remap_outer_modules,),
+            rewrite_modules=rewrite_modules,
         )
         variants = component_variants.setdefault(d.section, [])
         if out not in variants:

@@ -8,25 +8,21 @@ import wasmtime
 from wasmtime import component as cm
 
 from hatch_component_init import WasiOptions, pre_initialize
+from hatch_component_init.runtime import make_engine
 
 _ENGINE: wasmtime.Engine | None = None
 
 
 def engine() -> wasmtime.Engine:
+    """The engine the pre-initializer validates with, so compiling its output hits the code cache."""
     global _ENGINE
     if _ENGINE is None:
-        config = wasmtime.Config()
-        config.wasm_multi_memory = True
-        config.wasm_memory64 = True
-        config.wasm_threads = True
-        config.shared_memory = True
-        config.cranelift_opt_level = "none"
-        _ENGINE = wasmtime.Engine(config)
+        _ENGINE = make_engine()
     return _ENGINE
 
 
 def wat(text: str) -> bytes:
-    return wasmtime.wat2wasm(text)
+    return bytes(wasmtime.wat2wasm(text))
 
 
 class Running:
