@@ -417,3 +417,98 @@ def test_f32_nan_and_infinity() -> None:
 """
     )
     assert Running(snapshot(comp, init_func="component-init(-inf)")).call("c") == -math.inf
+
+
+MULTI_MEMORY = wat(
+    """
+(component
+  (core module $m
+    (memory $a 1)
+    (memory $b 1 4)
+    (memory $c i64 1)
+    (func (export "init")
+      (i32.store $a (i32.const 0) (i32.const 11))
+      (drop (memory.grow $b (i32.const 1)))
+      (i32.store $b (i32.const 65540) (i32.const 22))
+      (i32.store $c (i64.const 8) (i32.const 33)))
+    (func (export "sum") (result i32)
+      (i32.add (i32.load $a (i32.const 0))
+        (i32.add (i32.load $b (i32.const 65540)) (i32.load $c (i64.const 8))))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "sum") (result u32) (canon lift (core func $i "sum"))))
+"""
+)
+
+
+def test_several_memories_including_memory64() -> None:
+    out = Running(snapshot(MULTI_MEMORY))
+    assert out.call("sum") == 66  # memory $b had to keep its grown size for this load
+
+
+SHARED_MEMORY = wat(
+    """
+(component
+  (core module $m
+    (memory 1 2 shared)
+    (func (export "init") (i32.atomic.store (i32.const 4) (i32.const 4242)))
+    (func (export "get") (result i32) (i32.atomic.load (i32.const 4))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+def test_shared_memory() -> None:
+    assert Running(snapshot(SHARED_MEMORY)).call("get") == 4242
+
+
+def test_init_in_an_exported_instance_is_removed() -> None:
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 5)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func $init (canon lift (core func $i "init")))
+  (func $get (result u32) (canon lift (core func $i "get")))
+  (instance $setup (export "init" (func $init)) (export "get" (func $get)))
+  (export "example:demo/setup@1.0.0" (instance $setup)))
+"""
+    )
+    output = snapshot(comp, init_func="example:demo/setup@1.0.0.init")
+    out = Running(output)
+    iface = out.instance.get_export_index(out.store, "example:demo/setup@1.0.0")
+    assert iface is not None
+    assert out.instance.get_export_index(out.store, "init", iface) is None
+    get = out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", iface))
+    assert get(out.store) == 5
+    kept = Running(snapshot(comp, init_func="example:demo/setup@1.0.0.init", keep_init_func=True))
+    assert kept.instance.get_export_index(kept.store, "init", kept.instance.get_export_index(kept.store, "example:demo/setup@1.0.0")) is not None
+
+
+def test_removing_an_export_that_later_exports_reuse() -> None:
+    # The init export's own index is used again by a later export: it must be renumbered
+    # to the function it re-exported, and later indices shift down by one.
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 8)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func $init (canon lift (core func $i "init")))
+  (export $e "component-init" (func $init))
+  (func $get (result u32) (canon lift (core func $i "get")))
+  (export "again" (func $e))
+  (export "get" (func $get)))
+"""
+    )
+    out = Running(snapshot(comp))
+    assert not out.has("component-init")
+    assert out.has("again")
+    assert out.call("get") == 8
