@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InvalidComponentError, UnsupportedComponentError
 from .core_module import CoreModule, parse_core_module
-from .reader import Reader
+from .reader import Reader, encode_u32
 
 __all__ = [
     "COMPONENT_MAGIC",
@@ -447,3 +447,28 @@ def reencode(c: Component) -> bytes:
     from ..rewrite import rewrite_component
 
     return rewrite_component(c, None, None, rewrite_modules=False)
+
+
+def stub_component(c: Component) -> bytes:
+    """``c`` with every core module replaced by its stub (see ``stub_module``), nested components too."""
+    from .core_module import stub_module
+
+    parts: list[bytes | memoryview] = [c.raw[:8]]
+    for si, s in enumerate(c.sections):
+        if s.id == 1:
+            body = stub_module(c.modules[si])
+        elif s.id == 4:
+            body = stub_component(c.components[si])
+        else:
+            parts.append(c.raw[s.start : s.end])
+            continue
+        parts.append(bytes([s.id]) + encode_u32(len(body)) + body)
+    return b"".join(parts)
+
+
+def core_modules(c: Component) -> list[CoreModule]:
+    """Every core module defined in ``c`` or in its nested components."""
+    out = list(c.modules.values())
+    for nested in c.components.values():
+        out += core_modules(nested)
+    return out
