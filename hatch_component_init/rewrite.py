@@ -226,15 +226,24 @@ def _shifts(c: Component, sort: int, variants: dict[int, list[bytes]]) -> list[i
 
 
 def _refuse_shared_copies(c: Component, variants: dict[int, list[bytes]], sort: int) -> None:
-    copied = {i for i, d in enumerate(c.space(sort)) if d.kind == "defined" and len(variants.get(d.section, [])) > 1}
-    if not copied:
+    """A rewritten definition must not also reach places that instantiate it afresh."""
+    space = c.space(sort)
+    rewritten = set()
+    for i, d in enumerate(space):
+        if d.kind == "defined" and d.section in variants:
+            original = bytes(c.raw[c.sections[d.section].payload_start : c.sections[d.section].end])
+            if variants[d.section] != [original]:
+                rewritten.add(i)
+    if not rewritten:
         return
     used = [e.index for e in c.exports if e.sort == sort]
     used += [idx for e in c.instances for _, s, idx in e.args + e.exports if s == sort]
-    if copied & set(used):
+    for nested in c.components.values():
+        used += [a.name_or_index for a in nested.aliases if a.kind == 2 and a.instance == 1 and a.sort == sort]  # type: ignore[misc]
+    if rewritten & set(used):
         raise UnsupportedComponentError(
-            f"a {Sort.NAMES[sort]} instantiated several times with different states is also exported "
-            "or passed to another component; it cannot be split into per-instance copies"
+            f"a {Sort.NAMES[sort]} that is instantiated during init is also exported or passed to another "
+            "component, which would instantiate it afresh; its snapshot cannot be shared that way"
         )
 
 

@@ -512,3 +512,19 @@ def test_removing_an_export_that_later_exports_reuse() -> None:
     assert not out.has("component-init")
     assert out.has("again")
     assert out.call("get") == 8
+
+
+def test_module_both_instantiated_and_exported_is_refused() -> None:
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 1))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (export "raw-module" (core module $m)))
+"""
+    )
+    with pytest.raises(UnsupportedComponentError, match="also exported or passed"):
+        pre_initialize(comp)
