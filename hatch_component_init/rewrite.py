@@ -142,9 +142,8 @@ def rewrite_component(
         variants = module_variants.setdefault(d.section, [])
         if out not in variants:
             variants.append(out)
-        core_instance_variant[ci] = variants.index(out)
+        core_instance_variant[id(entry)] = variants.index(out)
 
-    module_sections = [d.section for d in c.space(Sort.CORE_MODULE)]
     module_shift = _shifts(c, Sort.CORE_MODULE, module_variants)
 
     def remap_module(index: int) -> int:
@@ -173,7 +172,7 @@ def rewrite_component(
         variants = component_variants.setdefault(d.section, [])
         if out not in variants:
             variants.append(out)
-        instance_variant[ii] = variants.index(out)
+        instance_variant[id(entry)] = variants.index(out)
     component_shift = _shifts(c, Sort.COMPONENT, component_variants)
 
     _refuse_shared_copies(c, module_variants, Sort.CORE_MODULE)
@@ -209,7 +208,6 @@ def rewrite_component(
             )  # fmt: skip
         else:
             parts.append(c.raw[s.start : s.end])
-    del module_sections
     return b"".join(parts)
 
 
@@ -218,10 +216,9 @@ def _shifts(c: Component, sort: int, variants: dict[int, list[bytes]]) -> list[i
     shift = 0
     out = []
     for d in c.space(sort):
-        out.append(d_index := len(out) + shift)
+        out.append(len(out) + shift)
         if d.kind == "defined" and d.section in variants:
             shift += len(variants[d.section]) - 1
-        del d_index
     return out
 
 
@@ -265,12 +262,13 @@ def _rewrite_section(
 ) -> bytes:  # fmt: skip
     items: list[bytes] = []
     changed = False
+    instance_index = c.instance_index if sid == 5 else {}
     for e in entries:
         raw = bytes(c.raw[e.start : e.end])  # type: ignore[attr-defined]
         if e is removed_export:
             changed = True
             continue
-        new = _rewrite_entry(c, sid, e, raw, remap, outer, core_variant, instance_variant, removal)
+        new = _rewrite_entry(c, sid, e, raw, remap, outer, core_variant, instance_variant, removal, instance_index)
         changed |= new != raw
         items.append(new)
     s = next(s for s in c.sections if s.start == _section_start(c, entries[0]))
@@ -286,22 +284,22 @@ def _section_start(c: Component, entry: object) -> int:
 def _rewrite_entry(
     c: Component, sid: int, e: object, raw: bytes, remap: Remap, outer: tuple[Remap, ...],
     core_variant: dict[int, int], instance_variant: dict[int, int], removal: InitRemoval | None,
+    instance_index: dict[int, int],
 ) -> bytes:  # fmt: skip
     r = Reader(memoryview(raw))
     if sid == 2:  # core instance
         if r.u8() != 0x00:
             return raw
         module = r.u32()
-        ci = c.core_instances.index(e)  # type: ignore[arg-type]
-        new = remap(Sort.CORE_MODULE, module) + core_variant.get(ci, 0)
+        new = remap(Sort.CORE_MODULE, module) + core_variant.get(id(e), 0)
         return b"\x00" + encode_u32(new) + raw[r.pos :]
     if sid == 5:  # instance
         kind = r.u8()
-        ii = c.instances.index(e)  # type: ignore[arg-type]
+        ii = instance_index[id(e)]
         out = bytearray([kind])
         if kind == 0x00:
             comp = r.u32()
-            out += encode_u32(remap(Sort.COMPONENT, comp) + instance_variant.get(ii, 0))
+            out += encode_u32(remap(Sort.COMPONENT, comp) + instance_variant.get(id(e), 0))
         n = r.u32()
         items = []
         for _ in range(n):
@@ -343,8 +341,6 @@ def _rewrite_entry(
         idx = r.u32()
         if count == 0 or count > len(outer):
             return raw
-        if sort == Sort.COMPONENT and count > 0:
-            pass
         new = outer[-count](sort, idx)
         return raw if new == idx else raw[:head] + encode_u32(count) + encode_u32(new)
     return raw

@@ -161,6 +161,11 @@ class Component:
     canons: list[CanonEntry] = field(default_factory=list)
     has_start: bool = False
 
+    @property
+    def instance_index(self) -> dict[int, int]:
+        """Index in the instance space of each instance entry, keyed by ``id(entry)``."""
+        return {id(d.entry): i for i, d in enumerate(self.space(Sort.INSTANCE)) if d.entry is not None}
+
     def space(self, sort: int) -> list[Definition]:
         return self.spaces.setdefault(sort, [])
 
