@@ -258,7 +258,7 @@ def _find_init(
         listing = ", ".join(f"`{n}`" for n in available) or "none"
         raise InitExportError(
             f"the component has no function export `{call.name}`. Function exports: {listing}. "
-            "Name the init function with -f/--init-func (`name` or `interface.name`)."
+            "Name the init function (`name` or `interface.name`) with -f/--init-func, or the hook option `init-func`."
         )
     return func
 

@@ -10,6 +10,7 @@ Wasmtime. A hit never imports Wasmtime: hashing an 18 MB component takes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -49,9 +50,10 @@ def wasmtime_version() -> str:
     spec = importlib.util.find_spec("wasmtime")
     if spec is not None and spec.origin:
         site_dir = Path(spec.origin).parent.parent
-        # The dist-info next to the package is the one that installed it.
-        for entry in site_dir.glob("wasmtime-*.dist-info"):
-            return entry.name[len("wasmtime-") : -len(".dist-info")]
+        # The dist-info next to the package is the one that installed it (if there is just one).
+        found = list(site_dir.glob("wasmtime-*.dist-info"))
+        if len(found) == 1:
+            return found[0].name[len("wasmtime-") : -len(".dist-info")]
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -155,8 +157,6 @@ class SnapshotCache:
         except OSError:
             return
         for stale in entries[self.max_entries - 1 :]:
-            try:
+            # Another build may be pruning too; the cache stays correct either way.
+            with contextlib.suppress(OSError):
                 stale.unlink()
-            except OSError:
-                # Another build may be pruning too; the cache stays correct either way.
-                pass

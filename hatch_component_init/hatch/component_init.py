@@ -285,8 +285,7 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 f"above `[tool.hatch.build.hooks.{self.PLUGIN_NAME}]`."
             )
         return (
-            f"{message} Build it first, e.g. with the `{_PRODUCER_HOOK}` build hook "
-            f"listed before `{self.PLUGIN_NAME}`."
+            f"{message} Build it first, e.g. with the `{_PRODUCER_HOOK}` build hook listed before `{self.PLUGIN_NAME}`."
         )
 
     def _producer(self, build_data: dict[str, Any]) -> str | None:

@@ -25,7 +25,9 @@ __all__ = ["ComponentizePyBuildHook"]
 
 _OPTIONS = ("wit", "world", "module", "python-path", "output")
 #: What the `componentize-py` console script does; `python -m componentize_py` does not exist.
-_RUN_COMPONENTIZE_PY = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
+_RUN_COMPONENTIZE_PY = (
+    "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
+)
 
 
 class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]

@@ -1,0 +1,120 @@
+"""Real builds: componentize-py, the real engine, and the build frontends users run.
+
+Each frontend builds the greeter fixture project without build isolation, so
+the build uses this environment (where hatch-component-init is installed);
+then the wheel's component runs in Wasmtime to show that the state from init
+is there without calling init, and that the guest can still print. (That the
+raw component lacks the state is checked in test_componentize_e2e.py.)
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    DESTINATION,
+    build_in_process,
+    make_project,
+    python_tool,
+    run_build,
+    run_component,
+    tree_snapshot,
+    wheel_member,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
+
+
+def check_wheel(wheel: Path) -> None:
+    assert wheel.name == "greeter-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert names.count(DESTINATION) == 1
+    assert not [name for name in names if name.startswith("build/")]
+
+    run = run_component(wheel_member(wheel, DESTINATION), [("state", ()), ("greet", ("Ada",))])
+    # The init export is gone, and its effect is there without calling it or granting /data.
+    assert run.exports == {"greet", "state"}
+    assert run.results["state"] == "init-runs=1 greeting=Hello"
+    assert run.results["greet"] == "Hello, Ada!"
+    # Printing after the snapshot still works (no stale WASI handles), and init's output is not replayed.
+    assert run.stdout == b"greet: called for Ada\n"
+    assert run.stderr == b""
+
+
+def test_in_process_build(tmp_path: Path, greeter_component: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+    project = make_project(tmp_path / "greeter", COMPONENT_INIT_HOOK, raw_component=greeter_component)
+    before = tree_snapshot(project)
+
+    check_wheel(build_in_process(project))
+    log = capsys.readouterr().err
+    assert "  [guest stdout] init: loaded greeting 'Hello'\n" in log
+    assert "  [guest stderr] init: a line on stderr\n" in log
+    assert "Pre-initialized `build/greeter.wasm` -> `greeter_pkg/greeter.wasm`: " in log
+
+    # The second build is served from the snapshot cache and ships the same thing.
+    check_wheel(build_in_process(project))
+    assert "from the cache" in capsys.readouterr().err
+    assert {k: v for k, v in tree_snapshot(project).items() if not k.startswith("dist/")} == before
+
+
+def test_python_build_sdist_then_wheel(tmp_path: Path) -> None:
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    dist = tmp_path / "dist"
+    log = run_build([*python_tool("build"), "--no-isolation", "--outdir", str(dist), "."], cwd=project)
+
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    assert "[guest stdout] init: loaded greeting 'Hello'" in log
+    (sdist,) = dist.glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+    assert {"greeter-1.0/app.py", "greeter-1.0/wit/greeter.wit", "greeter-1.0/data/greeting.txt"} <= names
+    check_wheel(dist / "greeter-1.0-py3-none-any.whl")
+    # The wheel was built from the unpacked sdist: nothing was written into the project.
+    assert not (project / "build").exists()
+
+
+def test_pip_wheel(tmp_path: Path, greeter_component: bytes) -> None:
+    # Only `component-init` here (the other frontends run both hooks): the shared component keeps this quick.
+    project = make_project(tmp_path / "greeter", COMPONENT_INIT_HOOK, raw_component=greeter_component)
+    dist = tmp_path / "dist"
+    run_build(
+        [*python_tool("pip"), "wheel", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
+        cwd=project,
+    )
+    check_wheel(dist / "greeter-1.0-py3-none-any.whl")
+    assert (project / "build" / "greeter.wasm").read_bytes() == greeter_component
+
+
+def test_hatch_build(tmp_path: Path) -> None:
+    # Hatch builds in its own environment; point that at this one, which has the build requirements.
+    builder_env = f"""
+[tool.hatch.envs.hatch-build]
+path = {str(Path(sys.prefix))!r}
+"""
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + builder_env)
+    hatch_home = tmp_path / "hatch-home"
+    hatch_home.mkdir()
+    (hatch_home / "config.toml").write_text("")
+    env = {
+        "HATCH_DATA_DIR": str(hatch_home / "data"),
+        "HATCH_CACHE_DIR": str(hatch_home / "cache"),
+        "HATCH_CONFIG": str(hatch_home / "config.toml"),
+    }
+    log = run_build([str(Path(sys.executable).with_name("hatch")), "build"], cwd=project, env=env)
+
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    check_wheel(project / "dist" / "greeter-1.0-py3-none-any.whl")
+    assert (project / "dist" / "greeter-1.0.tar.gz").is_file()
+
+    # `hatch clean` removes what the hooks made (the componentize-py output) and nothing else.
+    run_build([str(Path(sys.executable).with_name("hatch")), "clean"], cwd=project, env=env)
+    assert not (project / "build" / "greeter.wasm").exists()
+    assert (project / "app.py").is_file()
+    assert (project / "data" / "greeting.txt").is_file()

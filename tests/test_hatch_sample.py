@@ -1,0 +1,45 @@
+"""sample_project builds with both hooks and its runner works from the built wheel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from hatch_support import python_tool, run_build
+
+SAMPLE = Path(__file__).parent.parent / "sample_project"
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
+
+
+def test_sample_wheel_runs(tmp_path: Path) -> None:
+    # Built from a copy: the build writes build/lexicon.wasm into the project.
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"))
+    dist = tmp_path / "dist"
+    log = run_build(
+        [*python_tool("pip"), "wheel", "--verbose", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
+        cwd=project,
+    )
+    assert "[guest stdout] lexicon: indexed 57476 words" in log
+
+    (wheel,) = dist.glob("lexicon-0.1.0-py3-none-any.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    result = subprocess.run(
+        [sys.executable, "-m", "lexicon", "listen"], cwd=tmp_path, env=env, capture_output=True, text=True, check=True
+    )
+    lines = result.stdout.splitlines()
+    # The guest printed at run time (from the snapshot), and found the anagrams without running init.
+    assert lines[0] == "lexicon: 3 anagram(s) of 'listen'"
+    assert "listen: anagrams: enlist, silent, tinsel; one edit away: glisten," in result.stdout
+    assert "indexed" not in result.stdout
+    assert "start-up (pre-initialized component):" in result.stdout
+    assert "init 0 ms" in result.stdout
