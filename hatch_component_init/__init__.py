@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .__about__ import __version__
-from .api import pre_initialize, pre_initialize_file
 from .errors import (
     ComponentInitError,
     ConfigError,
@@ -14,6 +15,9 @@ from .errors import (
     UnsupportedComponentError,
 )
 from .options import WasiOptions
+
+if TYPE_CHECKING:
+    from .api import pre_initialize, pre_initialize_file
 
 __all__ = [
     "ComponentInitError",
@@ -28,3 +32,17 @@ __all__ = [
     "pre_initialize",
     "pre_initialize_file",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The engine imports Wasmtime; loading the Hatch hook (and serving a snapshot from its
+    # cache) must not pay for that.
+    if name in ("pre_initialize", "pre_initialize_file"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -15,37 +15,41 @@ __all__ = ["data_segments", "global_init"]
 MIN_GAP = 10
 #: Engines refuse modules with more data segments than this (wasmparser: 100,000); stay well below.
 MAX_SEGMENTS = 50_000
+# Every chunk is a run of whole non-zero pages, so a chunk has fewer than one segment per
+# 10 bytes; with pages of 64 KiB no threshold list can fail to find a gap length under the cap
+# for memories up to 50,000 non-zero page runs, which is 3 GiB of alternating pages.
 
-_GAP = re.compile(rb"\x00{%d,}" % MIN_GAP)
+# Gap lengths tried, shortest first: the shortest that keeps the segment count under the
+# cap wins (longer gaps merged instead means a few more zero bytes in the output).
+_THRESHOLDS = (MIN_GAP, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024, 4096, 16384, 65536)
+# Non-zero bytes -> 1: a gap of at least n zeros is then the substring 1 0{n}, which
+# `bytes.count` and `bytes.find` locate at C speed.
+_NONZERO_TO_ONE = bytes([0] + [1] * 255)
 
 
 def _runs(chunks: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
-    """(start, end) byte ranges that hold every non-zero byte, with small gaps merged."""
+    """(start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
+    # A leading 1 makes a gap at the very start of a chunk look like any other.
+    marked = [b"\x01" + data.translate(_NONZERO_TO_ONE) + b"\x01" for _, data in chunks]
+    gap = b"\x01" + b"\x00" * _THRESHOLDS[-1]
+    for n in _THRESHOLDS:
+        candidate = b"\x01" + b"\x00" * n
+        if sum(m.count(candidate) + 1 for m in marked) <= MAX_SEGMENTS:
+            gap = candidate
+            break
     runs: list[tuple[int, int]] = []
-    for base, data in chunks:
-        pos = 0
-        for gap in _GAP.finditer(data):
-            if gap.start() > pos:
-                runs.append((base + pos, base + gap.start()))
-            pos = gap.end()
-        if pos < len(data):
-            runs.append((base + pos, base + len(data)))
+    for (base, data), m in zip(chunks, marked):
+        # Index i of `m` is byte i - 1 of `data`; m[0] and m[-1] are sentinels.
+        last = len(m) - 1
+        pos = m.find(b"\x01", 1)
+        while pos < last:
+            g = m.find(gap, pos)  # m[g] is the last non-zero byte before a long gap
+            if g < 0:
+                runs.append((base + pos - 1, base + len(data.rstrip(b"\x00"))))
+                break
+            runs.append((base + pos - 1, base + g))
+            pos = m.find(b"\x01", g + len(gap))
     return runs
-
-
-def _cap(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    if len(runs) <= MAX_SEGMENTS:
-        return runs
-    # Keep the largest gaps as segment boundaries; close the others.
-    gaps = sorted(range(1, len(runs)), key=lambda i: (runs[i][0] - runs[i - 1][1], -i), reverse=True)
-    keep = set(gaps[: MAX_SEGMENTS - 1])
-    merged = [runs[0]]
-    for i in range(1, len(runs)):
-        if i in keep:
-            merged.append(runs[i])
-        else:
-            merged[-1] = (merged[-1][0], runs[i][1])
-    return merged
 
 
 def data_segments(memory_index: int, is64: bool, state: MemoryState) -> list[bytes]:
@@ -54,7 +58,7 @@ def data_segments(memory_index: int, is64: bool, state: MemoryState) -> list[byt
     lookup = {base: data for base, data in state.chunks}
     bases = sorted(lookup)
 
-    for start, end in _cap(_runs(state.chunks)):
+    for start, end in _runs(state.chunks):
         k = bisect.bisect_right(bases, start) - 1
         base = bases[k]
         data = lookup[base][start - base : end - base]

@@ -116,7 +116,15 @@ class TestStore:
         assert sorted(p.stem for p in (tmp_path / "snapshots").iterdir()) == ["a", "c", "d"]
 
 
-def test_hit_of_18_mb_component_is_fast(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hit_of_18_mb_component_skips_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Speed is measured in bench/ (never asserted here); what a test can prove is that a hit
+    # never reaches the engine: pre_initialize is made to fail loudly if it is called.
+    import hatch_component_init.api as api
+
+    def engine_called(*args: object, **kwargs: object) -> bytes:
+        raise AssertionError("a cache hit ran the engine")
+
+    monkeypatch.setattr(api, "pre_initialize", engine_called)
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("HATCH_COMPONENT_INIT_SKIP", raising=False)
     (tmp_path / "build").mkdir()
@@ -140,7 +148,5 @@ def test_hit_of_18_mb_component_is_fast(tmp_path: Path, monkeypatch: pytest.Monk
         assert build_data["force_include"] == {str(SnapshotCache(tmp_path / "cache").path_for(key)): "pkg/app.wasm"}
         return elapsed
 
-    # Best of three: the first one also warms the page cache.
     best = min(hit() for _ in range(3))
-    print(f"cache hit: {best * 1000:.1f} ms")
-    assert best <= 0.1
+    print(f"cache hit: {best * 1000:.1f} ms (not asserted; see bench/)")
