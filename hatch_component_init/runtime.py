@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator
 
 import wasmtime
@@ -106,6 +108,26 @@ class _Output:
     def tail(self) -> str:
         text = self.stderr.decode("utf-8", "replace").strip()
         return f" The guest's stderr ended with:\n{text}" if text else ""
+
+
+def settle_access_times(dirs: tuple[tuple[Path, str], ...]) -> None:
+    """Read one byte of every file the guest may read, before the guest runs.
+
+    Under Linux's default `relatime`, the first read of a file whose access time
+    is not newer than its modification time updates the access time. If the
+    guest's read did that, a second build would stat a different access time,
+    and stale copies of stat results left in guest memory would differ between
+    builds. After this, the guest sees the same times on every build (for 24
+    hours under `relatime`; always under `noatime`).
+    """
+    for host, _ in dirs:
+        for root, _dirnames, files in os.walk(host):
+            for name in files:
+                try:
+                    with open(os.path.join(root, name), "rb") as f:
+                        f.read(1)
+                except OSError:
+                    pass  # unreadable for us means unreadable for the guest too
 
 
 def _wasi_config(options: InitOptions, out: _Output) -> wasmtime.WasiConfig:
@@ -276,6 +298,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
     out = _Output(on_output)
     linker = cm.Linker(engine)
     if options.wasi.enabled:
+        settle_access_times(options.wasi.dirs)
         linker.add_wasip2()
         store.set_wasi(_wasi_config(options, out))
         _define_deterministic_random(linker, component, engine)

@@ -68,3 +68,15 @@ def test_core_export_named_like_the_init_export_survives(greeter_component: byte
     reparsed = parse_component(memoryview(out))
     assert any("component-init" in m.exports for m in reparsed.modules.values())
     assert not [e for e in reparsed.exports if e.name == "component-init"]
+
+
+def test_deterministic_when_the_data_file_is_brand_new(greeter_component: bytes, tmp_path: Path) -> None:
+    # A freshly written file has atime == mtime, so the first read would bump its atime
+    # (relatime) and a stale stat buffer in guest memory would differ between builds.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "greeting.txt").write_text("Fresh hello\n")
+    options = WasiOptions(dirs=((data, "/data"),))
+    first = pre_initialize(greeter_component, wasi=options)
+    assert pre_initialize(greeter_component, wasi=options) == first
+    assert Running(first).call("greet", "Lin") == "Fresh hello, Lin!"
