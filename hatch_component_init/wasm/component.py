@@ -22,6 +22,9 @@ __all__ = [
 
 COMPONENT_MAGIC = b"\x00asm\x0d\x00\x01\x00"
 
+#: How deep components may nest; every level costs a few Python frames in each pipeline stage.
+MAX_NESTING = 100
+
 
 class Sort:
     """Index-space keys: component sorts keep their byte, core sorts are 0x100 + core sort byte."""
@@ -184,7 +187,9 @@ class Component:
         return s[index]
 
 
-def parse_component(raw: memoryview, base: int = 0, parent: Component | None = None) -> Component:
+def parse_component(
+    raw: memoryview, base: int = 0, parent: Component | None = None, *, with_data: bool = True
+) -> Component:
     if bytes(raw[:4]) != b"\x00asm":
         raise InvalidComponentError("not a WebAssembly binary (bad magic number)", base)
     if bytes(raw[:8]) != COMPONENT_MAGIC:
@@ -195,6 +200,13 @@ def parse_component(raw: memoryview, base: int = 0, parent: Component | None = N
             )
         raise InvalidComponentError(f"unsupported component binary version {bytes(raw[4:8]).hex(' ')}", base + 4)
     c = Component(raw, base, parent)
+    depth, p = 0, parent
+    while p is not None:
+        depth, p = depth + 1, p.parent
+    if depth > MAX_NESTING:
+        raise UnsupportedComponentError(
+            f"components nested more than {MAX_NESTING} levels deep are not supported (at offset {base:#x})"
+        )
     r = Reader(raw, 8, base=base)
     while not r.at_end():
         start = r.pos
@@ -202,19 +214,19 @@ def parse_component(raw: memoryview, base: int = 0, parent: Component | None = N
         size = r.u32()
         body = r.sub(size)
         c.sections.append(Section(sid, start, body.pos, body.end))
-        _parse_section(c, len(c.sections) - 1, sid, body)
+        _parse_section(c, len(c.sections) - 1, sid, body, with_data)
     return c
 
 
-def _parse_section(c: Component, si: int, sid: int, r: Reader) -> None:
+def _parse_section(c: Component, si: int, sid: int, r: Reader, with_data: bool) -> None:
     if sid == 0:
         return
     if sid == 1:
-        c.modules[si] = parse_core_module(r.data[r.pos : r.end], r.base + r.pos)
+        c.modules[si] = parse_core_module(r.data[r.pos : r.end], r.base + r.pos, with_data=with_data)
         c.define(Sort.CORE_MODULE, Definition("defined", si))
         return
     if sid == 4:
-        c.components[si] = parse_component(r.data[r.pos : r.end], r.base + r.pos, c)
+        c.components[si] = parse_component(r.data[r.pos : r.end], r.base + r.pos, c, with_data=with_data)
         c.define(Sort.COMPONENT, Definition("defined", si))
         return
     handler = _SECTION_PARSERS.get(sid)
@@ -426,7 +438,12 @@ def _start(c: Component, si: int, r: Reader) -> None:
     r.u32()
     for _ in range(r.count(1)):
         r.u32()
-    for _ in range(r.u32()):
+    pos = r.pos
+    results = r.u32()
+    # Each value must be used exactly once, by a later byte of this component: that bounds the count.
+    if results > len(c.raw) - r.end:
+        raise r.error(f"start function with {results} results: more than this component could use", pos)
+    for _ in range(results):
         c.define(Sort.VALUE, Definition("start", si))
 
 

@@ -140,8 +140,11 @@ def skip_const_expr(r: Reader) -> None:
             )
 
 
-def parse_core_module(raw: memoryview, base: int = 0) -> CoreModule:
-    """Parse the sections of a core module; ``base`` is its offset in the enclosing file."""
+def parse_core_module(raw: memoryview, base: int = 0, *, with_data: bool = True) -> CoreModule:
+    """Parse the sections of a core module; ``base`` is its offset in the enclosing file.
+
+    ``with_data=False`` leaves the data section's segments unread (for callers that only
+    need the module's interface)."""
     if bytes(raw[:8]) != CORE_MAGIC:
         raise InvalidComponentError("not a core WebAssembly module", base)
     m = CoreModule(raw, base)
@@ -161,7 +164,8 @@ def parse_core_module(raw: memoryview, base: int = 0) -> CoreModule:
                 raise r.error(f"core section {sid} out of order", start)
             last = order
         m.sections.append(s)
-        _parse_section(m, sid, body)
+        if sid != 11 or with_data:
+            _parse_section(m, sid, body)
     return m
 
 
