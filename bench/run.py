@@ -767,8 +767,27 @@ def main() -> int:
     (WORK / "results.json").write_text(json.dumps(asdict(bench.results), indent=1, default=repr))
     text = report(bench.results)
     RESULTS.write_text(text)
+    update_readme(text)
     print(text)
     return 0
+
+
+README = BENCH.parent / "README.md"
+README_START = "<!-- bench:start -->"
+README_END = "<!-- bench:end -->"
+
+
+def update_readme(text: str) -> None:
+    """Put the headline table (the report up to its first subsection) between the README's markers."""
+    readme = README.read_text(encoding="utf-8")
+    if README_START not in readme or README_END not in readme:
+        print(f"[bench] {README} has no {README_START} ... {README_END} markers; not updated", file=sys.stderr)
+        return
+    head = text.split("\n## ", 1)[0]
+    body = "\n".join(line for line in head.splitlines() if not line.startswith("# ")).strip()
+    before, rest = readme.split(README_START, 1)
+    after = rest.split(README_END, 1)[1]
+    README.write_text(f"{before}{README_START}\n{body}\n{README_END}{after}", encoding="utf-8")
 
 
 if __name__ == "__main__":
