@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from .__about__ import __version__
@@ -43,8 +44,10 @@ def pre_initialize(
     """
     if timeout is not None and not timeout > 0:
         raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
-    if max_memory is not None and max_memory <= 0:
-        raise ConfigError(f"the memory limit must be a positive number of bytes, not {max_memory!r}")
+    if timeout is not None and math.isinf(timeout):
+        timeout = None
+    if max_memory is not None and not 0 < max_memory < 1 << 63:
+        raise ConfigError(f"the memory limit must be a positive number of bytes below 2**63, not {max_memory!r}")
     options = InitOptions(
         init_func=init_func,
         keep_init_func=keep_init_func,

@@ -1,19 +1,34 @@
-"""The `component-init` command: a thin layer over :func:`pre_initialize_file`."""
+"""The `component-init` command: a thin layer over :func:`pre_initialize`.
+
+Exit status: 0 when OUTPUT was written; 1 when the run was refused, failed or
+was interrupted (one paragraph on stderr, OUTPUT not created or changed);
+2 for usage errors (argparse's convention).
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
+import signal
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
+from typing import Any, Callable
 
 from .__about__ import __version__
-from .errors import ComponentInitError, ConfigError
+from .errors import ComponentInitError, InvalidComponentError
 from .guest_output import LinePrefixer
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, WasiOptions
 
 __all__ = ["main"]
+
+#: Largest --max-memory accepted: Wasmtime takes the limit as a signed 64-bit number.
+MAX_MEMORY_LIMIT = (1 << 63) - 1
+#: Stack of the thread that runs the pipeline: Wasmtime runs guest code on it, so give it room.
+WORKER_STACK = 64 << 20
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,13 +49,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--env", metavar="NAME[=VALUE]", action="append", default=[],
                    help="set an environment variable for init, or pass ours through with NAME alone (repeatable)")
     p.add_argument("--no-wasi", action="store_true", help="provide no WASI at all: every import traps if called")
-    p.add_argument("--timeout", metavar="SECONDS", type=float, default=DEFAULT_TIMEOUT,
+    p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
                    help=f"stop an init that runs longer than this (default: {DEFAULT_TIMEOUT:g}; 0 for no limit)")
     p.add_argument("--max-memory", metavar="BYTES", type=_size, default=None,
                    help="stop an init whose memory grows past this size (suffixes K, M, G allowed)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p  # fmt: skip
+
+
+def _seconds(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"`{text}` is not a number of seconds") from None
+    if math.isnan(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"`{text}` must be a positive number of seconds, or 0 for no limit")
+    if value == 0 or value >= threading.TIMEOUT_MAX:
+        return None  # no limit (a timer cannot wait that long anyway)
+    return value
 
 
 def _size(text: str) -> int:
@@ -53,34 +80,173 @@ def _size(text: str) -> int:
         raise argparse.ArgumentTypeError(f"`{text}` is not a size in bytes (e.g. 512M)") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"`{text}` must be positive")
+    if value > MAX_MEMORY_LIMIT:
+        raise argparse.ArgumentTypeError(f"`{text}` is too large (at most {MAX_MEMORY_LIMIT} bytes)")
     return value
 
 
-def _wasi(args: argparse.Namespace) -> WasiOptions | None:
+class _Refused(Exception):
+    """A failure the CLI reports itself (exit 1), with the full message."""
+
+
+def _wasi(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WasiOptions | None:
+    """WASI options from --dir/--env/--no-wasi: malformed values are usage errors, missing things failures."""
     if args.no_wasi:
         if args.dir or args.env:
-            raise ConfigError("--no-wasi cannot be combined with --dir or --env: without WASI nothing can be granted")
+            parser.error("--no-wasi cannot be combined with --dir or --env: without WASI nothing can be granted")
         return None
     dirs = []
     for spec in args.dir:
         host, sep, guest = spec.partition("::")
         if not host or (sep and not guest):
-            raise ConfigError(f"--dir `{spec}` must be HOST or HOST::GUEST")
+            parser.error(f"argument --dir: `{spec}` must be HOST or HOST::GUEST")
         path = Path(host)
+        if not path.exists():
+            raise _Refused(f"--dir `{spec}`: the host directory `{host}` does not exist")
         if not path.is_dir():
-            raise ConfigError(f"--dir `{spec}`: the host directory `{host}` does not exist")
+            raise _Refused(f"--dir `{spec}`: `{host}` is not a directory")
         dirs.append((path, guest or host))
     env = []
     for spec in args.env:
         name, sep, value = spec.partition("=")
         if not name:
-            raise ConfigError(f"--env `{spec}` must be NAME or NAME=VALUE")
+            parser.error(f"argument --env: `{spec}` must be NAME or NAME=VALUE")
         if not sep:
             if name not in os.environ:
-                raise ConfigError(f"--env `{name}`: no such variable in this environment to pass through")
+                raise _Refused(
+                    f"--env `{name}`: there is no variable `{name}` in this environment to pass through; "
+                    f"set it, or give its value with --env {name}=VALUE"
+                )
             value = os.environ[name]
         env.append((name, value))
     return WasiOptions(dirs=tuple(dirs), env=tuple(env))
+
+
+def _check_init_spec(spec: str, parser: argparse.ArgumentParser) -> None:
+    from .wave import parse_spec
+
+    try:
+        parse_spec(spec)
+    except ComponentInitError as e:
+        parser.error(f"argument -f/--init-func: {e}")
+    except Exception:  # a parser bug must not become a traceback
+        parser.error(f"argument -f/--init-func: cannot parse `{spec}`")
+
+
+def _check_output(output: Path) -> None:
+    """Refuse an OUTPUT that cannot be written before spending time on init."""
+    parent = output.parent
+    if not parent.is_dir():
+        raise _Refused(f"cannot write `{output}`: the directory `{parent}` does not exist")
+    if output.is_dir():
+        raise _Refused(f"cannot write `{output}`: it is a directory; give a file name with -o")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise _Refused(f"cannot write `{output}`: the directory `{parent}` is not writable")
+
+
+def _explain(e: ComponentInitError, input_path: Path) -> str:
+    if isinstance(e, InvalidComponentError):
+        return (
+            f"`{input_path}` is not a valid WebAssembly component: {e}. "
+            "Check that the file is complete and is a component."
+        )
+    return f"{input_path}: {e}"
+
+
+def _internal_error(e: BaseException, input_path: Path) -> str:
+    if isinstance(e, MemoryError):
+        return f"{input_path}: ran out of memory; nothing was written"
+    frames = traceback.extract_tb(e.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"{input_path}: internal error {type(e).__name__}{where}: {e}. This is a bug in hatch-component-init "
+        f"{__version__}; please report it with the input component. Nothing was written."
+    )
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; raised in the main thread by our handler."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+class _SignalGuard:
+    """Turn SIGINT and SIGTERM into :class:`Interrupted`, until ``deferring``: then they are only noted."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.saved: dict[int, Any] = {}
+        self.deferring = False
+        self.pending: int | None = None
+        #: The thread running the pipeline, once started.
+        self.worker: threading.Thread | None = None
+
+    def _handle(self, signum: int, frame: object) -> None:
+        if self.deferring:
+            self.pending = signum
+            return
+        self.deferring = True  # one interruption is enough: later signals must not replace it
+        raise Interrupted(signum)
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self.saved[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        self.deferring = True
+        for sig, old in self.saved.items():
+            signal.signal(sig, old)
+        self.saved.clear()
+
+
+def _run_in_worker(func: Callable[[], bytes], guard: _SignalGuard) -> bytes:
+    """Run ``func`` in a worker thread so a signal reaches us even while Wasmtime runs guest code.
+
+    Python runs signal handlers only between bytecodes of the main thread; a
+    guest stuck in a loop inside Wasmtime would otherwise delay Ctrl-C until
+    the timeout. Returns the result; an exception of ``func`` is re-raised here.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return func()
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = func()
+        except BaseException as e:  # re-raised in the main thread
+            box["error"] = e
+
+    old = threading.stack_size()
+    try:
+        threading.stack_size(WORKER_STACK)
+    except (ValueError, RuntimeError):  # platform without settable stack sizes
+        pass
+    try:
+        worker = guard.worker = threading.Thread(target=target, name="component-init", daemon=True)
+        worker.start()
+    finally:
+        threading.stack_size(old)
+    while worker.is_alive():
+        worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
+
+
+def _abandon(worker: threading.Thread | None, code: int) -> None:
+    """Exit now if the worker still runs guest code: it cannot be stopped from Python, only left behind."""
+    if worker is not None and worker.is_alive():
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(code)
 
 
 def _fail(message: str) -> int:
@@ -89,44 +255,80 @@ def _fail(message: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        wasi = _wasi(args, parser)
+    except _Refused as e:
+        return _fail(str(e))
+    _check_init_spec(args.init_func, parser)
+
+    guard = _SignalGuard()
+    guard.install()
+    try:
+        try:
+            return _run(args, wasi, guard)
+        finally:
+            guard.deferring = True  # the outcome is decided; a signal from now on is only noted
+    except Interrupted as e:
+        # Only raised before the output is written (writing starts with `deferring` set).
+        _fail(f"interrupted by {e.name}; nothing was written and `{args.input}` is unchanged")
+        _abandon(guard.worker, 1)
+        return 1
+    finally:
+        guard.restore()
+
+
+def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard) -> int:
     from .api import pre_initialize  # heavy imports (wasmtime) only once the arguments are good
     from .fileio import atomic_write
 
-    out = LinePrefixer(lambda line: print(line, file=sys.stderr))
     try:
-        wasi = _wasi(args)
+        _check_output(args.output)
         try:
             data = args.input.read_bytes()
+        except IsADirectoryError:
+            raise _Refused(f"cannot read the input `{args.input}`: it is a directory, not a component file") from None
         except OSError as e:
-            return _fail(f"cannot read the input `{args.input}`: {e.strerror or e}")
-        if not args.output.parent.is_dir() and str(args.output.parent):
-            return _fail(f"cannot write `{args.output}`: the directory `{args.output.parent}` does not exist")
-        start = time.perf_counter()
+            raise _Refused(f"cannot read the input `{args.input}`: {e.strerror or e}") from None
+    except _Refused as e:
+        return _fail(str(e))
+
+    out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True))
+
+    def work() -> bytes:
         try:
-            result = pre_initialize(
+            return pre_initialize(
                 data,
                 init_func=args.init_func,
                 keep_init_func=args.keep_init_func,
                 wasi=wasi,
-                timeout=args.timeout or None,
+                timeout=args.timeout,
                 max_memory=args.max_memory,
                 on_output=None if args.quiet else out,
             )
         finally:
             out.flush()
-        try:
-            atomic_write(args.output, result)
-        except OSError as e:
-            return _fail(f"cannot write `{args.output}`: {e.strerror or e}")
+
+    start = time.perf_counter()
+    try:
+        result = _run_in_worker(work, guard)
     except ComponentInitError as e:
-        return _fail(f"{args.input}: {e}")
-    except KeyboardInterrupt:
-        return _fail("interrupted; nothing was written")
+        return _fail(_explain(e, args.input))
+    except Exception as e:  # includes MemoryError and RecursionError; Interrupted passes through
+        return _fail(_internal_error(e, args.input))
+
+    # The output is complete: from here on a signal no longer stops the run, it only gets noted.
+    guard.deferring = True
+    try:
+        atomic_write(args.output, result)
+    except OSError as e:
+        return _fail(f"cannot write `{args.output}`: {e.strerror or e}; nothing was written")
     if not args.quiet:
+        late = f" (a {signal.Signals(guard.pending).name} arrived while writing)" if guard.pending else ""
         print(
             f"component-init: wrote {args.output} ({len(result):,} bytes from {len(data):,}) "
-            f"in {time.perf_counter() - start:.2f} s",
+            f"in {time.perf_counter() - start:.2f} s{late}",
             file=sys.stderr,
         )
     return 0

@@ -155,7 +155,7 @@ def _wasi_config(options: InitOptions, out: _Output) -> wasmtime.WasiConfig:
 
 @contextmanager
 def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | None) -> Iterator[None]:
-    if timeout is None:
+    if timeout is None or not timeout < threading.TIMEOUT_MAX:
         store.set_epoch_deadline(1 << 62)
         yield
         return
@@ -179,12 +179,12 @@ GUEST_ERRORS = (wasmtime.WasmtimeError, wasmtime.Trap, ImportCalled)
 
 def _trap(name: str):  # type: ignore[no-untyped-def]
     def call(store: Any, *args: Any) -> Any:
-        raise ImportCalled(f"the import `{name}` was called during init, but only WASI is provided then")
+        raise ImportCalled(f"the import `{name}` was called during init; only WASI is provided to init")
 
     return call
 
 
-def _define_traps(linker: cm.Linker, component: cm.Component, engine: wasmtime.Engine, *, skip_wasi: bool) -> None:
+def _define_traps(linker: cm.Linker, component: cm.Component, engine: wasmtime.Engine) -> None:
     """Provide every non-WASI import as functions that trap when called.
 
     Wasmtime's own `define_unknown_imports_as_traps` would shadow WASI imports
@@ -193,7 +193,7 @@ def _define_traps(linker: cm.Linker, component: cm.Component, engine: wasmtime.E
     root = linker.root()
     try:
         for name, ext in _items(component.type.imports(engine)):
-            if skip_wasi and name.startswith("wasi:"):
+            if name.startswith("wasi:"):
                 continue
             if isinstance(ext, cm.FuncType):
                 root.add_func(name, _trap(name))
@@ -324,7 +324,14 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         linker.add_wasip2()
         store.set_wasi(_wasi_config(options, out))
         _define_deterministic_random(linker, component, engine)
-    _define_traps(linker, component, engine, skip_wasi=options.wasi.enabled)
+    if options.wasi.enabled:
+        _define_traps(linker, component, engine)
+    else:
+        # Nothing is shadowed here, so Wasmtime's own stand-ins (resources included) fit.
+        try:
+            linker.define_unknown_imports_as_traps(component)
+        except wasmtime.WasmtimeError as e:
+            raise InitFailedError(f"cannot provide the component's imports: {_describe(e)}") from e
 
     call = parse_spec(options.init_func)
     with _deadline(engine, store, options.timeout):
@@ -358,6 +365,11 @@ def _explain(e: Exception, options: InitOptions) -> str:
         return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{text}]"
     if isinstance(e, wasmtime.ExitTrap):
         return f"the guest exited with status {e.code}"
+    if options.max_memory is not None:
+        return (
+            f"{text} (linear memory was limited to {options.max_memory:,} bytes by --max-memory / "
+            "`max-memory`; raise the limit if init needs more)"
+        )
     return text
 
 

@@ -58,8 +58,11 @@ def _unescape(body: str, spec: str) -> str:
             out.append(_ESCAPES[nxt])
             i += 2
         elif nxt == "u" and body[i + 2 : i + 3] == "{":
-            end = body.index("}", i)
-            out.append(chr(int(body[i + 3 : end], 16)))
+            end = body.find("}", i)
+            try:
+                out.append(chr(int(body[i + 3 : end], 16)))
+            except (ValueError, OverflowError):
+                raise InitExportError(f"bad unicode escape `{body[i:end + 1]}` in the init call `{spec}`") from None
             i = end + 1
         else:
             raise InitExportError(f"bad escape `\\{nxt}` in the init call `{spec}`")
@@ -147,7 +150,10 @@ def parse_spec(spec: str) -> InitCall:
         raise InitExportError(f"the init call `{spec}` names no function")
     p = _Parser("(" + rest, spec)
     p.expect("(")
-    args = p.values_until(")")
+    try:
+        args = p.values_until(")")
+    except RecursionError:
+        raise InitExportError(f"the arguments of the init call `{spec[:40]}...` are nested too deeply") from None
     if p.peek() is not None:
         raise InitExportError(f"unexpected `{p.peek()[1]}` after the arguments of the init call `{spec}`")  # type: ignore[index]
     return InitCall(name, args)
