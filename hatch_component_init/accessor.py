@@ -34,6 +34,8 @@ class AccessorInstance:
     memories: tuple[MemoryDef, ...]
     globals: tuple[GlobalDef, ...]
     resets: tuple[str, ...]  # exported `() -> ()` functions to call before reading
+    #: (stack pointer, stack low) globals of a C shadow stack in the first memory, if exported.
+    stack: tuple[GlobalDef, GlobalDef] | None = None
 
     @property
     def import_module(self) -> str:
@@ -77,6 +79,10 @@ def build_accessor(instances: list[AccessorInstance]) -> bytes:
             fid = f"$r{len(resets)}"
             imports.append(f'(import "{mod}" "{name}" (func {fid}))')
             resets.append(f"(call {fid})")
+        if inst.stack is not None:
+            scrub, extra_imports = _scrub_stack(inst)
+            imports += extra_imports
+            resets.append(scrub)
         funcs.append(_state_func(inst))
         for m in inst.memories:
             funcs.append(_read_func(inst, m))
@@ -112,6 +118,33 @@ _ENSURE = """
   (i32.store $out (i32.const 4) (local.get $len))
   (i32.const 0))
 """
+
+
+def _scrub_stack(inst: AccessorInstance) -> tuple[str, list[str]]:
+    """Zero the dead part of a C shadow stack: [stack low, stack pointer).
+
+    Nothing live is below the stack pointer, but what init left there (copies
+    of stat results, clock readings) would make the snapshot depend on file
+    timestamps and inodes. Zeroing it makes outputs reproducible and smaller.
+    """
+    assert inst.stack is not None
+    sp, low = inst.stack
+    memory = f"$m{inst.core_instance}_{inst.memories[0].index}"
+    t = NUM_TYPES[sp.valtype][0]
+    imports = []
+    names = []
+    for g, export in ((sp, "__stack_pointer"), (low, "__stack_low")):
+        name = f"$s{inst.core_instance}_{g.index}"
+        mut = f"(mut {t})" if g.mutable else t
+        imports.append(f'(import "{inst.import_module}" "{export}" (global {name} {mut}))')
+        names.append(name)
+    sp_name, low_name = names
+    n = f"({t}.sub (global.get {sp_name}) (global.get {low_name}))"
+    scrub = (
+        f"(if ({t}.gt_u (global.get {sp_name}) (global.get {low_name}))"
+        f" (then (memory.fill {memory} (global.get {low_name}) (i32.const 0) {n})))"
+    )
+    return scrub, imports
 
 
 def _state_func(inst: AccessorInstance) -> str:

@@ -16,7 +16,7 @@ from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
 from .wasm.code_scan import find_table_mutation
 from .wasm.component import Component, Sort
-from .wasm.core_module import NUM_TYPES, CoreModule, export_entry, rebuild
+from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, rebuild
 from .wasm.reader import Reader, encode_u32
 
 __all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
@@ -100,7 +100,28 @@ def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | 
     resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0)
     if not m.memories and not globals_ and not resets:
         return None
-    return AccessorInstance(-1, tuple(m.memories), globals_, resets)
+    return AccessorInstance(-1, tuple(m.memories), globals_, resets, _shadow_stack(m))
+
+
+def _shadow_stack(m: CoreModule) -> tuple[GlobalDef, GlobalDef] | None:
+    """The stack pointer and stack bottom of a C shadow stack in the module's own first memory.
+
+    wasm-ld exports `__stack_pointer` and `__stack_low` when asked (wasi-sdk and
+    componentize-py do); only a stack in a memory this module defines is ours to scrub.
+    """
+    found = []
+    for name in ("__stack_pointer", "__stack_low"):
+        kind, index = m.exports.get(name, (None, -1))
+        g = next((g for g in m.globals if g.index == index), None) if kind == 0x03 else None
+        if g is None or g.valtype not in (0x7F, 0x7E):
+            return None
+        found.append(g)
+    if not m.memories or m.memories[0].index != 0 or m.imported_memories:
+        return None
+    sp, low = found
+    if sp.valtype != low.valtype or (sp.valtype == 0x7E) != m.memories[0].limits.is64:
+        return None
+    return sp, low
 
 
 def _instrument_module(m: CoreModule, acc: AccessorInstance) -> bytes:
@@ -146,7 +167,7 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
         acc = module_state[si]
         if acc is not None:
             plan.cores.append(
-                CorePlan(ci, si, AccessorInstance(ci, acc.memories, acc.globals, acc.resets))
+                CorePlan(ci, si, AccessorInstance(ci, acc.memories, acc.globals, acc.resets, acc.stack))
             )
 
     definitions: dict[int, ComponentPlan] = {}
@@ -165,7 +186,7 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
         if not sub_plan.is_empty:
             plan.nested.append(NestedPlan(ii, d.section, _with_prefix(sub_plan, f"{prefix}c{ii}-")))
 
-    plan.has_reset = any(core.accessor.resets for core in plan.cores)
+    plan.has_reset = any(core.accessor.resets or core.accessor.stack for core in plan.cores)
     parts: list[bytes | memoryview] = [c.raw[:8]]
     for si, s in enumerate(c.sections):
         if si in replaced:

@@ -528,3 +528,32 @@ def test_module_both_instantiated_and_exported_is_refused() -> None:
     )
     with pytest.raises(UnsupportedComponentError, match="also exported or passed"):
         pre_initialize(comp)
+
+
+SHADOW_STACK = wat(
+    """
+(component
+  (core module $m
+    (memory 1)
+    (global $sp (export "__stack_pointer") (mut i32) (i32.const 4096))
+    (global $low (export "__stack_low") (mut i32) (i32.const 1024))
+    (func (export "init")
+      ;; a callee's frame below the stack pointer, left behind when it returns
+      (global.set $sp (i32.const 2048))
+      (i64.store (i32.const 2048) (i64.const -1))
+      (global.set $sp (i32.const 4096))
+      ;; live data above the stack pointer and outside the stack
+      (i32.store (i32.const 4096) (i32.const 7))
+      (i32.store (i32.const 8192) (i32.const 9)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u32) (canon lift (core func $i "load"))))
+"""
+)
+
+
+def test_dead_shadow_stack_is_zeroed() -> None:
+    out = Running(snapshot(SHADOW_STACK))
+    assert out.call("load", 2048) == 0  # below the stack pointer: dead, scrubbed
+    assert (out.call("load", 4096), out.call("load", 8192)) == (7, 9)

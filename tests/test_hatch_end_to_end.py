@@ -118,3 +118,20 @@ path = {str(Path(sys.prefix))!r}
     assert not (project / "build" / "greeter.wasm").exists()
     assert (project / "app.py").is_file()
     assert (project / "data" / "greeting.txt").is_file()
+
+
+def test_wheel_is_reproducible_with_source_date_epoch(
+    tmp_path: Path, greeter_component: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two builds with two fresh snapshot caches: the engine runs twice, and the wheels match.
+    # (The same project: the WASI adapter keeps a copy of the last stat result, so a copy of
+    # the data files with other inodes and timestamps may differ in those bytes; see README.)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    project = make_project(tmp_path / "greeter", COMPONENT_INIT_HOOK, raw_component=greeter_component)
+    wheels = []
+    for name in ("one", "two"):
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / f"cache-{name}"))
+        wheel = build_in_process(project)
+        wheels.append(wheel.read_bytes())
+        wheel.unlink()
+    assert wheels[0] == wheels[1]
