@@ -13,22 +13,14 @@ import wasmtime
 from hatch_component_init.errors import InvalidComponentError
 from hatch_component_init.wasm import code_scan
 from hatch_component_init.wasm.code_scan import find_table_mutation
+from hatch_component_init.wasm.reader import encode_u32
 
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------
 
 
-def uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+uleb = encode_u32
 
 
 def read_uleb(data: bytes, pos: int) -> tuple[int, int]:

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from ..errors import InvalidComponentError
+from .reader import encode_u32
 
 __all__ = ["find_table_mutation"]
 
@@ -458,16 +459,7 @@ def _decode_instruction(data: bytes, pos: int) -> tuple[int, str | None]:
 # --------------------------------------------------------------------------
 
 
-def _uleb(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(byte | 0x80)
-        else:
-            out.append(byte)
-            return bytes(out)
+_uleb = encode_u32  # any non-negative integer; here: opcodes of the generated patterns
 
 
 def _byte_class(values: Iterable[int]) -> bytes:
