@@ -133,8 +133,8 @@ def _scrub_stack(inst: AccessorInstance) -> tuple[str, list[str]]:
     t = NUM_TYPES[sp.valtype][0]
     imports = []
     names = []
-    for g, export in ((sp, "__stack_pointer"), (low, "__stack_low")):
-        name = f"$s{inst.core_instance}_{g.index}"
+    for g, export, tag in ((sp, "__stack_pointer", "sp"), (low, "__stack_low", "sl")):
+        name = f"${tag}{inst.core_instance}"
         mut = f"(mut {t})" if g.mutable else t
         imports.append(f'(import "{inst.import_module}" "{export}" (global {name} {mut}))')
         names.append(name)

@@ -119,7 +119,7 @@ def _shadow_stack(m: CoreModule) -> tuple[GlobalDef, GlobalDef] | None:
     if not m.memories or m.memories[0].index != 0 or m.imported_memories:
         return None
     sp, low = found
-    if sp.valtype != low.valtype or (sp.valtype == 0x7E) != m.memories[0].limits.is64:
+    if sp.index == low.index or not sp.mutable or sp.valtype != low.valtype or (sp.valtype == 0x7E) != m.memories[0].limits.is64:
         return None
     return sp, low
 
