@@ -557,3 +557,32 @@ def test_dead_shadow_stack_is_zeroed() -> None:
     out = Running(snapshot(SHADOW_STACK))
     assert out.call("load", 2048) == 0  # below the stack pointer: dead, scrubbed
     assert (out.call("load", 4096), out.call("load", 8192)) == (7, 9)
+
+
+def test_init_in_a_shim_component_instance_is_removed() -> None:
+    # wit-component exports interfaces as instances of a small shim component that
+    # imports the lifted functions and re-exports them; init is removed from the shim.
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 6)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func $init (canon lift (core func $i "init")))
+  (func $get (result u32) (canon lift (core func $i "get")))
+  (component $shim
+    (import "import-init" (func $a))
+    (import "import-get" (func $b (result u32)))
+    (export "init" (func $a))
+    (export "get" (func $b)))
+  (instance $setup (instantiate $shim (with "import-init" (func $init)) (with "import-get" (func $get))))
+  (export "example:demo/setup" (instance $setup)))
+"""
+    )
+    out = Running(snapshot(comp, init_func="example:demo/setup.init"))
+    iface = out.instance.get_export_index(out.store, "example:demo/setup")
+    assert out.instance.get_export_index(out.store, "init", iface) is None
+    get = out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", iface))
+    assert get(out.store) == 6
