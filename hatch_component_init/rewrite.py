@@ -16,7 +16,7 @@ from typing import Callable
 
 from .errors import InitExportError, UnsupportedComponentError
 from .instrument import ComponentPlan
-from .runtime import ComponentState, CoreState
+from .state import ComponentState, CoreState
 from .snapshot import data_segments, global_init
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
 from .wasm.core_module import CoreModule, rebuild

@@ -6,7 +6,6 @@ import hashlib
 import os
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -18,35 +17,18 @@ from .accessor import MEMORY_SIZE_BYTES
 from .errors import ComponentInitError, InitExportError, InitFailedError, OutputInvalidError
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
+from .state import ComponentState, CoreState, MemoryState
 from .wasm.component import core_modules, parse_component, stub_component
+from .wasm.core_module import NUM_TYPES
 from .wave import InitCall, convert_args, parse_spec
 
-__all__ = ["ComponentState", "CoreState", "MemoryState", "run_init", "validate_component"]
+__all__ = ["make_engine", "run_init", "validate_component"]
 
 PAGE = 65536
 #: Pages scanned per call, and bytes copied out per call (Wasmtime caps one call's host values).
 SCAN_PAGES = 1 << 14
 READ_CHUNK = 32 << 20
 GUEST_STDERR_TAIL = 4000
-
-
-@dataclass(slots=True)
-class MemoryState:
-    pages: int
-    #: Non-zero page runs: (byte offset, contents); everything else is zero.
-    chunks: list[tuple[int, bytes]]
-
-
-@dataclass(slots=True)
-class CoreState:
-    memories: list[MemoryState]
-    globals: list[bytes]
-
-
-@dataclass(slots=True)
-class ComponentState:
-    cores: dict[int, CoreState] = field(default_factory=dict)
-    nested: dict[int, ComponentState] = field(default_factory=dict)
 
 
 #: Wasmtime's C API value for its baseline compiler, which wasmtime-py's `Config.strategy` does not name.
@@ -397,14 +379,12 @@ def _read_component(instance: cm.Instance, store: wasmtime.Store, plan: Componen
             sizes.append(int.from_bytes(raw[pos : pos + MEMORY_SIZE_BYTES], "little"))
             pos += MEMORY_SIZE_BYTES
         values = []
-        from .wasm.core_module import NUM_TYPES
-
         for g in core.accessor.globals:
             width = NUM_TYPES[g.valtype][1]
             values.append(raw[pos : pos + width])
             pos += width
         memories = [
-            MemoryState(pages, _read_memory(instance, store, f"{plan.prefix}", ci, m.index, pages))
+            MemoryState(pages, _read_memory(instance, store, plan.prefix, ci, m.index, pages))
             for m, pages in zip(core.accessor.memories, sizes)
         ]
         state.cores[ci] = CoreState(memories, values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 import re
 
-from .runtime import MemoryState
+from .state import MemoryState
 from .wasm.core_module import GlobalDef
 from .wasm.reader import encode_s32, encode_s64, encode_u32
 

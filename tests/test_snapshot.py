@@ -7,7 +7,7 @@ import random
 import pytest
 
 from hatch_component_init import snapshot
-from hatch_component_init.runtime import MemoryState
+from hatch_component_init.state import MemoryState
 from hatch_component_init.wasm.reader import Reader
 
 
