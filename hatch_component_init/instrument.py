@@ -127,10 +127,10 @@ def _shadow_stack(m: CoreModule) -> tuple[GlobalDef, GlobalDef] | None:
 def _instrument_module(m: CoreModule, acc: AccessorInstance) -> bytes:
     entries = [export_entry(memory_export_name(mem), 0x02, mem.index) for mem in acc.memories]
     entries += [export_entry(global_export_name(g), 0x03, g.index) for g in acc.globals]
-    taken = set(m.exports)
-    for e in (memory_export_name(mem) for mem in acc.memories):
-        if e in taken:
-            raise UnsupportedComponentError(f"a core module already exports `{e}`, a name this tool reserves")
+    names = [memory_export_name(mem) for mem in acc.memories] + [global_export_name(g) for g in acc.globals]
+    for name in names:
+        if name in m.exports:
+            raise UnsupportedComponentError(f"a core module already exports `{name}`, a name this tool reserves")
     sec = m.section(7)
     if sec is None:
         return rebuild(m, {}, {7: encode_u32(len(entries)) + b"".join(entries)})

@@ -252,7 +252,7 @@ def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[
             names.append(name)
         elif isinstance(ext, cm.ComponentInstanceType):
             names += [f"{name}.{n}" for n, e in _items(ext.exports(engine)) if isinstance(e, cm.FuncType)]
-    return [n for n in names if not n.startswith("ci-")] if names else []
+    return names
 
 
 def _find_init(

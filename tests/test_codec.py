@@ -6,7 +6,8 @@ import pytest
 
 import test_engine_shapes as shapes
 from hatch_component_init import InvalidComponentError, UnsupportedComponentError
-from hatch_component_init.wasm.component import Sort, parse_component, reencode
+from hatch_component_init.rewrite import reencode
+from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.core_module import parse_core_module
 
 FIXTURES = {name: value for name, value in vars(shapes).items() if isinstance(value, (bytes, bytearray))}

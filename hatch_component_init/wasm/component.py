@@ -460,17 +460,6 @@ _SECTION_PARSERS = {
 }
 
 
-def reencode(c: Component) -> bytes:
-    """Re-emit ``c`` section by section, decoding and re-encoding every entry we parse.
-
-    The identity transform: a parser whose entry boundaries are right gives back
-    the input byte for byte.
-    """
-    from ..rewrite import rewrite_component
-
-    return rewrite_component(c, None, None, rewrite_modules=False)
-
-
 def stub_component(c: Component) -> bytes:
     """``c`` with every core module replaced by its stub (see ``stub_module``), nested components too."""
     from .core_module import stub_module
