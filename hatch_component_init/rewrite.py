@@ -2,8 +2,8 @@
 
 Each instantiated core module is re-emitted with the state of the instance
 that used it: memory minimums, mutable global initialisers, the snapshot as
-active data (old active segments become empty passive ones so data indices
-keep their meaning), and no start function. A module or nested component
+active data after the old segments that code can still name (see
+:func:`kept_segments`), and no start function. A module or nested component
 instantiated several times with different states gets one copy per state,
 and every index that points past an inserted copy or a removed init export
 is renumbered. Sections nothing touches are copied byte for byte.
@@ -17,7 +17,8 @@ from typing import Callable
 from .errors import InitExportError, UnsupportedComponentError
 from .instrument import ComponentPlan
 from .state import ComponentState, CoreState
-from .snapshot import data_segments, global_init
+from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
+from .wasm.code_scan import find_data_references
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
 from .wasm.core_module import CoreModule, rebuild
 from .wasm.reader import Reader, encode_name, encode_u32
@@ -30,18 +31,47 @@ _EMPTY_PASSIVE = b"\x01\x00"
 # ---------------------------------------------------------------- core modules
 
 
+def kept_segments(m: CoreModule) -> list[bytes]:
+    """The old data segments the rewritten module keeps, in index order.
+
+    Code reaches a segment only through the instructions that name its index
+    (`memory.init`, `data.drop`, `array.new_data`, `array.init_data`), so every
+    segment up to the highest index named keeps its place: a passive one that
+    is named stays byte for byte, any other becomes an empty passive
+    placeholder (an active segment is dropped once applied, which an empty
+    one mimics). Segments past that index are dropped, so chained runs do not
+    pile up the superseded snapshots.
+    """
+    if not m.data_segments or m.section(12) is None:
+        return []  # code that names a data index needs a DataCount section to validate
+    used = find_data_references(m.payload(m.section(10))) if m.section(10) is not None else frozenset()
+    used = frozenset(i for i in used if i < len(m.data_segments))
+    if not used:
+        return []
+    return [
+        raw if passive and i in used else _EMPTY_PASSIVE
+        for i, (passive, raw) in enumerate(m.data_segments[: max(used) + 1])
+    ]
+
+
 def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
     replaced: dict[int, bytes | None] = {8: None}  # start ran during init; it must not run again
     added: dict[int, bytes] = {}
-    segments = [raw if passive else _EMPTY_PASSIVE for passive, raw in m.data_segments]
+    segments = kept_segments(m)
     if state is not None:
         pages = dict(zip((mem.index for mem in m.memories), (s.pages for s in state.memories)))
         if m.memories:
             replaced[5] = encode_u32(len(m.memories)) + b"".join(
                 mem.limits.encode(minimum=pages[mem.index]) for mem in m.memories
             )
-        for mem, mstate in zip(m.memories, state.memories):
-            segments += data_segments(mem.index, mem.limits.is64, mstate)
+        memories = [(mem.index, mem.limits.is64, ms) for mem, ms in zip(m.memories, state.memories)]
+        budget = segment_budget(len(segments))
+        if budget < sum(1 for _, _, ms in memories if ms.chunks):
+            raise UnsupportedComponentError(
+                f"a core module's code uses {len(segments)} of its data segments (memory.init/data.drop); "
+                f"with its snapshot it would exceed the engine limit of {ENGINE_LIMIT:,} data segments"
+            )
+        segments += module_segments(memories, budget)
         values = iter(state.globals)
         if m.globals:
             replaced[6] = encode_u32(len(m.globals)) + b"".join(

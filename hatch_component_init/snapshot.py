@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import bisect
-import re
+from collections.abc import Sequence
 
 from .state import MemoryState
 from .wasm.core_module import GlobalDef
 from .wasm.reader import encode_s32, encode_s64, encode_u32
 
-__all__ = ["data_segments", "global_init"]
+__all__ = ["ENGINE_LIMIT", "MAX_SEGMENTS", "data_segments", "global_init", "module_segments", "segment_budget"]
 
 #: A zero run shorter than this costs less inside a segment than a new segment's header.
 MIN_GAP = 10
-#: Engines refuse modules with more data segments than this (wasmparser: 100,000); stay well below.
+#: Engines refuse modules with more data segments than this (wasmparser: 100,000).
+ENGINE_LIMIT = 100_000
+#: The data segments of a rewritten module, the ones it keeps included, stay at or under this:
+#: well below the engine limit, at any depth of chained pre-initialization.
 MAX_SEGMENTS = 50_000
+#: The snapshot gets at least this many segments even when a module keeps nearly MAX_SEGMENTS.
+MIN_BUDGET = 1_000
 # Every chunk is a run of whole non-zero pages, so a chunk has fewer than one segment per
-# 10 bytes; with pages of 64 KiB no threshold list can fail to find a gap length under the cap
-# for memories up to 50,000 non-zero page runs, which is 3 GiB of alternating pages.
+# 10 bytes; with pages of 64 KiB the threshold list finds a gap length under a cap of 50,000
+# for memories up to 50,000 non-zero page runs (3 GiB of alternating pages). Beyond that, or
+# under a smaller budget, runs are merged across their smallest gaps (zeros included).
 
 # Gap lengths tried, shortest first: the shortest that keeps the segment count under the
 # cap wins (longer gaps merged instead means a few more zero bytes in the output).
@@ -26,19 +32,27 @@ _THRESHOLDS = (MIN_GAP, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256, 512, 1024
 # `bytes.count` and `bytes.find` locate at C speed.
 _NONZERO_TO_ONE = bytes([0] + [1] * 255)
 
+_Memory = tuple[int, bool, MemoryState]  # (memory index, is 64-bit, contents)
 
-def _runs(chunks: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
-    """(start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
+
+def segment_budget(kept: int) -> int:
+    """How many snapshot segments a module may get on top of the ``kept`` segments it already has."""
+    return min(max(MAX_SEGMENTS - kept, MIN_BUDGET), ENGINE_LIMIT - kept)
+
+
+def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, int]]]:
+    """For each chunk, (start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
     # A leading 1 makes a gap at the very start of a chunk look like any other.
     marked = [b"\x01" + data.translate(_NONZERO_TO_ONE) + b"\x01" for _, data in chunks]
     gap = b"\x01" + b"\x00" * _THRESHOLDS[-1]
     for n in _THRESHOLDS:
         candidate = b"\x01" + b"\x00" * n
-        if sum(m.count(candidate) + 1 for m in marked) <= MAX_SEGMENTS:
+        if sum(m.count(candidate) + 1 for m in marked) <= limit:
             gap = candidate
             break
-    runs: list[tuple[int, int]] = []
+    out = []
     for (base, data), m in zip(chunks, marked):
+        runs: list[tuple[int, int]] = []
         # Index i of `m` is byte i - 1 of `data`; m[0] and m[-1] are sentinels.
         last = len(m) - 1
         pos = m.find(b"\x01", 1)
@@ -49,19 +63,64 @@ def _runs(chunks: list[tuple[int, bytes]]) -> list[tuple[int, int]]:
                 break
             runs.append((base + pos - 1, base + g))
             pos = m.find(b"\x01", g + len(gap))
-    return runs
+        out.append(runs)
+    return out
 
 
-def data_segments(memory_index: int, is64: bool, state: MemoryState) -> list[bytes]:
-    """Active data segments that recreate ``state`` in a zero-filled memory."""
+def _merge_smallest_gaps(runs: list[tuple[int, int, int]], limit: int) -> list[tuple[int, int, int]]:
+    """Merge (memory slot, start, end) runs across their smallest gaps (earliest first on ties) until ``limit`` remain."""
+    gaps = sorted((b[1] - a[2], i) for i, (a, b) in enumerate(zip(runs, runs[1:])) if a[0] == b[0])
+    excess = len(runs) - limit
+    if excess > len(gaps):
+        raise ValueError(f"{len(runs) - len(gaps)} memories hold data but the segment limit is {limit}")
+    closed = {i for _, i in gaps[:excess]}
+    merged: list[tuple[int, int, int]] = []
+    for i, run in enumerate(runs):
+        if i - 1 in closed:
+            merged[-1] = (run[0], merged[-1][1], run[2])
+        else:
+            merged.append(run)
+    return merged
+
+
+def _span(chunks: list[tuple[int, bytes]], bases: list[int], start: int, end: int) -> bytes:
+    """Memory bytes [start, end): chunk contents, zeros between chunks."""
+    k = bisect.bisect_right(bases, start) - 1
+    base, data = chunks[k]
+    if end <= base + len(data):
+        return data[start - base : end - base]
+    parts = []
+    pos = start
+    while pos < end:
+        base, data = chunks[k]
+        if pos < base:
+            parts.append(bytes(base - pos))
+            pos = base
+        stop = min(end, base + len(data))
+        parts.append(data[pos - base : stop - base])
+        pos = stop
+        k += 1
+    return b"".join(parts)
+
+
+def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> list[bytes]:
+    """Active data segments that recreate every memory in ``memories`` from zeros, at most ``limit`` of them.
+
+    The memories share the limit (default :data:`MAX_SEGMENTS`); it must be at
+    least the number of memories that hold a non-zero byte.
+    """
+    limit = MAX_SEGMENTS if limit is None else limit
+    ordered = [sorted(state.chunks) for _, _, state in memories]
+    flat = [chunk for chunks in ordered for chunk in chunks]
+    per_chunk = iter(_runs(flat, limit))
+    runs = [(slot, s, e) for slot, chunks in enumerate(ordered) for _ in chunks for s, e in next(per_chunk)]
+    if len(runs) > limit:
+        runs = _merge_smallest_gaps(runs, limit)
+    bases = [[base for base, _ in chunks] for chunks in ordered]
     segments = []
-    lookup = {base: data for base, data in state.chunks}
-    bases = sorted(lookup)
-
-    for start, end in _runs(state.chunks):
-        k = bisect.bisect_right(bases, start) - 1
-        base = bases[k]
-        data = lookup[base][start - base : end - base]
+    for slot, start, end in runs:
+        memory_index, is64, _ = memories[slot]
+        data = _span(ordered[slot], bases[slot], start, end)
         head = b"\x00" if memory_index == 0 else b"\x02" + encode_u32(memory_index)
         if is64:
             offset = b"\x42" + encode_s64(start - (1 << 64) if start >= 1 << 63 else start)
@@ -69,6 +128,11 @@ def data_segments(memory_index: int, is64: bool, state: MemoryState) -> list[byt
             offset = b"\x41" + encode_s32(start - (1 << 32) if start >= 1 << 31 else start)
         segments.append(head + offset + b"\x0b" + encode_u32(len(data)) + data)
     return segments
+
+
+def data_segments(memory_index: int, is64: bool, state: MemoryState, limit: int | None = None) -> list[bytes]:
+    """Active data segments that recreate ``state`` in a zero-filled memory."""
+    return module_segments([(memory_index, is64, state)], limit)
 
 
 _CONST_OP = {0x7F: b"\x41", 0x7E: b"\x42", 0x7D: b"\x43", 0x7C: b"\x44", 0x7B: b"\xfd\x0c"}

@@ -1,9 +1,12 @@
-"""Find instructions that mutate tables in the code section of a core module.
+"""Find instructions that mutate tables, or that use data segments, in the code section of a core module.
 
 Pre-initialization snapshots memories and globals, but it cannot snapshot
 tables, so a module whose code can change a table must be refused. This module
 answers "which function, if any, contains a table-mutating instruction?"
-quickly enough for ~10 MB of code (CPython compiled to WebAssembly):
+quickly enough for ~10 MB of code (CPython compiled to WebAssembly). The same
+machinery answers "which data segments can code still reach?" (through
+``memory.init``, ``data.drop``, ``array.new_data``, ``array.init_data``), so
+that the rewrite can drop the segments nothing uses:
 
 1. A byte-level pre-filter (one compiled regex, C speed) skips every function
    body that cannot contain a mutating opcode because the opcode byte (or, for
@@ -13,7 +16,7 @@ quickly enough for ~10 MB of code (CPython compiled to WebAssembly):
    an immediate (``i32.const 38`` is ``41 26``), so it is decoded instruction
    by instruction.  Decoding alternates between a second regex that skips runs
    of "plain" instructions at C speed and a table-driven Python decoder for
-   everything else: the mutating instructions themselves, instructions whose
+   everything else: the watched instructions themselves, instructions whose
    immediates are counted vectors (``br_table``, ``try_table``, ...) and
    non-canonical encodings.
 
@@ -31,13 +34,13 @@ shared-everything threads and wide arithmetic.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from ..errors import InvalidComponentError
 from .reader import encode_u32
 
-__all__ = ["find_table_mutation"]
+__all__ = ["find_data_references", "find_table_mutation"]
 
 
 def find_table_mutation(code_section: memoryview | bytes, first_func_index: int) -> tuple[int, str] | None:
@@ -57,6 +60,19 @@ def find_table_mutation(code_section: memoryview | bytes, first_func_index: int)
     data = code_section if type(code_section) is bytes else bytes(code_section)
     try:
         return _scan_section(data, first_func_index)
+    except _Malformed as err:
+        raise InvalidComponentError(err.message, err.pos) from None
+
+
+def find_data_references(code_section: memoryview | bytes) -> frozenset[int]:
+    """Return the data segment indices that instructions in the code section payload name.
+
+    Same input and errors as :func:`find_table_mutation`; every body the
+    pre-filter lets through is decoded to its end.
+    """
+    data = code_section if type(code_section) is bytes else bytes(code_section)
+    try:
+        return frozenset(_data_indices_in_section(data))
     except _Malformed as err:
         raise InvalidComponentError(err.message, err.pos) from None
 
@@ -423,35 +439,17 @@ _MUTATING_PREFIXED: dict[tuple[int, int], str] = {
     (_ATOMIC_PREFIX, 0x5B): "table.atomic.rmw.cmpxchg",
 }
 
-_Entry = tuple[_Imm, "str | None"]
-
-# Lookup structures for the decoder: a 256-entry list for single-byte opcodes
-# (None for prefixes and reserved bytes) and a dict per prefix.
-_SINGLE_LOOKUP: list[_Entry | None] = [
-    (_SINGLE[op], _MUTATING_SINGLE.get(op)) if op in _SINGLE else None for op in range(256)
-]
-_PREFIXED_LOOKUP: dict[int, dict[int, _Entry]] = {
-    prefix: {sub: (kind, _MUTATING_PREFIXED.get((prefix, sub))) for sub, kind in subs.items()}
-    for prefix, subs in _PREFIXED.items()
+# Every instruction with a data segment index among its immediates: the only way code can
+# reach a data segment.  The value is how many u32 immediates precede that index.
+_DATA_PREFIXED: dict[tuple[int, int], str] = {
+    (_MISC_PREFIX, 8): "memory.init",  # data, memory
+    (_MISC_PREFIX, 9): "data.drop",  # data
+    (_GC_PREFIX, 9): "array.new_data",  # type, data
+    (_GC_PREFIX, 18): "array.init_data",  # type, data
 }
+_DATA_INDEX_POSITION = {"memory.init": 0, "data.drop": 0, "array.new_data": 1, "array.init_data": 1}
 
-
-def _decode_instruction(data: bytes, pos: int) -> tuple[int, str | None]:
-    """Decode the instruction at ``pos``; return (position after it, name if it mutates a table)."""
-    op = data[pos]
-    entry = _SINGLE_LOOKUP[op]
-    if entry is not None:
-        kind, name = entry
-        return kind.skip(data, pos + 1), name
-    subs = _PREFIXED_LOOKUP.get(op)
-    if subs is None:
-        raise _Malformed(f"unknown opcode {op:#04x}", pos)
-    sub, after = _read_u32(data, pos + 1)
-    entry = subs.get(sub)
-    if entry is None:
-        raise _Malformed(f"unknown opcode {op:#04x} {sub}", pos)
-    kind, name = entry
-    return kind.skip(data, after), name
+_Entry = tuple[_Imm, "str | None"]
 
 
 # --------------------------------------------------------------------------
@@ -466,8 +464,8 @@ def _byte_class(values: Iterable[int]) -> bytes:
     return b"[" + b"".join(b"\\x%02x" % v for v in sorted(set(values))) + b"]"
 
 
-def _plain_run_pattern() -> re.Pattern[bytes]:
-    """A regex matching a run of instructions that are neither mutating nor left to Python.
+def _plain_run_pattern(watched_single: dict[int, str], watched_prefixed: dict[tuple[int, int], str]) -> re.Pattern[bytes]:
+    """A regex matching a run of instructions that are neither watched nor left to Python.
 
     It only knows canonical opcode encodings; anything else stops the run and
     goes to :func:`_decode_instruction`.
@@ -476,7 +474,7 @@ def _plain_run_pattern() -> re.Pattern[bytes]:
     for kind in _KIND_ORDER:
         if kind.pattern is None:
             continue
-        ops = [op for op, k in _SINGLE.items() if k is kind and op not in _MUTATING_SINGLE]
+        ops = [op for op, k in _SINGLE.items() if k is kind and op not in watched_single]
         if ops:
             alternatives.append(_byte_class(ops) + kind.pattern)
     for prefix, subs in _PREFIXED.items():
@@ -484,7 +482,7 @@ def _plain_run_pattern() -> re.Pattern[bytes]:
         # so that e.g. all SIMD opcodes 0x80..0xFF without immediates become one class.
         groups: dict[tuple[_Imm, bytes], list[int]] = {}
         for sub, kind in subs.items():
-            if kind.pattern is None or (prefix, sub) in _MUTATING_PREFIXED:
+            if kind.pattern is None or (prefix, sub) in watched_prefixed:
                 continue
             encoding = _uleb(sub)
             groups.setdefault((kind, encoding[1:]), []).append(encoding[0])
@@ -495,12 +493,12 @@ def _plain_run_pattern() -> re.Pattern[bytes]:
     return re.compile(b"(?:" + b"|".join(alternatives) + b")*+", re.DOTALL)
 
 
-def _candidate_pattern() -> re.Pattern[bytes]:
-    """A regex for the bytes any encoding of a mutating instruction must start with."""
-    alternatives = [re.escape(bytes([op])) for op in _MUTATING_SINGLE]
-    for prefix in sorted({prefix for prefix, _ in _MUTATING_PREFIXED}):
+def _candidate_pattern(watched_single: dict[int, str], watched_prefixed: dict[tuple[int, int], str]) -> re.Pattern[bytes]:
+    """A regex for the bytes any encoding of a watched instruction must start with."""
+    alternatives = [re.escape(bytes([op])) for op in watched_single]
+    for prefix in sorted({prefix for prefix, _ in watched_prefixed}):
         firsts: set[int] = set()
-        for p, sub in _MUTATING_PREFIXED:
+        for p, sub in watched_prefixed:
             if p == prefix:
                 # The first LEB byte carries the low 7 bits; a non-canonical
                 # encoding of a small value sets the continuation bit.
@@ -511,8 +509,52 @@ def _candidate_pattern() -> re.Pattern[bytes]:
     return re.compile(b"|".join(alternatives))
 
 
-_PLAIN_RUN = _plain_run_pattern()
-_CANDIDATE = _candidate_pattern()
+@dataclass(frozen=True, eq=False)
+class _Watch:
+    """The instructions one kind of scan looks for, and the decoder tables and regexes built for them.
+
+    The lookup tables are a 256-entry list for single-byte opcodes (None for
+    prefixes and reserved bytes) and a dict per prefix; each entry is the
+    immediate kind and the instruction's name if it is watched.
+    """
+
+    single_lookup: list[_Entry | None]
+    prefixed_lookup: dict[int, dict[int, _Entry]]
+    plain_run: re.Pattern[bytes]
+    candidate: re.Pattern[bytes]
+
+
+def _watch(single: dict[int, str], prefixed: dict[tuple[int, int], str]) -> _Watch:
+    return _Watch(
+        [(_SINGLE[op], single.get(op)) if op in _SINGLE else None for op in range(256)],
+        {p: {sub: (kind, prefixed.get((p, sub))) for sub, kind in subs.items()} for p, subs in _PREFIXED.items()},
+        _plain_run_pattern(single, prefixed),
+        _candidate_pattern(single, prefixed),
+    )
+
+
+_TABLE_MUTATION = _watch(_MUTATING_SINGLE, _MUTATING_PREFIXED)
+_DATA_USE = _watch({}, _DATA_PREFIXED)
+_PLAIN_RUN = _TABLE_MUTATION.plain_run
+_CANDIDATE = _TABLE_MUTATION.candidate
+
+
+def _decode_instruction(data: bytes, pos: int, watch: _Watch = _TABLE_MUTATION) -> tuple[int, str | None]:
+    """Decode the instruction at ``pos``; return (position after it, its name if ``watch`` watches it)."""
+    op = data[pos]
+    entry = watch.single_lookup[op]
+    if entry is not None:
+        kind, name = entry
+        return kind.skip(data, pos + 1), name
+    subs = watch.prefixed_lookup.get(op)
+    if subs is None:
+        raise _Malformed(f"unknown opcode {op:#04x}", pos)
+    sub, after = _read_u32(data, pos + 1)
+    entry = subs.get(sub)
+    if entry is None:
+        raise _Malformed(f"unknown opcode {op:#04x} {sub}", pos)
+    kind, name = entry
+    return kind.skip(data, after), name
 
 
 # --------------------------------------------------------------------------
@@ -528,18 +570,18 @@ def _skip_locals(body: bytes) -> int:
     return pos
 
 
-def _scan_body(body: bytes, *, fast: bool = True) -> str | None:
-    """Return the name of the first table-mutating instruction in one body (locals + expression).
+def _watched_in_body(body: bytes, watch: _Watch, fast: bool) -> Iterator[tuple[int, str]]:
+    """Yield (position, name) of every watched instruction in one body (locals + expression).
 
-    ``fast=False`` decodes every instruction in Python; the tests use it to
-    check the fast path against the plain decoder.
+    The body is checked to end with `end` only once it has been walked to the
+    end, so a caller that stops at the first instruction skips that check.
     """
     end = len(body)
     try:
         pos = _skip_locals(body)
     except IndexError:
         raise _Malformed("unexpected end of function body in locals", end) from None
-    skip_run = _PLAIN_RUN.match if fast else None
+    skip_run = watch.plain_run.match if fast else None
     while pos < end:
         if skip_run is not None:
             pos = skip_run(body, pos).end()
@@ -547,22 +589,44 @@ def _scan_body(body: bytes, *, fast: bool = True) -> str | None:
                 break
         start = pos
         try:
-            pos, name = _decode_instruction(body, pos)
+            pos, name = _decode_instruction(body, pos, watch)
         except IndexError:
             pos = end + 1
         if pos > end:
             raise _Malformed("unexpected end of function body", start)
         if name is not None:
-            return name
+            yield start, name
     # Cheap sanity check (a valid body ends with `end`); nesting is left to the validator.
     if end == 0 or body[end - 1] != 0x0B:
         raise _Malformed("function body does not end with `end`", end)
+
+
+def _scan_body(body: bytes, *, fast: bool = True) -> str | None:
+    """Return the name of the first table-mutating instruction in one body (locals + expression).
+
+    ``fast=False`` decodes every instruction in Python; the tests use it to
+    check the fast path against the plain decoder.
+    """
+    for _, name in _watched_in_body(body, _TABLE_MUTATION, fast):
+        return name
     return None
 
 
-def _scan_section(data: bytes, first_func_index: int) -> tuple[int, str] | None:
+def _data_indices_in_body(body: bytes, *, fast: bool = True) -> set[int]:
+    """The data segment indices the instructions of one body name."""
+    found = set()
+    for start, name in _watched_in_body(body, _DATA_USE, fast):
+        pos = _read_u32(body, start + 1)[1]  # past the prefix and sub-opcode
+        for _ in range(_DATA_INDEX_POSITION[name]):
+            pos = _skip_u32(body, pos)
+        found.add(_read_u32(body, pos)[0])
+    return found
+
+
+def _candidate_bodies(data: bytes, watch: _Watch) -> Iterator[tuple[int, int, int]]:
+    """Yield (body number, start, end) of each body in which ``watch``'s pre-filter finds a candidate."""
     size = len(data)
-    has_candidate = _CANDIDATE.search
+    has_candidate = watch.candidate.search
     try:
         count, pos = _read_u32(data, 0)
     except IndexError:
@@ -577,14 +641,30 @@ def _scan_section(data: bytes, first_func_index: int) -> tuple[int, str] | None:
         if end > size:
             raise _Malformed(f"function body {index} runs past the end of the code section", header)
         if has_candidate(data, pos, end) is not None:
-            try:
-                name = _scan_body(data[pos:end])
-            except _Malformed as err:
-                err.pos += pos
-                raise
-            if name is not None:
-                return first_func_index + index, name
+            yield index, pos, end
         pos = end
     if pos != size:
         raise _Malformed("unexpected data after the last function body", pos)
+
+
+def _scan_section(data: bytes, first_func_index: int) -> tuple[int, str] | None:
+    for index, pos, end in _candidate_bodies(data, _TABLE_MUTATION):
+        try:
+            name = _scan_body(data[pos:end])
+        except _Malformed as err:
+            err.pos += pos
+            raise
+        if name is not None:
+            return first_func_index + index, name
     return None
+
+
+def _data_indices_in_section(data: bytes) -> set[int]:
+    found: set[int] = set()
+    for _, pos, end in _candidate_bodies(data, _DATA_USE):
+        try:
+            found |= _data_indices_in_body(data[pos:end])
+        except _Malformed as err:
+            err.pos += pos
+            raise
+    return found
