@@ -16,7 +16,7 @@ from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
 from .wasm.code_scan import find_table_mutation
 from .wasm.component import Component, Sort
-from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, rebuild
+from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, read_valtype, rebuild
 from .wasm.reader import Reader, encode_u32
 
 __all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
@@ -97,10 +97,32 @@ def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | 
                 "reference values cannot be snapshotted"
             )
     globals_ = tuple(g for g in m.globals if g.mutable)
-    resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0)
+    resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0 and not _is_stub(m, n))
     if not m.memories and not globals_ and not resets:
         return None
     return AccessorInstance(-1, tuple(m.memories), globals_, resets, _shadow_stack(m))
+
+
+def _is_stub(m: CoreModule, export: str) -> bool:
+    """Whether the exported function's body begins with `unreachable`, so any call traps at once.
+
+    componentize-py's `--stub-wasi` adapter exports its hygiene hooks as such
+    stubs; it holds no host handles, and calling one would poison the instance.
+    """
+    code = m.section(10)
+    index = m.exports[export][1]
+    if code is None or index < m.imported_funcs:
+        return False
+    r = Reader(m.raw, code.payload_start, code.end, m.base)
+    if index - m.imported_funcs >= r.u32():
+        return False
+    for _ in range(index - m.imported_funcs):
+        r.take(r.u32())
+    r.u32()  # body size
+    for _ in range(r.u32()):  # local declarations: count, type
+        r.u32()
+        read_valtype(r)
+    return r.u8() == 0x00
 
 
 def _shadow_stack(m: CoreModule) -> tuple[GlobalDef, GlobalDef] | None:

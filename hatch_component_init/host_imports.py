@@ -1,0 +1,194 @@
+"""What the component's imports are bound to during init: the one place that owns the host side.
+
+WASI p2 (and wasi:http's types) come from Wasmtime, with two overrides that
+keep init sandboxed and reproducible: `wasi:random` is a fixed-seed stream and
+an outgoing HTTP request traps. Every other import, WASI or not, gets a
+stand-in: resource types the guest can name and pass around, and functions
+that trap with a message naming the import, so init runs unless it actually
+calls one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any, Callable
+
+import wasmtime
+from wasmtime import component as cm
+
+from .errors import InitFailedError
+
+__all__ = ["GUEST_ERRORS", "ImportCalled", "define_imports", "wasi_packages_provided"]
+
+#: WASI 0.2 packages that `Linker.add_wasip2` provides.
+_WASIP2_PACKAGES = frozenset({"cli", "clocks", "filesystem", "io", "random", "sockets"})
+#: Interfaces of those packages that Wasmtime leaves out unless asked (unstable in WASI 0.2).
+_NOT_PROVIDED = frozenset({"wasi:clocks/timezone"})
+_WASI_NAME = re.compile(r"wasi:(?P<package>[a-z0-9-]+)/(?P<interface>[a-z0-9-]+)@0\.2\.\d+$")
+
+
+class ImportCalled(Exception):
+    """Raised by a stand-in import; Wasmtime turns it into a trap, the message names the import."""
+
+
+#: What a failed call into the guest raises.
+GUEST_ERRORS = (wasmtime.WasmtimeError, wasmtime.Trap, ImportCalled)
+
+
+def wasi_packages_provided(names: list[str], *, wasi: bool) -> set[str]:
+    """Which of the component's import names Wasmtime's own WASI provides (the rest get stand-ins)."""
+    if not wasi:
+        return set()
+    provided = set()
+    for name in names:
+        m = _WASI_NAME.match(name)
+        if m is None or f"wasi:{m['package']}/{m['interface']}" in _NOT_PROVIDED:
+            continue
+        if m["package"] in _WASIP2_PACKAGES or m["package"] == "http":
+            provided.add(name)
+    return provided
+
+
+def define_imports(
+    linker: cm.Linker,
+    store: wasmtime.Store,
+    component: cm.Component,
+    engine: wasmtime.Engine,
+    wasi_config: wasmtime.WasiConfig | None,
+) -> None:
+    """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, stand-ins for the rest."""
+    imports = _items(component.type.imports(engine))
+    provided = wasi_packages_provided([name for name, _ in imports], wasi=wasi_config is not None)
+    try:
+        if wasi_config is not None:
+            linker.add_wasip2()
+            store.set_wasi(wasi_config)
+            if any(name.startswith("wasi:http/") for name in provided):
+                linker.add_wasi_http()
+                store.set_wasi_http()
+            _override_provided(linker, imports, engine)
+        _define_stand_ins(linker, [(n, t) for n, t in imports if n not in provided], engine)
+    except wasmtime.WasmtimeError as e:
+        raise InitFailedError(f"cannot provide the component's imports: {_first_lines(str(e))}") from e
+
+
+def _stand_in(name: str) -> Callable[..., Any]:
+    def call(store: Any, *args: Any) -> Any:
+        raise ImportCalled(
+            f"the import `{name}` was called during init, but only WASI is provided to init; "
+            "move that call out of init, or give init no reason to make it"
+        )
+
+    return call
+
+
+def _refuse_network(name: str) -> Callable[..., Any]:
+    def call(store: Any, *args: Any) -> Any:
+        raise ImportCalled(
+            f"init may not use the network: it called `{name}`. Fetch what init needs before the build "
+            "and grant it as a directory (--dir / `dirs`) instead"
+        )
+
+    return call
+
+
+class _ResourceIds:
+    """Distinct host resource types for the stand-ins (one per imported resource name)."""
+
+    def __init__(self) -> None:
+        self.next = 0
+
+    def new(self) -> cm.ResourceType:
+        self.next += 1
+        return cm.ResourceType.host(0x6369_0000 + self.next)
+
+
+def _define_stand_ins(linker: cm.Linker, imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> None:
+    ids = _ResourceIds()
+    root = linker.root()
+    try:
+        for name, ty in imports:
+            _define_item(root, name, name, ty, engine, ids)
+    finally:
+        root.close()
+
+
+def _define_item(
+    where: cm.LinkerInstance, name: str, path: str, ty: Any, engine: wasmtime.Engine, ids: _ResourceIds
+) -> None:
+    if isinstance(ty, cm.FuncType):
+        where.add_func(name, _stand_in(path))
+    elif isinstance(ty, cm.ResourceType):
+        where.add_resource(name, ids.new(), lambda store, rep: None)
+    elif isinstance(ty, cm.ComponentInstanceType):
+        exports = _items(ty.exports(engine))
+        # Resources first: the functions' types refer to them.
+        exports.sort(key=lambda item: not isinstance(item[1], cm.ResourceType))
+        with where.add_instance(name) as inst:
+            for n, t in exports:
+                _define_item(inst, n, f"{path}#{n}", t, engine, ids)
+    # Modules, components and plain types cannot be stood in for; instantiation names them if they matter.
+
+
+def _override_provided(linker: cm.Linker, imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> None:
+    """Shadow the few WASI functions that would break the sandbox or reproducibility."""
+    rng = _DeterministicRandom()
+    random = {
+        "get-random-bytes": lambda store, n: rng.take(n),
+        "get-random-u64": lambda store: rng.u64(),
+        "get-insecure-random-bytes": lambda store, n: rng.take(n),
+        "get-insecure-random-u64": lambda store: rng.u64(),
+        "insecure-seed": lambda store: (rng.u64(), rng.u64()),
+    }
+    linker.allow_shadowing = True
+    root = linker.root()
+    try:
+        for name, ty in imports:
+            if not isinstance(ty, cm.ComponentInstanceType):
+                continue
+            funcs = [n for n, t in _items(ty.exports(engine)) if isinstance(t, cm.FuncType)]
+            if name.startswith("wasi:random/"):
+                overrides = {f: random[f] for f in funcs if f in random}
+            elif name.startswith("wasi:http/outgoing-handler@"):
+                overrides = {f: _refuse_network(f"{name}#{f}") for f in funcs}
+            else:
+                continue
+            with root.add_instance(name) as inst:
+                for func, handler in overrides.items():
+                    inst.add_func(func, handler)
+    finally:
+        root.close()
+        linker.allow_shadowing = False
+
+
+class _DeterministicRandom:
+    """A fixed-seed byte stream for `wasi:random`, so the same input snapshots to the same bytes.
+
+    Guests such as CPython seed hash tables and `random` from WASI randomness
+    during init; with real entropy every build would differ.
+    """
+
+    def __init__(self) -> None:
+        self.counter = 0
+        self.buffer = b""
+
+    def take(self, n: int) -> bytes:
+        while len(self.buffer) < n:
+            self.buffer += hashlib.sha256(b"hatch-component-init/%d" % self.counter).digest()
+            self.counter += 1
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+    def u64(self) -> int:
+        return int.from_bytes(self.take(8), "little")
+
+
+def _items(externs: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(name, type) pairs of a component's or instance's imports or exports."""
+    return [(name, ext.ty) for name, ext in externs.items()]
+
+
+def _first_lines(text: str, n: int = 12) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    return " ".join(lines[:n])
