@@ -6,12 +6,12 @@ import math
 from pathlib import Path
 
 from .__about__ import __version__
-from .errors import ConfigError, InitExportError
+from .errors import ConfigError, InitExportError, OutputInvalidError, UnsupportedComponentError
 from .fileio import atomic_write
 from .instrument import instrument
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, OutputSink, WasiOptions
 from .rewrite import find_init_removal, rewrite_component
-from .runtime import run_init, validate_component
+from .runtime import CompileError, check_input, run_init, validate_component
 from .wasm.component import parse_component
 from .wasm.reader import encode_name, encode_u32
 from .wave import parse_spec
@@ -59,13 +59,24 @@ def pre_initialize(
     parsed = parse_component(view)
     call = parse_spec(init_func)
     removal = None
-    if not keep_init_func:
-        try:
-            removal = find_init_removal(parsed, call.name)
-        except InitExportError:
-            pass  # run_init reports a missing export best: it lists what Wasmtime sees
-    instrumented, plan = instrument(parsed)
-    state = run_init(instrumented, plan, options, on_output)
+    try:
+        if not keep_init_func:
+            try:
+                removal = find_init_removal(parsed, call.name)
+            except InitExportError:
+                pass  # run_init reports a missing export best: it lists what Wasmtime sees
+        instrumented, plan = instrument(parsed)
+    except UnsupportedComponentError:
+        check_input(component, parsed)  # a malformed input is reported as malformed, even if also unsupported
+        raise
+    try:
+        state = run_init(instrumented, plan, options, on_output)
+    except CompileError as e:
+        check_input(component, parsed)  # a malformed input is reported as such, at its offset
+        raise OutputInvalidError(
+            "Wasmtime accepts the input but not the instrumented component; this is a bug in "
+            f"hatch-component-init, please report it with the input component. {e}"
+        ) from e
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal) + _processed_by()

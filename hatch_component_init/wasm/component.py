@@ -180,10 +180,11 @@ class Component:
         s.append(d)
         return len(s) - 1
 
-    def at(self, sort: int, index: int) -> Definition:
+    def at(self, sort: int, index: int, offset: int | None = None) -> Definition:
+        """The definition of ``index``; ``offset`` (in the whole file) is where the reference was read."""
         s = self.spaces.get(sort, [])
         if not 0 <= index < len(s):
-            raise InvalidComponentError(f"unknown {Sort.NAMES[sort]} {index}: index out of bounds")
+            raise InvalidComponentError(f"unknown {Sort.NAMES[sort]} {index}: index out of bounds", offset)
         return s[index]
 
 
@@ -242,8 +243,9 @@ def _core_instances(c: Component, si: int, r: Reader) -> None:
         start = r.pos
         kind = r.u8()
         if kind == 0x00:
+            at = r.base + r.pos
             module = r.u32()
-            c.at(Sort.CORE_MODULE, module)
+            c.at(Sort.CORE_MODULE, module, at)
             args = []
             for _ in range(r.count(2)):
                 name = r.name()
@@ -279,8 +281,9 @@ def _instances(c: Component, si: int, r: Reader) -> None:
         start = r.pos
         kind = r.u8()
         if kind == 0x00:
+            at = r.base + r.pos
             comp = r.u32()
-            c.at(Sort.COMPONENT, comp)
+            c.at(Sort.COMPONENT, comp, at)
             args = []
             for _ in range(r.count(3)):
                 name = r.name()
@@ -351,6 +354,7 @@ def _canons(c: Component, si: int, r: Reader) -> None:
         if op in (0x00, 0x01):
             if r.u8() != 0x00:
                 raise r.error("canon lift/lower must name a function", r.pos - 1)
+            at = r.base + r.pos
             idx = r.u32()
             _skip_opts(r)
             if op == 0x00:
@@ -359,7 +363,7 @@ def _canons(c: Component, si: int, r: Reader) -> None:
                 c.canons.append(e)
                 c.define(Sort.FUNC, Definition("canon", si, e))
                 continue
-            c.at(Sort.FUNC, idx)
+            c.at(Sort.FUNC, idx, at)
             func = idx
         else:
             spec = _CANON_IMMEDIATES.get(op)
@@ -424,8 +428,9 @@ def _exports(c: Component, si: int, r: Reader) -> None:
         start = r.pos
         name = read_export_name(r)
         sort = read_sort(r)
+        at = r.base + r.pos
         index = r.u32()
-        c.at(sort, index)
+        c.at(sort, index, at)
         if r.u8() == 0x01:
             _skip_externdesc(r)
         e = ExportEntry(si, start, r.pos, name, sort, index, c.count(sort))

@@ -102,8 +102,14 @@ def _limits(r: Reader) -> Limits:
     return Limits(flags, minimum, maximum)
 
 
+#: First bytes of every value type the core format defines: numbers, v128, reference shorthands, `(ref null? ht)`.
+VALTYPE_BYTES = frozenset([*range(0x7B, 0x80), *range(0x68, 0x76), 0x63, 0x64])
+
+
 def read_valtype(r: Reader) -> int:
     b = r.u8()
+    if b not in VALTYPE_BYTES:
+        raise r.error(f"invalid value type {b:#04x}", r.pos - 1)
     if b in (0x63, 0x64):
         r.s33()
     return b
@@ -132,12 +138,15 @@ def skip_const_expr(r: Reader) -> None:
         elif op == 0xFD:
             sub = r.u32()
             if sub != 12:
-                raise r.error(f"unsupported SIMD opcode {sub} in a constant expression")
+                raise r.error(f"SIMD opcode {sub} is not allowed in a constant expression")
             r.take(16)
-        else:
+        elif op == 0xFB:
+            # GC instructions are constant; their immediates are not worth decoding until GC is supported.
             raise UnsupportedComponentError(
-                f"constant expression opcode {op:#04x} at offset {r.base + r.pos - 1:#x} is not supported"
+                f"GC instructions in constant expressions (at offset {r.base + r.pos - 1:#x}) are not supported"
             )
+        else:
+            raise r.error(f"opcode {op:#04x} is not allowed in a constant expression", r.pos - 1)
 
 
 def parse_core_module(raw: memoryview, base: int = 0, *, with_data: bool = True) -> CoreModule:
