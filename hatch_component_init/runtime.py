@@ -122,7 +122,8 @@ def _invalid(what: str, e: wasmtime.WasmtimeError, base: int) -> InvalidComponen
     text = _describe(e)
     found = _WASMTIME_OFFSET.search(text)
     offset = base + int(found.group(1), 0) if found else base
-    return InvalidComponentError(f"{what}: Wasmtime says: {_WASMTIME_OFFSET.sub('', text)}", offset)
+    said = " ".join(_WASMTIME_OFFSET.sub("", text).split())
+    return InvalidComponentError(f"{what}: Wasmtime says: {said}", offset)
 
 
 def _first_lines(text: str, n: int = 6) -> str:
@@ -275,7 +276,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         try:
             instance = linker.instantiate(store, component)
         except GUEST_ERRORS as e:
-            raise InitFailedError(f"instantiating the component failed: {_explain(e, options)}{out.tail()}") from e
+            raise InitFailedError(f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}") from e
         init = _find_init(instance, store, component, engine, call, plan.prefix)
         params = init.type(store).params
         if call.args is None and params:
@@ -288,26 +289,50 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         try:
             init(store, *args)
         except GUEST_ERRORS as e:
-            raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options)}{out.tail()}") from e
+            raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
         try:
             _call_resets(instance, store, plan)
             return _read_component(instance, store, plan)
         except GUEST_ERRORS as e:
-            raise InitFailedError(f"reading the state after init failed: {_explain(e, options)}{out.tail()}") from e
+            raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
 
 
-def _explain(e: Exception, options: InitOptions) -> str:
+#: Wasmtime's words when the store's memory limit refuses a memory's initial size.
+_INITIAL_SIZE_OVER_LIMIT = "exceeds memory limits"
+
+
+def _explain(e: Exception, options: InitOptions, plan: ComponentPlan) -> str:
     text = _describe(e)
     if "interrupt" in text and options.timeout is not None:
         return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{text}]"
-    if isinstance(e, wasmtime.ExitTrap):
-        return f"the guest exited with status {e.code}"
-    if options.max_memory is not None:
+    message = f"the guest exited with status {e.code}" if isinstance(e, wasmtime.ExitTrap) else text
+    limit = options.max_memory
+    if limit is None:
+        return message
+    if _INITIAL_SIZE_OVER_LIMIT in text:
         return (
-            f"{text} (linear memory was limited to {options.max_memory:,} bytes by --max-memory / "
-            "`max-memory`; raise the limit if init needs more)"
+            f"a memory's initial size is larger than the memory limit of {limit:,} bytes set by --max-memory / "
+            f"`max-memory`; raise the limit [{text}]"
         )
-    return text
+    # A growth the limit refuses is no trap: `memory.grow` returns -1 and the guest fails its own way,
+    # after which Wasmtime refuses every call into the instance, so the sizes cannot be read back.
+    # The note is given when some memory could have reached the limit, and never otherwise.
+    if _can_outgrow(plan, limit):
+        return (
+            f"{message} (a memory of this component can grow past the memory limit of {limit:,} bytes set by "
+            "--max-memory / `max-memory`, and `memory.grow` fails inside the guest when it would; "
+            "raise the limit if init needs more)"
+        )
+    return message
+
+
+def _can_outgrow(plan: ComponentPlan, limit: int) -> bool:
+    """Whether a memory defined in the component may grow past ``limit`` bytes (its maximum allows it)."""
+    for core in plan.cores:
+        for memory in core.accessor.memories:
+            if memory.limits.maximum is None or memory.limits.maximum * PAGE > limit:
+                return True
+    return any(_can_outgrow(n.plan, limit) for n in plan.nested)
 
 
 def _call(instance: cm.Instance, store: wasmtime.Store, name: str, *args: int) -> Any:

@@ -17,7 +17,7 @@ import pytest
 from conftest import FIXTURES, componentize
 from hatch_component_init import InitFailedError, pre_initialize
 from hatch_component_init.fileio import atomic_write
-from test_cli import assert_clean_failure, cli, listing
+from test_cli import TRAPPING, assert_clean_failure, cli, listing
 from test_engine_shapes import (
     AT_MAXIMUM,
     GLOBALS,
@@ -103,43 +103,85 @@ BIG_MINIMUM = wat(
 # ---------------------------------------------------------------- runaway init
 
 
+# A run that ignored --timeout would loop forever: the subprocess time-out of `cli` fails the test then.
+
+
 def test_endless_loop_stops_at_the_timeout(tmp_path: Path) -> None:
     src = tmp_path / "loop.wasm"
     src.write_bytes(LOOP_FOREVER)
-    t0 = time.monotonic()
-    r = cli(src, "-o", tmp_path / "out.wasm", "--timeout", "1")
-    elapsed = time.monotonic() - t0
+    r = cli(src, "-o", tmp_path / "out.wasm", "--timeout", "1", timeout=60)
     assert_clean_failure(r, 1, "loop.wasm", "ran longer than the time limit of 1 s", "--timeout")
-    assert elapsed < 15
     assert listing(tmp_path) == ["loop.wasm"]
 
 
-def test_timeout_covers_start_functions_during_instantiation() -> None:
-    t0 = time.monotonic()
-    with pytest.raises(InitFailedError, match="longer than the time limit"):
-        pre_initialize(START_LOOPS_FOREVER, timeout=0.5)
-    assert time.monotonic() - t0 < 10
+def test_timeout_covers_start_functions_during_instantiation(tmp_path: Path) -> None:
+    src = tmp_path / "start.wasm"
+    src.write_bytes(START_LOOPS_FOREVER)
+    r = cli(src, "-o", tmp_path / "out.wasm", "--timeout", "0.5", timeout=60)
+    assert_clean_failure(r, 1, "instantiating the component failed", "longer than the time limit of 0.5 s")
+    assert listing(tmp_path) == ["start.wasm"]
 
 
 def test_unbounded_memory_growth_stops_at_max_memory(tmp_path: Path) -> None:
     src = tmp_path / "grow.wasm"
     src.write_bytes(GROW_FOREVER)
     r = cli(src, "-o", tmp_path / "out.wasm", "--max-memory", "16M", "--timeout", "60")
-    assert_clean_failure(r, 1, "grow.wasm", "the init function `component-init` failed", "unreachable")
+    assert_clean_failure(r, 1, "grow.wasm", "the init function `component-init` failed", "unreachable",
+                         "can grow past the memory limit of 16,777,216 bytes set by --max-memory")  # fmt: skip
     assert listing(tmp_path) == ["grow.wasm"]
 
 
-def test_memory_limit_failure_names_the_limit() -> None:
-    for component in (GROW_FOREVER, BIG_MINIMUM):
-        with pytest.raises(InitFailedError) as exc:
-            pre_initialize(component, max_memory=1 << 20)
-        assert "memory limit" in str(exc.value) or "max-memory" in str(exc.value), str(exc.value)
+def test_growth_refused_by_the_limit_names_the_limit() -> None:
+    with pytest.raises(InitFailedError) as exc:
+        pre_initialize(GROW_FOREVER, max_memory=1 << 20)
+    message = str(exc.value)
+    assert "`unreachable`" in message
+    assert "can grow past the memory limit of 1,048,576 bytes set by --max-memory / `max-memory`" in message
 
 
 def test_memory_limit_below_the_initial_size_is_refused() -> None:
-    with pytest.raises(InitFailedError, match="instantiating the component failed"):
+    with pytest.raises(InitFailedError) as exc:
         pre_initialize(BIG_MINIMUM, max_memory=1 << 20)
+    assert str(exc.value).startswith(
+        "instantiating the component failed: a memory's initial size is larger than the memory limit of "
+        "1,048,576 bytes set by --max-memory / `max-memory`"
+    )
     assert pre_initialize(BIG_MINIMUM, max_memory=4 << 20)
+
+
+# Fails in init without touching memory limits: a trap, with a memory that may never exceed 1 MiB.
+TRAP_WITH_SMALL_MEMORY = wat(
+    """
+(component
+  (core module $m
+    (memory 1 16)
+    (func (export "init") (drop (memory.grow (i32.const 15))) unreachable))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+TRAP_IN_START = wat(
+    """
+(component
+  (core module $m (memory 1 2) (func $start unreachable) (start $start) (func (export "init")))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("component", "stage"),
+    [(TRAPPING, "the init function"), (TRAP_WITH_SMALL_MEMORY, "the init function"), (TRAP_IN_START, "instantiating")],
+    ids=["no-memory", "memory-bounded-under-the-limit", "trap-in-start"],
+)
+def test_failures_unrelated_to_the_limit_do_not_blame_it(component: bytes, stage: str) -> None:
+    with pytest.raises(InitFailedError) as exc:
+        pre_initialize(component, max_memory=1 << 20)
+    message = str(exc.value)
+    assert message.startswith(stage) and "`unreachable`" in message, message
+    assert "max-memory" not in message and "memory limit" not in message, message
 
 
 def test_growth_refused_by_the_limit_is_snapshotted_as_is() -> None:
@@ -231,10 +273,9 @@ def test_signal_during_init_leaves_no_trace(tmp_path: Path, sig: signal.Signals,
         _wait_until_catching(proc.pid, signal.SIGTERM)  # only our handler catches SIGTERM
         time.sleep(0.5)  # let it get into the endless init
         assert proc.poll() is None, proc.communicate()
-        t0 = time.monotonic()
         proc.send_signal(sig)
+        # Shorter than the run's own --timeout: a CLI that waited for the init fails here.
         stdout, stderr = proc.communicate(timeout=30)
-        assert time.monotonic() - t0 < 10  # it did not wait for the init, or the timeout
     finally:
         if proc.poll() is None:
             proc.kill()
