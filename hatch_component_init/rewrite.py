@@ -57,8 +57,11 @@ def kept_segments(m: CoreModule) -> list[bytes]:
 def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
     replaced: dict[int, bytes | None] = {8: None}  # start ran during init; it must not run again
     added: dict[int, bytes] = {}
-    segments = kept_segments(m)
+    # A module without state of its own gets no snapshot segments, so nothing piles up there;
+    # leaving its passive segments alone keeps such a module byte for byte when it has no active ones.
+    segments = [raw if passive else _EMPTY_PASSIVE for passive, raw in m.data_segments]
     if state is not None:
+        segments = kept_segments(m)
         pages = dict(zip((mem.index for mem in m.memories), (s.pages for s in state.memories)))
         if m.memories:
             replaced[5] = encode_u32(len(m.memories)) + b"".join(
@@ -68,8 +71,9 @@ def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
         budget = segment_budget(len(segments))
         if budget < sum(1 for _, _, ms in memories if ms.chunks):
             raise UnsupportedComponentError(
-                f"a core module's code uses {len(segments)} of its data segments (memory.init/data.drop); "
-                f"with its snapshot it would exceed the engine limit of {ENGINE_LIMIT:,} data segments"
+                f"a core module's code names data segment {len(segments) - 1} (memory.init/data.drop), so its "
+                f"first {len(segments):,} data segments must stay; with the snapshot's segments the module "
+                f"would exceed the engine limit of {ENGINE_LIMIT:,} data segments"
             )
         segments += module_segments(memories, budget)
         values = iter(state.globals)
@@ -333,9 +337,8 @@ def _rewrite_entry(
             if kind == 0x00:
                 name_bytes = encode_name(r.name())
             else:
-                prefix = r.u8()
-                name = r.name()
-                name_bytes = bytes([prefix]) + encode_name(name)
+                name = read_export_name(r)
+                name_bytes = raw[start : r.pos]  # with its attributes, if any
                 if removal is not None and removal.bundle == (ii, name):
                     read_sort(r)
                     r.u32()

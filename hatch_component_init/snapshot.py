@@ -40,6 +40,14 @@ def segment_budget(kept: int) -> int:
     return min(max(MAX_SEGMENTS - kept, MIN_BUDGET), ENGINE_LIMIT - kept)
 
 
+def _count_runs(marked: bytes, gap: bytes) -> int:
+    """How many runs ``gap`` splits a marked chunk into: one, plus one per gap between non-zero bytes."""
+    zeros = gap[1:]
+    count = marked.count(gap) + 1
+    # The sentinels turn zeros at either end of the chunk into gaps that separate nothing.
+    return count - marked.startswith(zeros, 1) - marked.endswith(zeros, 0, len(marked) - 1)
+
+
 def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, int]]]:
     """For each chunk, (start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
     # A leading 1 makes a gap at the very start of a chunk look like any other.
@@ -47,7 +55,7 @@ def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, i
     gap = b"\x01" + b"\x00" * _THRESHOLDS[-1]
     for n in _THRESHOLDS:
         candidate = b"\x01" + b"\x00" * n
-        if sum(m.count(candidate) + 1 for m in marked) <= limit:
+        if sum(_count_runs(m, candidate) for m in marked) <= limit:
             gap = candidate
             break
     out = []

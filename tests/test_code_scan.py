@@ -12,7 +12,7 @@ import wasmtime
 
 from hatch_component_init.errors import InvalidComponentError
 from hatch_component_init.wasm import code_scan
-from hatch_component_init.wasm.code_scan import find_table_mutation
+from hatch_component_init.wasm.code_scan import find_data_references, find_table_mutation
 from hatch_component_init.wasm.reader import encode_u32
 
 # --------------------------------------------------------------------------
@@ -697,3 +697,74 @@ def test_scan_speed_is_measured() -> None:
         f"\ncode_scan on {len(candidates) / 1e6:.1f} MB: pre-filter only {rate(no_candidates):.0f} MB/s, "
         f"every body decoded {rate(candidates):.0f} MB/s, pure-Python decoder {plain_rate:.1f} MB/s"
     )
+
+
+# --------------------------------------------------------------------------
+# Data segment references: every index code can name, nothing else.
+# --------------------------------------------------------------------------
+
+
+def test_data_references_of_every_instruction_that_names_a_segment() -> None:
+    wat = """
+    (module
+      (type $bytes (array (mut i8)))
+      (memory 1)
+      (data $d0 "a") (data $d1 "b") (data $d2 "c") (data $d3 "d") (data $d4 "e") (data $d5 (i32.const 0) "f")
+      (func (memory.init $d1 (i32.const 0) (i32.const 0) (i32.const 0)) (i32.const 1148) (drop))
+      (func (data.drop $d4))
+      (func (result (ref $bytes)) (array.new_data $bytes $d2 (i32.const 0) (i32.const 1)))
+      (func (param (ref $bytes)) (array.init_data $bytes $d3 (local.get 0) (i32.const 0) (i32.const 0) (i32.const 1)))
+      (func (memory.copy (i32.const 0) (i32.const 0) (i32.const 0))))
+    """
+    assert find_data_references(compile_wat(wat, validate=False)) == {1, 2, 3, 4}
+
+
+def test_data_reference_candidates_that_are_immediates() -> None:
+    # `i32.const 1148` is 41 fc 08: the bytes of a memory.init opcode inside an immediate.
+    payload = compile_wat("(module (func (drop (i32.const 1148))) (func (drop (i64.const 1148))))")
+    assert code_scan._DATA_USE.candidate.search(payload) is not None
+    assert find_data_references(payload) == frozenset()
+
+
+def test_data_reference_with_a_non_canonical_sub_opcode() -> None:
+    # memory.init with its sub-opcode 8 written in two bytes, data index 300, memory 0; then data.drop 5.
+    body = b"\x00" + b"\x41\x00" * 3 + b"\xfc\x88\x00" + uleb(300) + b"\x00" + b"\xfc\x09\x05" + b"\x0b"
+    assert find_data_references(section([b"\x00\x0b", body])) == {300, 5}
+    assert find_data_references(memoryview(section([body]))) == {300, 5}
+
+
+def test_data_reference_scan_reports_malformed_bodies() -> None:
+    with pytest.raises(InvalidComponentError, match="unexpected end of function body"):
+        find_data_references(section([b"\x00\xfc\x08\x01"]))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_data_reference_fast_path_agrees_with_plain_decoder(seed: int) -> None:
+    def outcome(body: bytes, fast: bool) -> tuple[object, ...]:
+        try:
+            return ("ok", code_scan._data_indices_in_body(body, fast=fast))
+        except code_scan._Malformed as err:
+            return ("malformed", err.message, err.pos)
+
+    rng = random.Random(seed)
+    pool = encoded(tuple(CATALOGUE + ENCODING_VARIANTS))
+    found = 0
+    for _ in range(250):
+        body = _random_stream(rng, pool)
+        fast = outcome(body, True)
+        assert fast == outcome(body, False), body.hex()
+        found += fast[0] == "ok" and fast[1] == {39}
+    assert found  # the streams do name data segments
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_prefilter_never_hides_a_data_reference(seed: int) -> None:
+    rng = random.Random(seed)
+    pool = encoded(tuple(CATALOGUE))
+    for _ in range(100):
+        bodies = [
+            b"\x00" + b"".join(rng.choice(pool)[1:-1] for _ in range(rng.randrange(12))) + b"\x0b"
+            for _ in range(rng.randint(1, 12))
+        ]
+        expected = set().union(*(code_scan._data_indices_in_body(body, fast=False) for body in bodies))
+        assert find_data_references(section(bodies)) == expected

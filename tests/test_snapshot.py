@@ -89,3 +89,72 @@ def test_memory64_and_other_memory_indices() -> None:
     (seg,) = snapshot.data_segments(2, True, state)
     r = Reader(memoryview(seg))
     assert (r.u32(), r.u32(), r.u8(), r.s64(), r.u8()) == (2, 2, 0x42, 16, 0x0B)
+
+
+def _decode_any(segments: list[bytes]) -> list[tuple[int, int, bytes]]:
+    """(memory index, offset, bytes) of active segments for any memory."""
+    out = []
+    for seg in segments:
+        r = Reader(memoryview(seg))
+        flags = r.u32()
+        memory = 0 if flags == 0 else r.u32()
+        assert r.u8() == 0x41
+        offset = r.s32() & 0xFFFFFFFF
+        assert r.u8() == 0x0B
+        out.append((memory, offset, bytes(r.take(r.u32()))))
+        assert r.at_end()
+    return out
+
+
+def _rebuild_all(sizes: dict[int, int], segments: list[bytes]) -> dict[int, bytes]:
+    mems = {index: bytearray(size) for index, size in sizes.items()}
+    for memory, offset, data in _decode_any(segments):
+        mems[memory][offset : offset + len(data)] = data
+    return {index: bytes(mem) for index, mem in mems.items()}
+
+
+def _state(mem: bytes) -> MemoryState:
+    pages = len(mem) // 65536
+    chunks = [(p * 65536, mem[p * 65536 : (p + 1) * 65536]) for p in range(pages) if any(mem[p * 65536 : (p + 1) * 65536])]
+    return MemoryState(pages, chunks)
+
+
+def test_memories_of_a_module_share_one_limit() -> None:
+    mems = {}
+    for index, step in ((0, 50), (3, 70)):
+        mem = bytearray(65536)
+        mem[::step] = b"\x05" * len(mem[::step])  # 1,311 and 937 runs
+        mems[index] = bytes(mem)
+    segments = snapshot.module_segments([(i, False, _state(m)) for i, m in mems.items()], 1_000)
+    assert len(segments) <= 1_000
+    assert {memory for memory, _, _ in _decode_any(segments)} == {0, 3}
+    assert _rebuild_all({i: len(m) for i, m in mems.items()}, segments) == mems
+
+
+def test_runs_merge_across_zero_pages_below_the_page_run_count() -> None:
+    # Eight non-zero pages with zero pages between them (eight chunks); a limit of 3 can only be
+    # met with segments that span zero pages. Page 8's byte sits at its end: the gap before it is
+    # the longest, the one after it the shortest; equal gaps close earliest first.
+    mem = bytearray(16 * 65536)
+    for page in range(0, 16, 2):
+        mem[page * 65536 + 7] = page + 1
+    mem[8 * 65536 + 7] = 0
+    mem[9 * 65536 - 1] = 99
+    state = _state(bytes(mem))
+    assert len(state.chunks) == 8
+    segments = snapshot.data_segments(0, False, state, limit=3)
+    assert [offset for offset, _ in _decode(segments)] == [7, 9 * 65536 - 1, 14 * 65536 + 7]
+    assert _rebuild(len(mem), segments) == bytes(mem)
+    with pytest.raises(ValueError):
+        snapshot.module_segments([(0, False, state), (1, False, state)], 1)
+
+
+def test_segment_count_is_exact_at_the_limit() -> None:
+    # 40 runs separated by 10 zeros, with zeros at both ends of the chunk: exactly 40 segments
+    # fit a limit of 40 without merging any gap.
+    mem = bytearray(65536)
+    for i in range(40):
+        mem[100 + 11 * i] = 1
+    segments = snapshot.data_segments(0, False, _state(bytes(mem)), limit=40)
+    assert len(segments) == 40
+    assert _rebuild(65536, segments) == bytes(mem)
