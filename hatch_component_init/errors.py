@@ -10,6 +10,7 @@ __all__ = [
     "OutputInvalidError",
     "UnsupportedComponentError",
     "ConfigError",
+    "PrecompileError",
 ]
 
 
@@ -45,3 +46,7 @@ class OutputInvalidError(ComponentInitError):
 
 class ConfigError(ComponentInitError):
     """An option given to the API, the CLI or the hook is invalid."""
+
+
+class PrecompileError(ComponentInitError):
+    """Compiling the component ahead of time for this machine is impossible here, or Wasmtime failed at it."""
