@@ -30,6 +30,50 @@ TRAPPING = wat(
 
 CORE_MODULE = wat('(module (func (export "component-init")))')
 
+# Init stores what `wasi:cli/environment` gives it; `env` and `args` return it from the snapshot.
+ENV_PROBE = wat(
+    """
+(component
+  (type $env-iface (instance
+    (type $pair (tuple string string))
+    (type $pairs (list $pair))
+    (type $strings (list string))
+    (export "get-environment" (func (result $pairs)))
+    (export "get-arguments" (func (result $strings)))))
+  (import "wasi:cli/environment@0.2.0" (instance $env (type $env-iface)))
+  (core module $libc
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $libc (instantiate $libc))
+  (alias export $env "get-environment" (func $get-env))
+  (alias export $env "get-arguments" (func $get-args))
+  (core func $get-env (canon lower (func $get-env) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core func $get-args (canon lower (func $get-args) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core module $m
+    (import "libc" "memory" (memory 1))
+    (import "env" "get-environment" (func $get-env (param i32)))
+    (import "env" "get-arguments" (func $get-args (param i32)))
+    ;; init stores the two lists as (pointer, length) pairs at 16 and 24
+    (func (export "init") (call $get-env (i32.const 16)) (call $get-args (i32.const 24)))
+    (func (export "env") (result i32) (i32.const 16))
+    (func (export "args") (result i32) (i32.const 24)))
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "env" (instance (export "get-environment" (func $get-env)) (export "get-arguments" (func $get-args))))))
+  (type $pair (tuple string string))
+  (type $pairs (list $pair))
+  (type $strings (list string))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "env") (result $pairs) (canon lift (core func $i "env") (memory (core memory $libc "memory"))))
+  (func (export "args") (result $strings) (canon lift (core func $i "args") (memory (core memory $libc "memory")))))
+"""
+)
+
 
 def cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 120):
     """Run `python -m hatch_component_init ARGS`; return the CompletedProcess (text output)."""
@@ -151,11 +195,17 @@ def test_no_wasi_for_a_component_without_imports(globals_wasm: Path, tmp_path: P
     assert Running((tmp_path / "out.wasm").read_bytes(), wasi=False).call("a") == -7
 
 
-def test_env_pass_through_and_values_are_accepted(globals_wasm: Path, tmp_path: Path) -> None:
-    env = dict(os.environ, CI_TEST_PASSED_THROUGH="1")
-    r = cli(globals_wasm, "-o", tmp_path / "out.wasm", "--env", "CI_TEST_PASSED_THROUGH", "--env", "A=b=c",
+def test_env_pass_through_and_values_reach_the_guest(tmp_path: Path) -> None:
+    src = tmp_path / "probe.wasm"
+    src.write_bytes(ENV_PROBE)
+    env = dict(os.environ, CI_TEST_PASSED_THROUGH="from the host", CI_TEST_NOT_GIVEN="secret")
+    r = cli(src, "-o", tmp_path / "out.wasm", "--env", "CI_TEST_PASSED_THROUGH", "--env", "A=b=c",
             "--env", "EMPTY=", "--dir", tmp_path, "--dir", f"{tmp_path}::/guest", env=env)  # fmt: skip
     assert r.returncode == 0, r.stderr
+    out = Running((tmp_path / "out.wasm").read_bytes())
+    # Exactly what was given, in order: nothing else of ours leaks through.
+    assert out.call("env") == [("CI_TEST_PASSED_THROUGH", "from the host"), ("A", "b=c"), ("EMPTY", "")]
+    assert out.call("args") == []
 
 
 # ---------------------------------------------------------------- usage errors (exit 2)
@@ -226,12 +276,28 @@ def test_output_directory_missing_or_output_is_a_directory(globals_wasm: Path, t
     assert listing(tmp_path) == ["in.wasm"]
 
 
-@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes anywhere")
-def test_output_directory_not_writable(globals_wasm: Path, tmp_path: Path) -> None:  # pragma: no cover - root CI
+def _unwritable_directory(tmp_path: Path) -> Path:
+    """A directory nobody can create files in, root included where possible."""
+    proc = Path("/proc/self")
+    if proc.is_dir():
+        return proc  # procfs directories take no new files, whoever asks
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("no directory here that root cannot write")
     locked = tmp_path / "locked"
     locked.mkdir(mode=0o500)
-    r = cli(globals_wasm, "-o", locked / "out.wasm")
-    assert_clean_failure(r, 1, "not writable")
+    return locked
+
+
+def test_output_directory_not_writable(globals_wasm: Path, tmp_path: Path) -> None:
+    locked = _unwritable_directory(tmp_path)
+    before = sorted(os.listdir(locked))
+    out = locked / "out.wasm"
+    r = cli(globals_wasm, "-o", out)
+    # Refused up front ("not writable") where the OS says so, else when the write fails: never written.
+    assert_clean_failure(r, 1, f"cannot write `{out}`")
+    assert "not writable" in r.stderr or "nothing was written" in r.stderr, r.stderr
+    assert not out.exists()
+    assert sorted(os.listdir(locked)) == before
 
 
 @pytest.mark.parametrize(

@@ -403,20 +403,77 @@ def test_trap_in_init_is_reported() -> None:
         snapshot(trapping)
 
 
-def test_f32_nan_and_infinity() -> None:
-    comp = wat(
-        """
+F32_ARG = wat(
+    """
 (component
   (core module $m
     (global $c (mut f32) (f32.const 0))
     (func (export "init") (param f32) (global.set $c (local.get 0)))
-    (func (export "c") (result f32) (global.get $c)))
+    (func (export "c") (result f32) (global.get $c))
+    (func (export "bits") (result i32) (i32.reinterpret_f32 (global.get $c))))
   (core instance $i (instantiate $m))
   (func (export "component-init") (param "x" f32) (canon lift (core func $i "init")))
-  (func (export "c") (result f32) (canon lift (core func $i "c"))))
+  (func (export "c") (result f32) (canon lift (core func $i "c")))
+  (func (export "bits") (result u32) (canon lift (core func $i "bits"))))
 """
-    )
-    assert Running(snapshot(comp, init_func="component-init(-inf)")).call("c") == -math.inf
+)
+
+
+@pytest.mark.parametrize("arg", ["nan", "inf", "-inf", "-0.0"])
+def test_f32_nan_and_infinity(arg: str) -> None:
+    out = Running(snapshot(F32_ARG, init_func=f"component-init({arg})"))
+    value = out.call("c")
+    if arg == "nan":
+        assert math.isnan(value)
+        assert out.call("bits") & 0x7F800000 == 0x7F800000 and out.call("bits") & 0x7FFFFF
+    else:
+        assert value == float(arg) and math.copysign(1, value) == math.copysign(1, float(arg))
+
+
+# NaNs with payloads no arithmetic produces (signalling, negative, odd bits), set by init.
+NAN_PAYLOADS = wat(
+    """
+(component
+  (core module $m
+    (global $f (mut f32) (f32.const 0))
+    (global $g (mut f32) (f32.const 0))
+    (global $v (mut v128) (v128.const i64x2 0 0))
+    (global $w (mut v128) (v128.const i64x2 0 0))
+    (func (export "init")
+      (global.set $f (f32.const nan:0x200001))
+      (global.set $g (f32.const -nan:0x7fffff))
+      (global.set $v (v128.const f32x4 nan:0x1 -nan:0x400001 nan:0x12345 1.5))
+      (global.set $w (v128.const f64x2 nan:0x8000000000001 -nan:0x4000000000000)))
+    (func (export "f") (result i32) (i32.reinterpret_f32 (global.get $f)))
+    (func (export "g") (result i32) (i32.reinterpret_f32 (global.get $g)))
+    (func (export "v") (param i32) (result i64)
+      (if (result i64) (local.get 0)
+        (then (i64x2.extract_lane 1 (global.get $v)))
+        (else (i64x2.extract_lane 0 (global.get $v)))))
+    (func (export "w") (param i32) (result i64)
+      (if (result i64) (local.get 0)
+        (then (i64x2.extract_lane 1 (global.get $w)))
+        (else (i64x2.extract_lane 0 (global.get $w))))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "f") (result u32) (canon lift (core func $i "f")))
+  (func (export "g") (result u32) (canon lift (core func $i "g")))
+  (func (export "v") (param "hi" bool) (result u64) (canon lift (core func $i "v")))
+  (func (export "w") (param "hi" bool) (result u64) (canon lift (core func $i "w"))))
+"""
+)
+
+
+def test_f32_and_v128_nan_payloads_are_kept_bit_for_bit() -> None:
+    before = Running(NAN_PAYLOADS)
+    assert (before.call("f"), before.call("v", False)) == (0, 0)
+    out = Running(snapshot(NAN_PAYLOADS))
+    assert not out.has("component-init")
+    assert out.call("f") == 0x7FA00001
+    assert out.call("g") == 0xFFFFFFFF
+    lanes = struct.pack("<4I", 0x7F800001, 0xFFC00001, 0x7F812345, 0x3FC00000)
+    assert (out.call("v", False), out.call("v", True)) == struct.unpack("<2Q", lanes)
+    assert (out.call("w", False), out.call("w", True)) == (0x7FF8000000000001, 0xFFF4000000000000)
 
 
 MULTI_MEMORY = wat(
