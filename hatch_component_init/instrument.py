@@ -80,7 +80,7 @@ def _refuse_table_mutation(c: Component, si: int, m: CoreModule) -> None:
     code = m.section(10)
     if code is None:
         return
-    found = find_table_mutation(m.payload(code), m.imported_funcs)
+    found = find_table_mutation(m.payload(code), m.imported_funcs, m.base + code.payload_start)
     if found is not None:
         func, op = found
         raise UnsupportedComponentError(

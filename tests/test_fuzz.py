@@ -302,6 +302,28 @@ def test_unknown_index_is_refused_at_the_index() -> None:
     assert data[info.value.offset] == 5
 
 
+def test_malformed_code_met_by_the_table_scan_is_refused_at_its_byte() -> None:
+    data = bytearray(
+        wat(
+            """
+(component
+  (core module $m
+    (table 2 funcref)
+    (func $f)
+    (func (export "init") nop (table.set (i32.const 0) (ref.func $f)))
+    (elem declare func $f))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+        )
+    )
+    at = data.index(b"\x01\x41\x00\xd2")  # the `nop` before `i32.const 0; ref.func`
+    data[at] = 0xFF  # no such opcode
+    with pytest.raises(InvalidComponentError, match="unknown opcode 0xff") as info:
+        pre_initialize(bytes(data))
+    assert info.value.offset == at
+
+
 # ------------------------------------------- what our parser skips, Wasmtime finds
 
 

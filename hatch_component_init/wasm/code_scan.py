@@ -43,7 +43,7 @@ from .reader import encode_u32
 __all__ = ["find_data_references", "find_table_mutation"]
 
 
-def find_table_mutation(code_section: memoryview | bytes, first_func_index: int) -> tuple[int, str] | None:
+def find_table_mutation(code_section: memoryview | bytes, first_func_index: int, base: int = 0) -> tuple[int, str] | None:
     """Return (function index, instruction name) of the first table-mutating instruction in the code section payload, or None.
 
     ``code_section`` is the payload of the code section (id 10): a u32 count,
@@ -52,7 +52,8 @@ def find_table_mutation(code_section: memoryview | bytes, first_func_index: int)
     function index space.
 
     Raises :class:`InvalidComponentError` when the section, or a candidate
-    body, is malformed; offsets are relative to the start of ``code_section``.
+    body, is malformed, at ``base`` (the payload's offset in the file) plus
+    the offset in ``code_section``.
     Bodies the pre-filter skips are not decoded, so they are not checked.
     """
     # One copy up front: indexing and slicing ``bytes`` is the fastest option,
@@ -61,7 +62,7 @@ def find_table_mutation(code_section: memoryview | bytes, first_func_index: int)
     try:
         return _scan_section(data, first_func_index)
     except _Malformed as err:
-        raise InvalidComponentError(err.message, err.pos) from None
+        raise InvalidComponentError(err.message, base + err.pos) from None
 
 
 def find_data_references(code_section: memoryview | bytes) -> frozenset[int]:
