@@ -57,11 +57,13 @@ def kept_segments(m: CoreModule) -> list[bytes]:
 def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
     replaced: dict[int, bytes | None] = {8: None}  # start ran during init; it must not run again
     added: dict[int, bytes] = {}
-    # A module without state of its own gets no snapshot segments, so nothing piles up there;
+    # A module that defines no memory gets no snapshot segments, so nothing piles up there;
     # leaving its passive segments alone keeps such a module byte for byte when it has no active ones.
-    segments = [raw if passive else _EMPTY_PASSIVE for passive, raw in m.data_segments]
-    if state is not None:
+    if state is not None and m.memories:
         segments = kept_segments(m)
+    else:
+        segments = [raw if passive else _EMPTY_PASSIVE for passive, raw in m.data_segments]
+    if state is not None:
         pages = dict(zip((mem.index for mem in m.memories), (s.pages for s in state.memories)))
         if m.memories:
             replaced[5] = encode_u32(len(m.memories)) + b"".join(
