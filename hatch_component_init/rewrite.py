@@ -44,7 +44,8 @@ def kept_segments(m: CoreModule) -> list[bytes]:
     """
     if not m.data_segments or m.section(12) is None:
         return []  # code that names a data index needs a DataCount section to validate
-    used = find_data_references(m.payload(m.section(10))) if m.section(10) is not None else frozenset()
+    code = m.section(10)
+    used = find_data_references(m.payload(code), m.base + code.payload_start) if code is not None else frozenset()
     used = frozenset(i for i in used if i < len(m.data_segments))
     if not used:
         return []

@@ -734,8 +734,10 @@ def test_data_reference_with_a_non_canonical_sub_opcode() -> None:
 
 
 def test_data_reference_scan_reports_malformed_bodies() -> None:
-    with pytest.raises(InvalidComponentError, match="unexpected end of function body"):
-        find_data_references(section([b"\x00\xfc\x08\x01"]))
+    payload = section([b"\x00\xfc\x08\x01"])
+    with pytest.raises(InvalidComponentError, match="unexpected end of function body") as info:
+        find_data_references(payload, 0x1000)
+    assert info.value.offset == 0x1000 + payload.index(b"\xfc")  # file offset of the cut instruction
 
 
 @pytest.mark.parametrize("seed", range(4))

@@ -65,7 +65,7 @@ def find_table_mutation(code_section: memoryview | bytes, first_func_index: int,
         raise InvalidComponentError(err.message, base + err.pos) from None
 
 
-def find_data_references(code_section: memoryview | bytes) -> frozenset[int]:
+def find_data_references(code_section: memoryview | bytes, base: int = 0) -> frozenset[int]:
     """Return the data segment indices that instructions in the code section payload name.
 
     Same input and errors as :func:`find_table_mutation`; every body the
@@ -75,7 +75,7 @@ def find_data_references(code_section: memoryview | bytes) -> frozenset[int]:
     try:
         return frozenset(_data_indices_in_section(data))
     except _Malformed as err:
-        raise InvalidComponentError(err.message, err.pos) from None
+        raise InvalidComponentError(err.message, base + err.pos) from None
 
 
 class _Malformed(Exception):
