@@ -176,8 +176,12 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
             continue
         d = c.at(Sort.CORE_MODULE, entry.module)
         if d.kind != "defined":
+            how = d.kind
+            if d.kind == "alias":
+                outer = d.entry.kind == 2  # type: ignore[union-attr]
+                how = "aliased from an outer component" if outer else "aliased from an instance's export"
             raise UnsupportedComponentError(
-                f"core instance {ci} instantiates a core module that is {d.kind} rather than defined "
+                f"core instance {ci} instantiates a core module that is {how} rather than defined "
                 "in the same component; its state cannot be rewritten"
             )
         si = d.section
