@@ -1,14 +1,24 @@
-"""The binary codec: parse -> re-encode gives the input back, byte for byte."""
+"""The binary codec: parse -> re-encode gives the input back, byte for byte; LEB128 as the spec reads it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 import test_engine_shapes as shapes
 from hatch_component_init import InvalidComponentError, UnsupportedComponentError
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.core_module import parse_core_module
+from hatch_component_init.wasm.reader import Reader, encode_s32, encode_s64, encode_u32
+from test_fuzz import wasmtime_accepts
+from wat_support import wat
+
+#: Reproducible runs that leave no example database in the checkout.
+PROPERTY = settings(derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 FIXTURES = {name: value for name, value in vars(shapes).items() if isinstance(value, (bytes, bytearray))}
 
@@ -71,3 +81,197 @@ def test_core_module_view() -> None:
     assert [(mem.index, mem.limits.minimum, mem.limits.maximum) for mem in m.memories] == [(1, 2, 5)]
     assert [(g.index, g.mutable) for g in m.globals] == [(0, True)]
     assert m.exports == {"x": (2, 1)}
+
+
+# ---------------------------------------------------------------- LEB128
+
+
+def spec_leb(data: bytes, bits: int, signed: bool) -> tuple[int, int] | None:
+    """(value, length) of the LEB128 integer at the start of ``data`` as the core spec defines it, or None if malformed.
+
+    At most ceil(bits / 7) bytes; the unused bits of the last byte must be zero
+    (unsigned) or copies of the sign bit (signed), i.e. the value must fit.
+    """
+    for n in range(min(-(-bits // 7), len(data))):
+        if data[n] < 0x80:
+            value = sum((data[i] & 0x7F) << (7 * i) for i in range(n + 1))
+            if signed:
+                width = 7 * (n + 1)
+                if value >> (width - 1):
+                    value -= 1 << width
+                fits = -(1 << (bits - 1)) <= value < 1 << (bits - 1)
+            else:
+                fits = value < 1 << bits
+            return (value, n + 1) if fits else None
+    return None
+
+
+READERS = {"u32": (32, False), "u64": (64, False), "s32": (32, True), "s33": (33, True), "s64": (64, True)}
+
+#: Arbitrary bytes rarely end a LEB128 where it matters, so also build them: continuation bytes, a last byte, junk.
+#: The edges are bytes that carry no bits (0x80, 0x00) or all of them (0xFF, 0x7F), and sign bits (0x40, 0xC0).
+_EDGY = [0x00, 0x01, 0x0F, 0x10, 0x3F, 0x40, 0x7F]
+LEB_LIKE = st.one_of(
+    st.binary(max_size=12),
+    st.builds(
+        lambda more, last, junk: bytes(more) + bytes([last]) + junk,
+        st.lists(st.one_of(st.sampled_from([0x80 | b for b in _EDGY]), st.integers(0x80, 0xFF)), max_size=11),
+        st.one_of(st.sampled_from(_EDGY), st.integers(0x00, 0x7F)),
+        st.binary(max_size=2),
+    ),
+)
+
+
+@settings(PROPERTY, max_examples=1000)
+@given(data=LEB_LIKE, reader=st.sampled_from(sorted(READERS)))
+@example(data=b"\x80\x80\x80\x80\x80\x00", reader="u32")  # over-long zero: 6 bytes for a u32
+@example(data=b"\xff\xff\xff\xff\x0f", reader="u32")  # the largest u32
+@example(data=b"\xff\xff\xff\xff\x1f", reader="u32")  # one bit too many
+@example(data=b"\xff\xff\xff\xff\x7f", reader="s32")  # -1, over-long but within 5 bytes
+@example(data=b"\x80\x80\x80\x80\x78", reader="s32")  # the smallest s32
+def test_leb128_decoding_follows_the_spec(data: bytes, reader: str) -> None:
+    expected = spec_leb(data, *READERS[reader])
+    r = Reader(memoryview(data), base=100)
+    if expected is None:
+        with pytest.raises(InvalidComponentError) as info:
+            getattr(r, reader)()
+        assert info.value.offset is not None and 100 <= info.value.offset <= 100 + len(data)
+    else:
+        assert (getattr(r, reader)(), r.pos) == expected
+
+
+@PROPERTY
+@given(st.integers(0, 2**32 - 1))
+def test_u32_encoding_round_trips_in_the_fewest_bytes(value: int) -> None:
+    encoded = encode_u32(value)
+    assert len(encoded) == max(1, -(-value.bit_length() // 7))
+    r = Reader(memoryview(encoded))
+    assert (r.u32(), r.pos) == (value, len(encoded))
+
+
+@PROPERTY
+@given(st.integers(-(2**63), 2**63 - 1))
+def test_signed_encoding_round_trips(value: int) -> None:
+    encoded = encode_s64(value)
+    assert spec_leb(encoded, 64, True) == (value, len(encoded))
+    r = Reader(memoryview(encoded))
+    assert (r.s64(), r.pos) == (value, len(encoded))
+    if -(2**31) <= value < 2**31:
+        r = Reader(memoryview(encode_s32(value)))
+        assert r.s32() == value and r.at_end()
+
+
+# ---------------------------------------------------------------- generated components
+
+
+@dataclass(frozen=True)
+class ModuleSpec:
+    memories: tuple[tuple[str, int, int | None], ...]  # (kind: plain/shared/i64, minimum, maximum)
+    globals: tuple[tuple[str, bool], ...]  # (value type, mutable)
+    data: tuple[bool, ...]  # is_passive, per segment
+
+    def wat(self, name: str, draw_bytes: list[bytes]) -> str:
+        parts = [f"(core module ${name}"]
+        for i, (kind, lo, hi) in enumerate(self.memories):
+            limits = f"{lo}" + (f" {hi}" if hi is not None else "")
+            parts.append(f"  (memory $mem{i} {'i64 ' if kind == 'i64' else ''}{limits}{' shared' if kind == 'shared' else ''})")
+        for i, (valtype, mutable) in enumerate(self.globals):
+            ty = f"(mut {valtype})" if mutable else valtype
+            init = {
+                "i32": f"(i32.const {i - 2})", "i64": f"(i64.const {i * 1000})", "f32": f"(f32.const {i}.5)",
+                "f64": f"(f64.const -{i})", "v128": f"(v128.const i32x4 {i} 0 -1 7)", "funcref": "(ref.null func)",
+            }[valtype]  # fmt: skip
+            parts.append(f"  (global $g{i} {ty} {init})")
+        for passive, payload in zip(self.data, draw_bytes):
+            text = "".join(f"\\{b:02x}" for b in payload)
+            if passive:
+                parts.append(f'  (data "{text}")')
+            else:
+                i = next(i for i, (_, lo, _) in enumerate(self.memories) if lo > 0)
+                const = "i64.const" if self.memories[i][0] == "i64" else "i32.const"
+                parts.append(f'  (data (memory $mem{i}) ({const} {16 * len(parts)}) "{text}")')
+        parts.append('  (func (export "get") (result i32) (i32.const 7)))')
+        return "\n".join(parts)
+
+
+@st.composite
+def module_specs(draw: st.DrawFn) -> ModuleSpec:
+    memories = []
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["plain", "shared", "i64"]))
+        lo = draw(st.integers(0, 3))
+        hi = draw(st.one_of(st.none(), st.integers(lo, 6))) if kind != "shared" else draw(st.integers(lo, 6))
+        memories.append((kind, lo, hi))
+    globals_ = draw(
+        st.lists(st.tuples(st.sampled_from(["i32", "i64", "f32", "f64", "v128"]), st.booleans()), max_size=4)
+    )
+    if draw(st.booleans()):
+        globals_.append(("funcref", False))
+    can_be_active = any(lo > 0 for _, lo, _ in memories)
+    data = draw(st.lists(st.booleans() if can_be_active else st.just(True), max_size=3))
+    return ModuleSpec(tuple(memories), tuple(globals_), tuple(data))
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    modules: tuple[ModuleSpec, ...]
+    instances: tuple[int, ...]  # the module each core instance instantiates
+    nested: tuple[ModuleSpec, ...]  # one nested component per entry, holding that module
+    nested_instances: tuple[int, ...]  # the nested component each instance instantiates
+
+
+@st.composite
+def components(draw: st.DrawFn) -> tuple[ComponentSpec, str]:
+    modules = tuple(draw(st.lists(module_specs(), min_size=1, max_size=3)))
+    instances = tuple(draw(st.lists(st.integers(0, len(modules) - 1), min_size=1, max_size=4)))
+    nested = tuple(draw(st.lists(module_specs(), max_size=2)))
+    nested_instances = tuple(draw(st.lists(st.integers(0, len(nested) - 1), max_size=3))) if nested else ()
+    payloads = draw(st.lists(st.binary(max_size=24), min_size=3, max_size=3))
+    lines = ["(component"]
+    lines += [m.wat(f"m{i}", payloads) for i, m in enumerate(modules)]
+    lines += [f"(core instance $i{k} (instantiate $m{m}))" for k, m in enumerate(instances)]
+    for k in range(len(instances)):
+        lines.append(f'(func $f{k} (result u32) (canon lift (core func $i{k} "get")))')
+        lines.append(f'(export "get{k}" (func $f{k}))')
+    for n, m in enumerate(nested):
+        lines.append(f"(component $c{n}")
+        lines.append(m.wat("m", payloads))
+        lines.append("(core instance $i (instantiate $m))")
+        lines.append('(func (export "get") (result u32) (canon lift (core func $i "get"))))')
+    for k, n in enumerate(nested_instances):
+        lines.append(f"(instance $x{k} (instantiate $c{n}))")
+        lines.append(f'(alias export $x{k} "get" (func $xg{k}))')
+        lines.append(f'(export "x{k}" (func $xg{k}))')
+    lines.append(")")
+    spec = ComponentSpec(modules, instances, nested, nested_instances)
+    return spec, "\n".join(lines)
+
+
+def _check_module(parsed_module, spec: ModuleSpec) -> None:  # type: ignore[no-untyped-def]
+    assert [(m.limits.minimum, m.limits.maximum, m.limits.shared, m.limits.is64) for m in parsed_module.memories] == [
+        (lo, hi, kind == "shared", kind == "i64") for kind, lo, hi in spec.memories
+    ]
+    valtype_bytes = {"i32": 0x7F, "i64": 0x7E, "f32": 0x7D, "f64": 0x7C, "v128": 0x7B, "funcref": 0x70}
+    assert [(g.valtype, g.mutable) for g in parsed_module.globals] == [(valtype_bytes[t], m) for t, m in spec.globals]
+    assert [passive for passive, _ in parsed_module.data_segments] == list(spec.data)
+
+
+@settings(PROPERTY, max_examples=60)
+@given(components())
+def test_generated_components_round_trip_and_parse_as_built(generated: tuple[ComponentSpec, str]) -> None:
+    spec, text = generated
+    data = wat(text)
+    assert wasmtime_accepts(data), text  # the generator builds valid components only
+    parsed = parse_component(memoryview(data))
+    assert reencode(parsed) == data
+    assert parsed.count(Sort.CORE_MODULE) == len(spec.modules)
+    assert parsed.count(Sort.CORE_INSTANCE) == len(spec.instances)
+    assert parsed.count(Sort.COMPONENT) == len(spec.nested)
+    assert parsed.count(Sort.INSTANCE) == len(spec.nested_instances)
+    # Lifts and aliases define functions, and so does every export.
+    assert parsed.count(Sort.FUNC) == 2 * len(spec.instances) + 2 * len(spec.nested_instances)
+    for module, module_spec in zip(parsed.modules.values(), spec.modules):
+        _check_module(module, module_spec)
+    for inner, module_spec in zip(parsed.components.values(), spec.nested):
+        (module,) = inner.modules.values()
+        _check_module(module, module_spec)

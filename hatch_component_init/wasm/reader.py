@@ -55,7 +55,7 @@ class Reader:
             if not b & 0x80:
                 break
             shift += 7
-            if shift >= bits + 7:
+            if shift >= bits:  # at most ceil(bits / 7) bytes
                 raise self.error("LEB128 integer too long", pos - 1)
         if result >> bits:
             raise self.error(f"integer too large for u{bits}", pos - 1)
@@ -81,7 +81,7 @@ class Reader:
             shift += 7
             if not b & 0x80:
                 break
-            if shift >= bits + 7:
+            if shift >= bits:  # at most ceil(bits / 7) bytes
                 raise self.error("LEB128 integer too long", pos - 1)
         if b & 0x40:
             result -= 1 << shift
