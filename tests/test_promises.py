@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -164,6 +165,23 @@ NESTED_PASSED_ON = wat(
 def test_several_states_that_also_leave_the_component_are_refused(component: bytes, sort: str) -> None:
     message = _refusal(component)
     assert message.startswith(f"a {sort} that is instantiated during init is also exported or passed to another component")
+
+
+def test_a_module_without_state_may_also_be_exported() -> None:
+    comp = wat(
+        """
+(component
+  (core module $m (func (export "init")) (func (export "seven") (result i32) (i32.const 7)))
+  (core instance $i (instantiate $m))
+  (core module $state (global $g (mut i32) (i32.const 0)) (func (export "init") (global.set $g (i32.const 1))))
+  (core instance $s (instantiate $state))
+  (component $user (import "m" (core module (export "seven" (func (result i32))))))
+  (instance (instantiate $user (with "m" (core module $m))))
+  (func (export "component-init") (canon lift (core func $s "init")))
+  (func (export "seven") (result u32) (canon lift (core func $i "seven"))))
+"""
+    )
+    assert Running(snapshot(comp)).call("seven") == 7
 
 
 # wit-component's shape, with the shim instantiated twice: removing init from one instance would
@@ -480,6 +498,51 @@ def test_memory_with_more_runs_than_the_segment_cap_is_snapshotted_exactly() -> 
     assert out.call("checksum") == reference.call("checksum")
     last = 33 * (pairs - 1)
     assert [out.call("load8", a) for a in (0, 12, 13, last, last + 12, last + 13)] == [1, 0x80, 0, ((pairs - 1) | 1) & 0xFF, 0x80, 0]
+
+
+# ---------------------------------------------------------------- resource use
+
+
+def _filled(pages: int, written_pages: int) -> bytes:
+    """A memory of ``pages`` whose first ``written_pages`` init fills with non-zero words."""
+    return wat(
+        f"""
+(component
+  (core module $m
+    (memory {pages})
+    (func (export "init")
+      (local $p i32)
+      (loop $l
+        (i64.store (local.get $p) (i64.or (i64.extend_i32_u (local.get $p)) (i64.const 0x0101010100000000)))
+        (local.set $p (i32.add (local.get $p) (i32.const 8)))
+        (br_if $l (i32.lt_u (local.get $p) (i32.const {written_pages * 65536}))))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+    )
+
+
+def _python_peak(component: bytes) -> int:
+    """Peak of Python's own allocations while pre-initializing (the guest's memory lives in Wasmtime)."""
+    snapshot(component)  # compile once, so the measured run only reads, encodes and writes
+    tracemalloc.start()
+    try:
+        snapshot(component)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_zero_pages_never_reach_python() -> None:
+    # 125 MiB of memory, one page written: reading the zero pages would cost 125 MiB here.
+    assert _python_peak(_filled(2000, 1)) < 2 << 20
+
+
+@pytest.mark.parametrize("written_mib", [8, 16])
+def test_python_memory_is_proportional_to_the_snapshot(written_mib: int) -> None:
+    # README: about 5 x the non-zero bytes of the snapshot (reads, segments, the output).
+    written = written_mib << 20
+    assert _python_peak(_filled(1000, written >> 16)) <= 6 * written
 
 
 # ---------------------------------------------------------------- pre_initialize_file
