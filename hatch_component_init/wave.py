@@ -2,7 +2,8 @@
 
 `component-init`, `example:demo/setup.init`, `load("words", true)`. Values are
 parsed into a small tree first, then converted against the function's real
-parameter types, so the error can say which argument does not fit.
+parameter types, so the error can say which argument does not fit. Which export
+a name means is decided here too (`resolve_init_name`), for every caller.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from wasmtime import component as cm
+from typing import Any, Callable, TypeVar
 
 from .errors import InitExportError
 
-__all__ = ["InitCall", "parse_spec", "convert_args"]
+__all__ = ["InitCall", "init_name_readings", "parse_spec", "convert_args", "resolve_init_name"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +139,35 @@ class _Parser:
         raise InitExportError(f"unexpected `{val}` in the init call `{self.spec}`")
 
 
+def init_name_readings(name: str) -> list[tuple[str | None, str]]:
+    """Each way to read an init name as (exported instance or None, function), in the order tried.
+
+    `f` is a function export. `iface.f` is function `f` of the exported instance
+    `iface`, whose name may hold dots itself (`a:b/c@1.0.0.f`), so every dot is
+    tried, the last first. `a:b/c.f@1.0.0` is how `wasmtime wizer` writes the same
+    function: the interface's version after the function name. Function names
+    are plain labels, never holding `.` or `@`, so no name has two meanings.
+    """
+    readings: list[tuple[str | None, str]] = [(None, name)]
+    for i in [i for i, ch in enumerate(name) if ch == "."][::-1]:
+        iface, func = name[:i], name[i + 1 :]
+        if "@" in func and "@" not in iface:
+            func, _, version = func.partition("@")
+            iface = f"{iface}@{version}"
+        if iface and func and "@" not in func and "." not in func:
+            readings.append((iface, func))
+    return readings
+
+
+def resolve_init_name(name: str, lookup: Callable[[str | None, str], _T | None]) -> _T | None:
+    """The first reading of ``name`` (see `init_name_readings`) for which ``lookup`` finds something."""
+    for iface, func in init_name_readings(name):
+        found = lookup(iface, func)
+        if found is not None:
+            return found
+    return None
+
+
 def parse_spec(spec: str) -> InitCall:
     spec = spec.strip()
     if not spec:
@@ -159,14 +189,21 @@ def parse_spec(spec: str) -> InitCall:
     return InitCall(name, args)
 
 
-_INT_RANGES = {
-    cm.S8: (-(1 << 7), 1 << 7), cm.S16: (-(1 << 15), 1 << 15), cm.S32: (-(1 << 31), 1 << 31),
-    cm.S64: (-(1 << 63), 1 << 63), cm.U8: (0, 1 << 8), cm.U16: (0, 1 << 16), cm.U32: (0, 1 << 32),
-    cm.U64: (0, 1 << 64),
-}  # fmt: skip
+def _int_ranges() -> dict[type, tuple[int, int]]:
+    # Wasmtime is imported here, not at the top: the Hatch hooks check `init-func` with parse_spec
+    # and must not pay for loading Wasmtime when the snapshot comes from the cache.
+    from wasmtime import component as cm
+
+    return {
+        cm.S8: (-(1 << 7), 1 << 7), cm.S16: (-(1 << 15), 1 << 15), cm.S32: (-(1 << 31), 1 << 31),
+        cm.S64: (-(1 << 63), 1 << 63), cm.U8: (0, 1 << 8), cm.U16: (0, 1 << 16), cm.U32: (0, 1 << 32),
+        cm.U64: (0, 1 << 64),
+    }  # fmt: skip
 
 
 def _convert(value: Any, ty: Any, where: str) -> Any:
+    from wasmtime import component as cm
+
     def bad(expected: str) -> InitExportError:
         return InitExportError(f"{where}: expected {expected}, got `{_show(value)}`")
 
@@ -174,7 +211,7 @@ def _convert(value: Any, ty: Any, where: str) -> Any:
         if not isinstance(value, bool):
             raise bad("a bool (`true` or `false`)")
         return value
-    for cls, (lo, hi) in _INT_RANGES.items():
+    for cls, (lo, hi) in _int_ranges().items():
         if isinstance(ty, cls):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise bad(f"an integer ({cls.__name__.lower()})")

@@ -207,17 +207,23 @@ class TestErrors:
         assert str(info.value) == message
         assert not engine.calls
 
-    def test_wrong_order(self, tmp_path: Path, engine: FakeEngine) -> None:
-        project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK + COMPONENTIZE_HOOK)
-        with pytest.raises(FileNotFoundError) as info:
+    @pytest.mark.parametrize("left_from_earlier_build", [False, True])
+    def test_wrong_order(self, tmp_path: Path, engine: FakeEngine, left_from_earlier_build: bool) -> None:
+        # With a component left from an earlier build, the wrong order would ship that stale file.
+        raw = RAW if left_from_earlier_build else None
+        project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK + COMPONENTIZE_HOOK, raw_component=raw)
+        with pytest.raises(ValueError) as info:
             build_in_process(project)
         assert str(info.value) == (
-            "Component `build/greeter.wasm` for build hook `component-init` does not exist. "
-            "Build hooks that ran before `component-init`: none. "
-            "Build hook `componentize-py` writes it but runs after `component-init`: hooks run in the order of "
+            "Component `build/greeter.wasm` for build hook `component-init` is written by build hook "
+            "`componentize-py`, which runs after `component-init`: hooks run in the order of "
             "their tables, so put `[tool.hatch.build.hooks.componentize-py]` above "
             "`[tool.hatch.build.hooks.component-init]`."
         )
+        assert not engine.calls
+        assert not list(project.glob("dist/*.whl"))
+        if left_from_earlier_build:
+            assert (project / RAW_COMPONENT).read_bytes() == RAW
 
     def test_hooks_that_ran_are_listed(self, tmp_path: Path, engine: FakeEngine) -> None:
         hooks = '[tool.hatch.build.hooks.version]\npath = "greeter_pkg/_version.py"\n\n' + COMPONENT_INIT_HOOK
@@ -250,7 +256,7 @@ class TestErrors:
         assert str(info.value) == "Pre-initializing `build/greeter.wasm` failed: init trapped: unreachable"
         # No chained engine traceback for Hatch to print.
         assert info.value.__cause__ is None
-        assert info.value.__suppress_context__
+        assert info.value.__context__ is None
         # What the guest printed before failing is shown: it usually says why.
         assert "  [guest stdout] init: done" in capsys.readouterr().err
         assert tree_snapshot(project) == before
@@ -372,8 +378,9 @@ class TestComponentizePy:
         )
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
         message = (
-            "^Build hook `componentize-py` needs componentize-py in the build environment; "
-            'add it to `\\[build-system\\] requires`, e.g. "componentize-py==0.25.1"$'
+            "^Build hook `componentize-py` needs componentize-py in the build environment. Isolated builds "
+            'install it by themselves \\(the hook declares "componentize-py==0.25.1" as a build dependency\\); '
+            'without build isolation, install it first: pip install "componentize-py==0.25.1"$'
         )
         with pytest.raises(ModuleNotFoundError, match=message):
             build_in_process(project)

@@ -24,14 +24,6 @@ def componentize_hook(root: Path, **config: Any) -> ComponentizePyBuildHook:
     return ComponentizePyBuildHook(str(root), config, None, None, str(root), "wheel")
 
 
-class RecordingApp:
-    def __init__(self) -> None:
-        self.warnings: list[str] = []
-
-    def display_warning(self, message: str = "", **kwargs: Any) -> None:  # noqa: ARG002
-        self.warnings.append(message)
-
-
 class TestConfigComponent:
     def test_correct(self, tmp_path: Path) -> None:
         assert init_hook(tmp_path, component="build/app.wasm").config_component == "build/app.wasm"
@@ -205,27 +197,42 @@ class TestConfigMaxMemory:
 
 
 class TestUnknownOptions:
-    def test_warned(self, tmp_path: Path) -> None:
+    def test_refused_with_suggestion(self, tmp_path: Path) -> None:
         config = {
             "component": "app.wasm",
             "destinaton": "pkg/app.wasm",
-            # Hatch's own keys of every hook table are not ours to warn about.
+            # Hatch's own keys of every hook table are accepted.
             "dependencies": ["x"],
             "enable-by-default": True,
             "require-runtime-dependencies": False,
             "require-runtime-features": [],
         }
-        app = RecordingApp()
-        hook = ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel", app)  # type: ignore[arg-type]
-        hook.validate()
-        assert app.warnings == ["Unknown option `destinaton` for build hook `component-init` is ignored"]
+        hook = ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel")
+        message = "^Unknown option `destinaton` for build hook `component-init`; did you mean `destination`\\?$"
+        with pytest.raises(ValueError, match=message):
+            hook.validate()
 
-    def test_componentize_warned(self, tmp_path: Path) -> None:
-        config = {"module": "app", "output": "build/app.wasm", "python_path": ["."], "dependencies": []}
-        app = RecordingApp()
-        hook = ComponentizePyBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel", app)  # type: ignore[arg-type]
-        hook.validate()
-        assert app.warnings == ["Unknown option `python_path` for build hook `componentize-py` is ignored"]
+    def test_hatch_own_options_accepted(self, tmp_path: Path) -> None:
+        config = {"component": "app.wasm", "dependencies": ["x"], "enable-by-default": True}
+        ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel").validate()
+
+    @pytest.mark.parametrize(("key", "suggestion"), [("python_path", "python-path"), ("worl", "world")])
+    def test_componentize_refused_with_suggestion(self, tmp_path: Path, key: str, suggestion: str) -> None:
+        (tmp_path / "wit").mkdir()
+        config = {"module": "app", "output": "build/app.wasm", key: ".", "dependencies": []}
+        hook = ComponentizePyBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel")
+        message = f"^Unknown option `{key}` for build hook `componentize-py`; did you mean `{suggestion}`\\?$"
+        with pytest.raises(ValueError, match=message):
+            hook.validate()
+
+    def test_no_suggestion_lists_the_options(self, tmp_path: Path) -> None:
+        hook = ComponentInitBuildHook(str(tmp_path), {"component": "a.wasm", "zzz": 1}, None, None, str(tmp_path), "wheel")
+        message = (
+            "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
+            "`destination`, `dirs`, `env`, `init-func`, `keep-init-func`, `max-memory`, `timeout`, `wasi`$"
+        )
+        with pytest.raises(ValueError, match=message):
+            hook.validate()
 
 
 class TestComponentizePyOptions:

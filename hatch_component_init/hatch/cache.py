@@ -14,9 +14,10 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.fileio import atomic_write
@@ -24,7 +25,16 @@ from hatch_component_init.fileio import atomic_write
 if TYPE_CHECKING:
     from hatch_component_init.options import InitOptions
 
-__all__ = ["CACHE_DIR_ENV", "SnapshotCache", "default_cache_dir", "snapshot_key", "tree_digest"]
+__all__ = [
+    "CACHE_DIR_ENV",
+    "ComponentCache",
+    "FileCache",
+    "SnapshotCache",
+    "default_cache_dir",
+    "prune_least_recently_used",
+    "snapshot_key",
+    "tree_digest",
+]
 
 #: Environment variable that moves the cache (tests, CI caches, read-only homes).
 CACHE_DIR_ENV = "HATCH_COMPONENT_INIT_CACHE_DIR"
@@ -62,7 +72,7 @@ def wasmtime_version() -> str:
         return "unknown"
 
 
-def _file_digest(path: str) -> str:
+def file_digest(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):
@@ -70,11 +80,17 @@ def _file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def tree_digest(root: Path) -> str:
-    """A digest of every path and file under ``root``, independent of walk order and timestamps."""
+def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None) -> str:
+    """A digest of every path and file under ``root``, independent of walk order and timestamps.
+
+    ``skip(path, is_dir)`` leaves out a file or a whole directory (``path`` as
+    os.walk gives it: ``root`` joined with the relative path).
+    """
     entries: list[list[str]] = []
     for current, dirnames, filenames in os.walk(root):
         dirnames.sort()
+        if skip is not None:
+            dirnames[:] = [name for name in dirnames if not skip(os.path.join(current, name), True)]
         relative = os.path.relpath(current, root).replace(os.sep, "/")
         for name in dirnames:
             path = os.path.join(current, name)
@@ -82,12 +98,23 @@ def tree_digest(root: Path) -> str:
             entries.append([f"{relative}/{name}", *kind])
         for name in sorted(filenames):
             path = os.path.join(current, name)
+            if skip is not None and skip(path, False):
+                continue
             if os.path.isfile(path):
-                entries.append([f"{relative}/{name}", "file", _file_digest(path)])
+                entries.append([f"{relative}/{name}", "file", file_digest(path)])
             else:
                 # A dangling link or a special file: what the guest sees is only its name.
                 entries.append([f"{relative}/{name}", "other"])
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+def path_digest(path: Path, skip: Callable[[str, bool], bool] | None = None) -> str:
+    """:func:`tree_digest` of a directory, the content digest of a file, or a marker for a missing path."""
+    if path.is_dir():
+        return tree_digest(path, skip)
+    if path.is_file():
+        return file_digest(str(path))
+    return "missing"
 
 
 def snapshot_key(component: bytes, options: InitOptions) -> str:
@@ -116,22 +143,24 @@ def snapshot_key(component: bytes, options: InitOptions) -> str:
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 
 
-class SnapshotCache:
-    """Snapshots stored as ``<dir>/snapshots/<key>.wasm``, least recently used ones pruned."""
+class FileCache:
+    """Files stored as ``<dir>/<kind>/<key><suffix>``, the least recently used ones pruned."""
 
-    #: Snapshots of real apps are 20-60 MB each; a few versions per project is plenty.
+    #: Components and snapshots of real apps are 20-60 MB each; a few versions per project is plenty.
     DEFAULT_MAX_ENTRIES = 16
+    KIND = "files"
+    SUFFIX = ".wasm"
 
     def __init__(self, directory: Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.directory = Path(directory)
         self.max_entries = max_entries
 
     @property
-    def snapshots(self) -> Path:
-        return self.directory / "snapshots"
+    def entries(self) -> Path:
+        return self.directory / self.KIND
 
     def path_for(self, key: str) -> Path:
-        return self.snapshots / f"{key}.wasm"
+        return self.entries / f"{key}{self.SUFFIX}"
 
     def get(self, key: str) -> Path | None:
         path = self.path_for(key)
@@ -150,13 +179,57 @@ class SnapshotCache:
         self.prune(keep=path)
         return path
 
+    def put_file(self, key: str, source: Path) -> Path:
+        """Store a copy of the file ``source`` under ``key``, atomically."""
+        path = self.path_for(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+        self.prune(keep=path)
+        return path
+
     def prune(self, keep: Path) -> None:
         try:
-            entries = [entry for entry in self.snapshots.glob("*.wasm") if entry != keep]
-            entries.sort(key=lambda entry: entry.stat().st_mtime, reverse=True)
+            entries = [entry for entry in self.entries.glob(f"*{self.SUFFIX}") if entry != keep]
         except OSError:
             return
-        for stale in entries[self.max_entries - 1 :]:
-            # Another build may be pruning too; the cache stays correct either way.
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        prune_least_recently_used(entries, self.max_entries - 1, _unlink)
+
+
+class SnapshotCache(FileCache):
+    """Pre-initialized components, keyed by :func:`snapshot_key`."""
+
+    KIND = "snapshots"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.entries
+
+
+class ComponentCache(FileCache):
+    """componentize-py outputs, keyed by ``componentize_key`` (hatch/app_key.py)."""
+
+    KIND = "components"
+
+
+def _unlink(path: Path) -> None:
+    path.unlink()
+
+
+def prune_least_recently_used(entries: list[Path], keep: int, remove: Callable[[Path], None]) -> None:
+    """Remove all but the ``keep`` most recently used (touched) of ``entries``."""
+    dated = []
+    for entry in entries:
+        try:
+            dated.append((entry.stat().st_mtime, entry))
+        except OSError:
+            continue  # removed meanwhile by another build
+    dated.sort(key=lambda pair: pair[0], reverse=True)
+    for _mtime, stale in dated[max(keep, 0) :]:
+        # Another build may be pruning too; the cache stays correct either way.
+        with contextlib.suppress(OSError):
+            remove(stale)

@@ -24,35 +24,24 @@ import tempfile
 import time
 import traceback
 from functools import cached_property
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 from hatch_component_init.guest_output import LinePrefixer
-from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, WasiOptions
+from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
-from .config import OptionReader
+from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, hook_tables, reader_for, validate_build
 
-__all__ = ["SKIP_ENV", "ComponentInitBuildHook"]
+__all__ = ["SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
 
-_OPTIONS = (
-    "component",
-    "destination",
-    "init-func",
-    "keep-init-func",
-    "wasi",
-    "dirs",
-    "env",
-    "cache",
-    "timeout",
-    "max-memory",
-)
-_PRODUCER_HOOK = "componentize-py"
+_PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
 
 
 def _enabled(name: str) -> bool:
@@ -63,8 +52,34 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
+def editable_target(root: Path, destination: str, sources: Mapping[str, str]) -> Path:
+    """Where ``destination`` lives in the source tree, undoing the target's `sources` rewrites."""
+    for source, replacement in sources.items():
+        if destination.startswith(replacement):
+            candidate = Path(root, source + destination[len(replacement) :])
+            if candidate.parent.is_dir():
+                return candidate
+    return Path(root, destination)
+
+
+def _release_frames(error: BaseException) -> None:
+    """Drop the locals of the frames in ``error``'s tracebacks (its causes' too).
+
+    They hold the Wasmtime store of the failed run. Left to the garbage
+    collector, the store can outlive the interpreter's shutdown, and freeing it
+    then calls back into Python from a Wasmtime thread, which prints a Rust
+    panic ("panic in a function that cannot unwind") after a clean exit.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+
+
 class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    PLUGIN_NAME = "component-init"
+    PLUGIN_NAME = COMPONENT_INIT_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -75,62 +90,49 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
     @cached_property
     def options(self) -> OptionReader:
-        return OptionReader(self.PLUGIN_NAME, self.config)
+        return reader_for(self.PLUGIN_NAME, self.config, self.root)
 
     @cached_property
     def config_component(self) -> str:
-        return self.options.string("component")
+        return str(self.options.value("component"))
 
     @cached_property
     def config_destination(self) -> str:
-        destination = self.options.string("destination", default=self.config_component)
-        return self.options.relative_path("destination", destination, inside="the wheel")
+        return str(self.options.value("destination"))
 
     @cached_property
     def config_init_func(self) -> str:
-        return self.options.string("init-func", default=DEFAULT_INIT_FUNC)
+        return str(self.options.value("init-func"))
 
     @cached_property
     def config_keep_init_func(self) -> bool:
-        return self.options.boolean("keep-init-func", default=False)
+        return bool(self.options.value("keep-init-func"))
 
     @cached_property
     def config_wasi(self) -> bool:
-        return self.options.boolean("wasi", default=True)
+        return bool(self.options.value("wasi"))
 
     @cached_property
     def config_dirs(self) -> dict[str, str]:
         """Host directory (relative to the root) -> guest path, both as written in the table."""
-        dirs = self.options.string_table("dirs")
-        self._require_wasi("dirs", dirs)
-        for host, guest in dirs.items():
-            if not host or not guest:
-                raise ValueError(self.options.error("dirs", "must map non-empty host paths to non-empty guest paths"))
-        return dirs
+        return dict(self.options.value("dirs"))
 
     @cached_property
     def config_env(self) -> dict[str, str]:
-        env = self.options.string_table("env")
-        self._require_wasi("env", env)
-        if any(not name or "=" in name for name in env):
-            raise ValueError(self.options.error("env", "must have non-empty variable names without `=`"))
-        return env
+        return dict(self.options.value("env"))
 
     @cached_property
     def config_cache(self) -> bool:
-        return self.options.boolean("cache", default=True)
+        return bool(self.options.value("cache"))
 
     @cached_property
     def config_timeout(self) -> float:
-        return self.options.positive_number("timeout", default=DEFAULT_TIMEOUT)
+        return float(self.options.value("timeout"))
 
     @cached_property
     def config_max_memory(self) -> int | None:
-        return self.options.optional_positive_int("max-memory")
-
-    def _require_wasi(self, option: str, value: dict[str, str]) -> None:
-        if value and not self.config_wasi:
-            raise ValueError(self.options.error(option, "needs `wasi = true`"))
+        value = self.options.value("max-memory")
+        return None if value is None else int(value)
 
     @cached_property
     def init_options(self) -> InitOptions:
@@ -146,11 +148,17 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             max_memory=self.config_max_memory,
         )
 
+    def hook_tables(self) -> Mapping[str, Any]:
+        return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
+
     def validate(self) -> None:
-        """Read every option now, so that a bad one fails the build before anything runs."""
-        for option in self.options.unknown_options(_OPTIONS):
-            self.app.display_warning(f"Unknown option `{option}` for build hook `{self.PLUGIN_NAME}` is ignored")
-        _ = self.config_destination, self.init_options, self.config_cache
+        """Check the options of every one of our hooks in this build, before any of them does work."""
+        validate_build(self.root, self.hook_tables())
+
+    def dependencies(self) -> list[str]:
+        # Called while the frontend asks for build requirements: a mistake fails before anything is installed.
+        validate_build(self.root, self.hook_tables(), files=False)
+        return []
 
     # -- paths ----------------------------------------------------------------------------------
 
@@ -161,14 +169,8 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     @property
     def editable_path(self) -> Path:
         """Where ``destination`` lives in the source tree, undoing the target's `sources` rewrites."""
-        destination = self.config_destination
         sources: dict[str, str] = getattr(self.build_config, "sources", None) or {}
-        for source, replacement in sources.items():
-            if destination.startswith(replacement):
-                candidate = Path(self.root, source + destination[len(replacement) :])
-                if candidate.parent.is_dir():
-                    return candidate
-        return Path(self.root, destination)
+        return editable_target(Path(self.root), self.config_destination, sources)
 
     def _relative(self, path: Path) -> str:
         try:
@@ -217,11 +219,6 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
         """A file outside the project holding what the wheel ships at ``destination``."""
         component = self._read_component(build_data)
-        for host, _guest in self.init_options.wasi.dirs:
-            if not host.is_dir():
-                message = self.options.error("dirs", f"names directory `{self._relative(host)}`, which does not exist")
-                raise FileNotFoundError(message)
-
         if _enabled(SKIP_ENV):
             self.app.display_warning(
                 f"{SKIP_ENV} is set: shipping `{self.config_component}` at `{self.config_destination}` "
@@ -273,19 +270,11 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         hooks = list(build_data.get("build_hooks", ()))
         position = hooks.index(self.PLUGIN_NAME) if self.PLUGIN_NAME in hooks else len(hooks)
         before = ", ".join(f"`{hook}`" for hook in hooks[:position]) or "none"
-        message = (
-            f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` does not exist. "
-            f"Build hooks that ran before `{self.PLUGIN_NAME}`: {before}."
-        )
-        producer = self._producer(build_data)
-        if producer is not None and producer in hooks[position + 1 :]:
-            return (
-                f"{message} Build hook `{producer}` writes it but runs after `{self.PLUGIN_NAME}`: "
-                f"hooks run in the order of their tables, so put `[tool.hatch.build.hooks.{producer}]` "
-                f"above `[tool.hatch.build.hooks.{self.PLUGIN_NAME}]`."
-            )
+        # A `componentize-py` hook listed after this one is refused earlier, by validate().
         return (
-            f"{message} Build it first, e.g. with the `{_PRODUCER_HOOK}` build hook listed before `{self.PLUGIN_NAME}`."
+            f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` does not exist. "
+            f"Build hooks that ran before `{self.PLUGIN_NAME}`: {before}. "
+            f"Build it first, e.g. with the `{_PRODUCER_HOOK}` build hook listed before `{self.PLUGIN_NAME}`."
         )
 
     def _producer(self, build_data: dict[str, Any]) -> str | None:
@@ -319,12 +308,13 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 on_output=guest_output,
             )
         except ComponentInitError as e:
-            # The engine's own traceback says nothing to the user; keep it for `-v`.
+            # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
             self.app.display_debug(traceback.format_exc())
             message = f"Pre-initializing `{self.config_component}` failed: {e}"
-            raise ComponentInitError(message) from None
+            _release_frames(e)
         finally:
             guest_output.flush()
+        raise ComponentInitError(message)
 
     # -- where snapshots are put -----------------------------------------------------------------
 

@@ -1,100 +1,244 @@
 """The ``componentize-py`` build hook: build a component from a Python app earlier in the same build.
 
-componentize-py is a dependency of the project being built (list it in
-``[build-system] requires``), not of this package: it is run as
+componentize-py is declared as a build dependency of the project being built
+(:meth:`dependencies`), so isolating frontends install it; it is run as
 ``sys.executable`` calling its console-script entry point (the package has no
 ``__main__``), so that the build environment's copy is used.
+
+componentize-py's output differs from run to run (its own pre-initialized
+heap), so the next hook's snapshot cache could never hit if it ran on every
+build: its outputs are cached too, keyed by everything that can change them
+(hatch/app_key.py).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-from .config import OptionReader
+from .cache import ComponentCache, default_cache_dir
+from .config import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_PY_HOOK,
+    OptionReader,
+    componentize_py_requirement,
+    hook_tables,
+    reader_for,
+    validate_build,
+)
 
 __all__ = ["ComponentizePyBuildHook"]
 
-_OPTIONS = ("wit", "world", "module", "python-path", "output")
 #: What the `componentize-py` console script does; `python -m componentize_py` does not exist.
 _RUN_COMPONENTIZE_PY = (
     "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 )
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
 class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
-    PLUGIN_NAME = "componentize-py"
+    PLUGIN_NAME = COMPONENTIZE_PY_HOOK
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Folders added to the python path for this build (the installed `requirements`).
+        self.extra_python_path: list[str] = []
+
+    # -- options ------------------------------------------------------------------------------
 
     @cached_property
     def options(self) -> OptionReader:
-        return OptionReader(self.PLUGIN_NAME, self.config)
+        return reader_for(self.PLUGIN_NAME, self.config, self.root)
 
     @cached_property
     def config_wit(self) -> str:
-        return self.options.string("wit", default="wit")
+        return str(self.options.value("wit"))
 
     @cached_property
     def config_world(self) -> str | None:
         # Optional: componentize-py picks the only world of the package when it is not given.
-        return self.options.optional_string("world")
+        world = self.options.value("world")
+        return None if world is None else str(world)
 
     @cached_property
     def config_module(self) -> str:
-        return self.options.string("module")
+        return str(self.options.value("module"))
 
     @cached_property
     def config_python_path(self) -> list[str]:
-        return self.options.string_list("python-path", default=["."])
+        return list(self.options.value("python-path"))
 
     @cached_property
     def config_output(self) -> str:
         """The component's path relative to the root; kept inside the project so ``clean`` stays inside it too."""
-        return self.options.relative_path("output", self.options.string("output"))
+        return str(self.options.value("output"))
+
+    @cached_property
+    def config_requirements(self) -> list[str]:
+        return list(self.options.value("requirements"))
+
+    @cached_property
+    def config_componentize_py_version(self) -> str | None:
+        version = self.options.value("componentize-py-version")
+        return None if version is None else str(version)
+
+    @cached_property
+    def config_cache(self) -> bool:
+        return bool(self.options.value("cache"))
 
     @property
     def output_path(self) -> Path:
         return Path(self.root, self.config_output)
+
+    @property
+    def requirement(self) -> str:
+        """The componentize-py this hook needs, as a requirement string."""
+        return componentize_py_requirement(self.config_componentize_py_version)
+
+    def hook_tables(self) -> Mapping[str, Any]:
+        return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
+
+    def validate(self) -> None:
+        """Check the options of every one of our hooks in this build, before any of them does work."""
+        validate_build(self.root, self.hook_tables())
+
+    def dependencies(self) -> list[str]:
+        # Called while the frontend asks for build requirements, before it installs them: a
+        # mistake in the options fails here, before componentize-py is even downloaded.
+        validate_build(self.root, self.hook_tables(), files=False)
+        if self.target_name == "sdist":
+            return []  # nothing is built for an sdist
+        requirements = [self.requirement]
+        if self.config_requirements:
+            requirements.append("pip")
+        return requirements
 
     def command(self, output: Path) -> list[str]:
         command = [sys.executable, "-c", _RUN_COMPONENTIZE_PY, "-d", self.config_wit]
         if self.config_world is not None:
             command += ["-w", self.config_world]
         command.append("componentize")
-        for path in self.config_python_path:
+        for path in [*self.config_python_path, *self.extra_python_path]:
             command += ["-p", path]
         command += [self.config_module, "-o", str(output)]
         return command
 
-    def validate(self) -> None:
-        """Read every option now, so that a bad one fails before anything runs."""
-        for option in self.options.unknown_options(_OPTIONS):
-            self.app.display_warning(f"Unknown option `{option}` for build hook `{self.PLUGIN_NAME}` is ignored")
-        self.command(self.output_path)
+    # -- the build ------------------------------------------------------------------------------
 
     def initialize(self, version: str, build_data: dict[str, Any]) -> None:  # noqa: ARG002
         self.validate()
         if self.target_name == "sdist":
             # An sdist ships the app's sources; the component is rebuilt when a wheel is built from it.
             return
-        _require_componentize_py()
+        started = time.perf_counter()
+        cache_dir = default_cache_dir()
+        requirements_key = None
+        if self.config_requirements:
+            from .requirements import requirements_key as key_of
 
+            requirements_key = key_of(self.config_requirements)
+
+        cache = ComponentCache(cache_dir) if self.config_cache else None
+        key = None
+        if cache is not None:
+            key = self.cache_key(requirements_key, cache_dir)
+            self.app.display_debug(f"componentize-py cache key {key} in {cache.directory}")
+            hit = cache.get(key)
+            if hit is not None:
+                self._copy_to_output(hit)
+                self.app.display_success(
+                    f"Built component `{self.config_output}` from the cache "
+                    f"({_megabytes(hit.stat().st_size)}, componentize-py not run) in {time.perf_counter() - started:.2f} s"
+                )
+                return
+
+        installed_version = self._require_componentize_py()
+        if self.config_requirements:
+            self._install_requirements(cache_dir)
+        self._run_componentize_py(installed_version)
+        if cache is not None and key is not None:
+            try:
+                cache.put_file(key, self.output_path)
+            except OSError as e:
+                self.app.display_warning(f"Could not write the componentize-py cache in `{cache.directory}`: {e}")
+        seconds = time.perf_counter() - started
+        size = _megabytes(self.output_path.stat().st_size)
+        self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
+
+    def cache_key(self, requirements_key: str | None, cache_dir: Path) -> str:
+        from .app_key import componentize_key
+
+        return componentize_key(
+            root=Path(self.root),
+            wit=self.config_wit,
+            world=self.config_world,
+            module=self.config_module,
+            python_path=self.config_python_path,
+            requirements=requirements_key,
+            excluded=self.build_outputs(cache_dir),
+            env=os.environ,
+        )
+
+    def build_outputs(self, cache_dir: Path) -> list[Path]:
+        """What this build writes into the project, which the cache key must not depend on."""
+        root = Path(self.root)
+        outputs = [self.output_path, root / "dist", cache_dir]
+        if self.directory:
+            outputs.append(Path(self.directory))
+        init_table = self.hook_tables().get(COMPONENT_INIT_HOOK)
+        if isinstance(init_table, Mapping):
+            from .component_init import editable_target
+
+            destination = str(reader_for(COMPONENT_INIT_HOOK, init_table, root).value("destination"))
+            sources = getattr(self.build_config, "sources", None) or {}
+            # An editable build writes the snapshot into the tree at `destination`.
+            outputs += [root / destination, editable_target(root, destination, sources)]
+        return outputs
+
+    def _copy_to_output(self, source: Path) -> None:
+        output = self.output_path
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+        try:
+            shutil.copyfile(source, partial)
+            os.replace(partial, output)
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _install_requirements(self, cache_dir: Path) -> None:
+        from .requirements import install_requirements
+
+        started = time.perf_counter()
+        folder, installed = install_requirements(self.config_requirements, cache_dir, self.PLUGIN_NAME)
+        listing = ", ".join(f"`{item}`" for item in self.config_requirements)
+        if installed:
+            self.app.display_info(f"Installed {listing} for the app in {time.perf_counter() - started:.1f} s")
+        else:
+            self.app.display_debug(f"Requirements {listing} already installed in {folder}")
+        self.extra_python_path = [str(folder)]
+
+    def _run_componentize_py(self, installed_version: str) -> None:
         output = self.output_path
         output.parent.mkdir(parents=True, exist_ok=True)
         # componentize-py writes its output in place; build next to the target and rename, so
         # a failed or interrupted build never leaves a truncated component for the next hook.
         partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
         command = self.command(partial)
-        self.app.display_waiting(f"Building component `{self.config_output}` with componentize-py")
+        self.app.display_waiting(f"Building component `{self.config_output}` with componentize-py {installed_version}")
         self.app.display_debug(f"Running: componentize-py {shlex.join(command[3:])}")
-        started = time.perf_counter()
         try:
             result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
             if result.stdout.strip():
@@ -108,21 +252,30 @@ class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
-        seconds = time.perf_counter() - started
-        size = output.stat().st_size / 1_000_000
-        self.app.display_success(f"Built component `{self.config_output}` ({size:.1f} MB) in {seconds:.1f} s")
+
+    def _require_componentize_py(self) -> str:
+        """componentize-py's version in the build environment; a warning if it is not the one asked for."""
+        import importlib.util
+
+        from .app_key import componentize_py_version
+
+        if importlib.util.find_spec("componentize_py") is None:
+            message = (
+                f"Build hook `{self.PLUGIN_NAME}` needs componentize-py in the build environment. Isolated builds "
+                f'install it by themselves (the hook declares "{self.requirement}" as a build dependency); '
+                f'without build isolation, install it first: pip install "{self.requirement}"'
+            )
+            raise ModuleNotFoundError(message)
+        installed = componentize_py_version()
+        from packaging.requirements import Requirement
+
+        if not Requirement(self.requirement).specifier.contains(installed, prereleases=True):
+            self.app.display_warning(
+                f"Build hook `{self.PLUGIN_NAME}` asks for {self.requirement}, but componentize-py {installed} "
+                "is installed in this environment (a build without isolation); using it"
+            )
+        return installed
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
         # Only the file this hook writes: the output directory may hold the user's own files.
         self.output_path.unlink(missing_ok=True)
-
-
-def _require_componentize_py() -> None:
-    import importlib.util
-
-    if importlib.util.find_spec("componentize_py") is None:
-        message = (
-            "Build hook `componentize-py` needs componentize-py in the build environment; "
-            'add it to `[build-system] requires`, e.g. "componentize-py==0.25.1"'
-        )
-        raise ModuleNotFoundError(message)

@@ -1,115 +1,379 @@
-"""Reading and checking the options of our build hooks, worded the way hatchling words its own.
+"""The options of our build hooks: one schema table per hook, checked before any hook does work.
 
-Each hook reads its options lazily through an :class:`OptionReader`, so a bad
-option fails the build with a message that names the option and the hook, e.g.
-``Option `dirs` for build hook `component-init` must be a table of strings``.
-Like hatchling, wrong types raise :class:`TypeError` and bad values
-:class:`ValueError`; Hatch shows either to the user.
+Every option of every hook is declared once in :data:`SCHEMAS` (type, default,
+value rules). Hatchling runs hooks one after another, so each of our hooks
+checks the tables of *all* our hooks present in the build (and their order)
+before it does anything: a typo in the `component-init` table fails the build
+before the `componentize-py` hook spends seconds building the component.
+
+Messages are worded the way hatchling words its own, e.g.
+``Option `dirs` for build hook `component-init` must be a table of strings``;
+wrong types raise :class:`TypeError`, bad values :class:`ValueError`, missing
+directories :class:`FileNotFoundError`. Hatch shows any of them to the user.
+
+To add an option: add an :class:`Option` to the hook's table (and a `check`
+for rules beyond its type); both hooks then validate it, and unknown-key
+suggestions include it.
 """
 
 from __future__ import annotations
 
+import difflib
 import math
 import posixpath
-from collections.abc import Iterable, Mapping
-from pathlib import PurePosixPath, PureWindowsPath
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
-__all__ = ["HATCH_OWN_OPTIONS", "OptionReader"]
+from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT
 
-#: Options that Hatch itself reads from every build hook table; never ours to warn about.
+__all__ = [
+    "COMPONENTIZE_PY_HOOK",
+    "COMPONENT_INIT_HOOK",
+    "DEFAULT_COMPONENTIZE_PY",
+    "HATCH_OWN_OPTIONS",
+    "SCHEMAS",
+    "Option",
+    "OptionReader",
+    "componentize_py_requirement",
+    "hook_tables",
+    "reader_for",
+    "validate_build",
+]
+
+COMPONENTIZE_PY_HOOK = "componentize-py"
+COMPONENT_INIT_HOOK = "component-init"
+#: The componentize-py release this package is tested with; what the hook installs unless told otherwise.
+DEFAULT_COMPONENTIZE_PY = "0.25.1"
+
+#: Options that Hatch itself reads from every build hook table; never ours to refuse.
 HATCH_OWN_OPTIONS = frozenset(
     {"dependencies", "enable-by-default", "require-runtime-dependencies", "require-runtime-features"}
 )
 
+#: A value rule: gets the reader (for the hook name, the root and other options), the option and
+#: the value of the right type; returns the value to use or raises with ``reader.error(...)``.
+Check = Callable[["OptionReader", str, Any], Any]
+#: A rule that looks at the file system (e.g. "this directory exists"); run by ``validate()`` only.
+FileCheck = Callable[["OptionReader", str, Any], None]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of a hook table.
+
+    ``kind`` is one of :data:`KINDS`. ``default`` is used when the key is absent
+    (or an empty string); it may be a callable taking the reader, for defaults
+    that follow another option. ``required`` options have no default.
+    """
+
+    kind: str
+    default: Any = None
+    required: bool = False
+    check: Check | None = None
+    check_files: FileCheck | None = None
+
 
 class OptionReader:
-    """Typed access to one hook's table, raising hatchling-style errors that name the option."""
+    """Typed, checked access to one hook's table; every problem names the option and the hook."""
 
-    def __init__(self, hook_name: str, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, hook_name: str, config: Mapping[str, Any], schema: Mapping[str, Option], root: str | Path = "."
+    ) -> None:
         self.hook_name = hook_name
         self.config = config
+        self.schema = schema
+        self.root = Path(root)
+        self._values: dict[str, Any] = {}
 
     def error(self, option: str, problem: str) -> str:
         return f"Option `{option}` for build hook `{self.hook_name}` {problem}"
 
-    def unknown_options(self, known: Iterable[str]) -> list[str]:
+    def unknown_options(self) -> list[str]:
         """Keys that neither the hook nor Hatch understands, in table order."""
-        allowed = HATCH_OWN_OPTIONS.union(known)
-        return [key for key in self.config if key not in allowed]
+        return [key for key in self.config if key not in self.schema and key not in HATCH_OWN_OPTIONS]
 
-    def string(self, option: str, default: str | None = None) -> str:
-        """A non-empty string; required when ``default`` is None."""
-        value = self.config.get(option)
-        if value is None:
-            if default is None:
-                raise ValueError(self.error(option, "is required"))
-            return default
-        if not isinstance(value, str):
-            raise TypeError(self.error(option, "must be a string"))
-        if not value:
-            # An empty string is how TOML users "unset" things; treat it like a missing value.
-            if default is None:
-                raise ValueError(self.error(option, "is required"))
-            return default
-        return value
+    def value(self, option: str) -> Any:
+        """The option's value: type-checked, rule-checked, or its default."""
+        if option not in self._values:
+            spec = self.schema[option]
+            value = _read(self, option, spec)
+            if value is not None and spec.check is not None:
+                value = spec.check(self, option, value)
+            self._values[option] = value
+        return self._values[option]
 
-    def optional_string(self, option: str) -> str | None:
-        value = self.config.get(option)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            raise TypeError(self.error(option, "must be a string"))
-        return value or None
+    def validate(self, *, files: bool = True) -> None:
+        """Check every key of the table; raise on the first problem.
 
-    def boolean(self, option: str, *, default: bool) -> bool:
-        value = self.config.get(option, default)
-        if not isinstance(value, bool):
-            raise TypeError(self.error(option, "must be a boolean"))
-        return value
+        ``files=False`` skips the rules that look at the file system.
+        """
+        for key in self.unknown_options():
+            raise ValueError(self.unknown_message(key))
+        values = {option: self.value(option) for option in self.schema}
+        if not files:
+            return
+        for option, spec in self.schema.items():
+            if values[option] is not None and spec.check_files is not None:
+                spec.check_files(self, option, values[option])
 
-    def string_list(self, option: str, default: list[str]) -> list[str]:
-        value = self.config.get(option, default)
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise TypeError(self.error(option, "must be an array of strings"))
-        return list(value)
+    def unknown_message(self, key: str) -> str:
+        known = sorted(self.schema)
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        if not close:
+            # `python_path` for `python-path`: difflib scores separators like any other character.
+            close = [name for name in known if name.replace("-", "") == key.replace("_", "").replace("-", "")]
+        if close:
+            return f"Unknown option `{key}` for build hook `{self.hook_name}`; did you mean `{close[0]}`?"
+        listing = ", ".join(f"`{name}`" for name in known)
+        return f"Unknown option `{key}` for build hook `{self.hook_name}`; its options are {listing}"
 
-    def string_table(self, option: str) -> dict[str, str]:
-        value = self.config.get(option, {})
-        if not isinstance(value, dict) or not all(
-            isinstance(key, str) and isinstance(item, str) for key, item in value.items()
-        ):
-            raise TypeError(self.error(option, "must be a table of strings"))
-        return dict(value)
 
-    def positive_number(self, option: str, default: float) -> float:
-        value = self.config.get(option, default)
-        # bool is an int subclass; `timeout = true` is a typo, not a second.
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(self.error(option, "must be a number"))
-        if not (value > 0 and math.isfinite(value)):
-            raise ValueError(self.error(option, "must be a positive number"))
-        return float(value)
+# -- types ---------------------------------------------------------------------------------------
 
-    def optional_positive_int(self, option: str) -> int | None:
-        value = self.config.get(option)
-        if value is None:
-            return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(self.error(option, "must be an integer"))
-        if value <= 0:
-            raise ValueError(self.error(option, "must be a positive integer"))
-        return value
 
-    def relative_path(self, option: str, value: str, *, inside: str = "the project") -> str:
-        """``value`` as a normalized POSIX path that stays below the directory it is relative to."""
-        path = value.replace("\\", "/")
-        normalized = posixpath.normpath(path)
-        if (
-            PurePosixPath(path).is_absolute()
-            or PureWindowsPath(path).drive
-            or normalized == "."
-            or normalized.split("/")[0] == ".."
-        ):
-            raise ValueError(self.error(option, f"must be a relative path inside {inside}, not `{value}`"))
-        return normalized
+def _read(reader: OptionReader, option: str, spec: Option) -> Any:
+    raw = reader.config.get(option)
+    if raw is None or (spec.kind == "string" and raw == ""):
+        # An empty string is how TOML users "unset" a string; treat it like a missing key.
+        if spec.required:
+            raise ValueError(reader.error(option, "is required"))
+        return spec.default(reader) if callable(spec.default) else spec.default
+    check_type = KINDS[spec.kind]
+    return check_type(reader, option, raw)
+
+
+def _string(reader: OptionReader, option: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(reader.error(option, "must be a string"))
+    return value
+
+
+def _boolean(reader: OptionReader, option: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(reader.error(option, "must be a boolean"))
+    return value
+
+
+def _string_list(reader: OptionReader, option: str, value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+        raise TypeError(reader.error(option, "must be an array of strings"))
+    return list(value)
+
+
+def _string_table(reader: OptionReader, option: str, value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(
+        isinstance(key, str) and isinstance(item, str) for key, item in value.items()
+    ):
+        raise TypeError(reader.error(option, "must be a table of strings"))
+    return dict(value)
+
+
+def _positive_number(reader: OptionReader, option: str, value: Any) -> float:
+    # bool is an int subclass; `timeout = true` is a typo, not a second.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(reader.error(option, "must be a number"))
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(reader.error(option, "must be a positive number"))
+    return float(value)
+
+
+def _positive_integer(reader: OptionReader, option: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(reader.error(option, "must be an integer"))
+    if value <= 0:
+        raise ValueError(reader.error(option, "must be a positive integer"))
+    return value
+
+
+KINDS: dict[str, Callable[[OptionReader, str, Any], Any]] = {
+    "string": _string,
+    "boolean": _boolean,
+    "string-list": _string_list,
+    "string-table": _string_table,
+    "positive-number": _positive_number,
+    "positive-integer": _positive_integer,
+}
+
+
+# -- value rules ----------------------------------------------------------------------------------
+
+
+def relative_path(reader: OptionReader, option: str, value: str, *, inside: str = "the project") -> str:
+    """``value`` as a normalized POSIX path that stays below the directory it is relative to."""
+    path = value.replace("\\", "/")
+    normalized = posixpath.normpath(path)
+    if (
+        PurePosixPath(path).is_absolute()
+        or PureWindowsPath(path).drive
+        or normalized == "."
+        or normalized.split("/")[0] == ".."
+    ):
+        raise ValueError(reader.error(option, f"must be a relative path inside {inside}, not `{value}`"))
+    return normalized
+
+
+def _inside_wheel(reader: OptionReader, option: str, value: str) -> str:
+    return relative_path(reader, option, value, inside="the wheel")
+
+
+def _init_func(reader: OptionReader, option: str, value: str) -> str:
+    from hatch_component_init.errors import ComponentInitError
+    from hatch_component_init.wave import parse_spec
+
+    try:
+        parse_spec(value)
+    except ComponentInitError as e:
+        raise ValueError(reader.error(option, f"is not a valid init call: {e}")) from None
+    return value
+
+
+def _needs_wasi(reader: OptionReader, option: str, value: dict[str, str]) -> None:
+    if value and not reader.value("wasi"):
+        raise ValueError(reader.error(option, "needs `wasi = true`"))
+
+
+def _dirs(reader: OptionReader, option: str, value: dict[str, str]) -> dict[str, str]:
+    _needs_wasi(reader, option, value)
+    if any(not host or not guest for host, guest in value.items()):
+        raise ValueError(reader.error(option, "must map non-empty host paths to non-empty guest paths"))
+    return value
+
+
+def _dirs_exist(reader: OptionReader, option: str, value: dict[str, str]) -> None:
+    for host in value:
+        path = reader.root / host
+        if not path.exists():
+            raise FileNotFoundError(reader.error(option, f"names directory `{host}`, which does not exist"))
+        if not path.is_dir():
+            raise NotADirectoryError(reader.error(option, f"names `{host}`, which is not a directory"))
+
+
+def _env(reader: OptionReader, option: str, value: dict[str, str]) -> dict[str, str]:
+    _needs_wasi(reader, option, value)
+    if any(not name or "=" in name for name in value):
+        raise ValueError(reader.error(option, "must have non-empty variable names without `=`"))
+    return value
+
+
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _module(reader: OptionReader, option: str, value: str) -> str:
+    if not _MODULE.match(value):
+        raise ValueError(reader.error(option, f"must be a Python module name such as `app`, not `{value}`"))
+    return value
+
+
+def _path_exists(reader: OptionReader, option: str, value: str) -> None:
+    if not (reader.root / value).exists():
+        raise FileNotFoundError(reader.error(option, f"names `{value}`, which does not exist"))
+
+
+def _paths_exist(reader: OptionReader, option: str, value: list[str]) -> None:
+    for entry in value:
+        if not (reader.root / entry).is_dir():
+            raise FileNotFoundError(reader.error(option, f"names directory `{entry}`, which does not exist"))
+
+
+def _requirements(reader: OptionReader, option: str, value: list[str]) -> list[str]:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    for item in value:
+        try:
+            Requirement(item)
+        except InvalidRequirement as e:
+            raise ValueError(reader.error(option, f"has an invalid requirement `{item}`: {e}")) from None
+    return value
+
+
+def componentize_py_requirement(version: str | None) -> str:
+    """The build requirement for a `componentize-py-version` value (a version, or a specifier set)."""
+    if version is None:
+        return f"componentize-py=={DEFAULT_COMPONENTIZE_PY}"
+    return f"componentize-py=={version}" if version[:1].isdigit() else f"componentize-py{version}"
+
+
+def _componentize_py_version(reader: OptionReader, option: str, value: str) -> str:
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(componentize_py_requirement(value.strip()))
+    except InvalidRequirement:
+        raise ValueError(
+            reader.error(option, f"must be a version such as `0.25.1` or a specifier such as `>=0.25,<0.26`, not `{value}`")
+        ) from None
+    return value.strip()
+
+
+# -- the tables -----------------------------------------------------------------------------------
+
+SCHEMAS: dict[str, dict[str, Option]] = {
+    COMPONENTIZE_PY_HOOK: {
+        "wit": Option("string", default="wit", check_files=_path_exists),
+        "world": Option("string"),
+        "module": Option("string", required=True, check=_module),
+        "python-path": Option("string-list", default=lambda reader: ["."], check_files=_paths_exist),
+        "output": Option("string", required=True, check=relative_path),
+        "requirements": Option("string-list", default=lambda reader: [], check=_requirements),
+        "componentize-py-version": Option("string", check=_componentize_py_version),
+        "cache": Option("boolean", default=True),
+    },
+    COMPONENT_INIT_HOOK: {
+        "component": Option("string", required=True),
+        "destination": Option("string", default=lambda reader: reader.value("component"), check=_inside_wheel),
+        "init-func": Option("string", default=DEFAULT_INIT_FUNC, check=_init_func),
+        "keep-init-func": Option("boolean", default=False),
+        "wasi": Option("boolean", default=True),
+        "dirs": Option("string-table", default=lambda reader: {}, check=_dirs, check_files=_dirs_exist),
+        "env": Option("string-table", default=lambda reader: {}, check=_env),
+        "cache": Option("boolean", default=True),
+        "timeout": Option("positive-number", default=DEFAULT_TIMEOUT),
+        "max-memory": Option("positive-integer"),
+    },
+}
+
+
+def reader_for(hook_name: str, config: Mapping[str, Any], root: str | Path) -> OptionReader:
+    return OptionReader(hook_name, config, SCHEMAS[hook_name], root)
+
+
+def validate_build(root: str | Path, hook_tables: Mapping[str, Any], *, files: bool = True) -> None:
+    """Check every option of every one of our hooks in ``hook_tables`` (hook name -> table, in run order).
+
+    ``files=False`` skips the rules that look at the file system (for checks
+    made before the build starts, e.g. while build requirements are computed).
+    """
+    for name, table in hook_tables.items():
+        if name in SCHEMAS and isinstance(table, Mapping):
+            reader_for(name, table, root).validate(files=files)
+    _check_order(root, list(hook_tables), hook_tables)
+
+
+def _check_order(root: str | Path, order: Iterable[str], hook_tables: Mapping[str, Any]) -> None:
+    """A `componentize-py` hook that writes the `component-init` input must run before it."""
+    names = list(order)
+    if COMPONENTIZE_PY_HOOK not in names or COMPONENT_INIT_HOOK not in names:
+        return
+    if names.index(COMPONENTIZE_PY_HOOK) < names.index(COMPONENT_INIT_HOOK):
+        return
+    output = reader_for(COMPONENTIZE_PY_HOOK, hook_tables[COMPONENTIZE_PY_HOOK], root).value("output")
+    component = reader_for(COMPONENT_INIT_HOOK, hook_tables[COMPONENT_INIT_HOOK], root).value("component")
+    if Path(root, output).resolve() != Path(root, component).resolve():
+        return
+    raise ValueError(
+        f"Component `{component}` for build hook `{COMPONENT_INIT_HOOK}` is written by build hook "
+        f"`{COMPONENTIZE_PY_HOOK}`, which runs after `{COMPONENT_INIT_HOOK}`: hooks run in the order of their "
+        f"tables, so put `[tool.hatch.build.hooks.{COMPONENTIZE_PY_HOOK}]` above "
+        f"`[tool.hatch.build.hooks.{COMPONENT_INIT_HOOK}]`."
+    )
+
+
+def hook_tables(build_config: Any, hook_name: str, config: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The tables of every hook of this build, in the order they run (just ours when built alone)."""
+    tables = getattr(build_config, "hook_config", None)
+    if isinstance(tables, Mapping) and hook_name in tables:
+        return tables
+    return {hook_name: config}

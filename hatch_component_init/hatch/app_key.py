@@ -1,0 +1,195 @@
+"""The cache key of a componentize-py build: everything that can change the component it writes.
+
+componentize-py runs the app module's top-level code at build time and bakes
+whatever that code read into the component, so the key covers every file
+under the `python-path` entries (paths and bytes) and the WIT, not just the
+app module. It also appends a `site-packages` directory to the path (see
+:func:`componentize_site_dirs`); the key covers the distributions installed
+there through their RECORD files (the installer's own list of files and
+hashes), which costs milliseconds where hashing the files would cost seconds.
+
+Left out, because they can change without changing the component or are
+written by the build itself: version control directories, virtual
+environments, `__pycache__` and tool caches, the build's output directories
+and the files our hooks write.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from hatch_component_init.__about__ import __version__
+
+from .cache import file_digest, path_digest
+
+__all__ = ["SKIPPED_DIR_NAMES", "componentize_key", "componentize_py_version", "componentize_site_dirs", "make_skip"]
+
+#: Bump when the meaning of a key changes, so old entries are never mistaken for new ones.
+_KEY_FORMAT = 1
+
+#: Directories never read by an app: version control and the caches of tools.
+SKIPPED_DIR_NAMES = frozenset(
+    {
+        ".git", ".hg", ".svn", ".bzr", "_darcs", ".jj",
+        "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".tox", ".nox", ".hypothesis",
+    }
+)  # fmt: skip
+#: A directory holding one of these is a Python environment (venv, virtualenv, conda).
+_ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
+#: Files of a dist-info directory that record how, not what, was installed.
+_INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"})
+
+
+def make_skip(excluded: Iterable[Path]) -> Callable[[str, bool], bool]:
+    """What :func:`tree_digest` leaves out: ``excluded`` paths, VCS, environments, caches."""
+    excluded_paths = {os.path.realpath(path) for path in excluded}
+
+    def skip(path: str, is_dir: bool) -> bool:
+        if is_dir:
+            if os.path.basename(path) in SKIPPED_DIR_NAMES:
+                return True
+            if any(os.path.exists(os.path.join(path, marker)) for marker in _ENVIRONMENT_MARKERS):
+                return True
+        return path in excluded_paths
+
+    return skip
+
+
+def componentize_py_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("componentize-py")
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def componentize_site_dirs(env: Mapping[str, str]) -> list[Path]:
+    """The `site-packages` directories componentize-py 0.25 appends to the python path, found its way.
+
+    In order: the first `site-packages` under ``$VIRTUAL_ENV/lib``; else that of
+    `pipenv --venv`; else ``site.getsitepackages()`` and the user site of the
+    `python3` on ``PATH`` (not necessarily the Python running the build).
+    """
+    venv = env.get("VIRTUAL_ENV")
+    if venv is not None:
+        found = _find_site_packages(Path(venv, "lib"))
+        return [found] if found else []
+    path = env.get("PATH")
+    pipenv = shutil.which("pipenv", path=path)
+    if pipenv:
+        result = subprocess.run([pipenv, "--venv"], capture_output=True, text=True, check=False, env=dict(env))
+        if result.returncode == 0:
+            found = _find_site_packages(Path(result.stdout.strip(), "lib"))
+            return [found] if found else []
+    python3 = shutil.which("python3", path=path)
+    if python3 is None:
+        return []
+    code = "import site; l = site.getsitepackages(); l.insert(0, site.getusersitepackages()); print(';'.join(l))"
+    result = subprocess.run([python3, "-c", code], capture_output=True, text=True, check=False, env=dict(env))
+    return [Path(entry) for entry in result.stdout.strip().split(";") if entry]
+
+
+def _find_site_packages(directory: Path) -> Path | None:
+    """Depth-first, in directory order, like componentize-py's own search."""
+    if not directory.is_dir():
+        return None
+    if directory.name == "site-packages":
+        return directory.resolve()
+    try:
+        children = [Path(entry.path) for entry in os.scandir(directory)]
+    except OSError:
+        return None
+    for child in children:
+        found = _find_site_packages(child)
+        if found is not None:
+            return found
+    return None
+
+
+def site_dir_digest(directory: Path) -> str:
+    """What a `site-packages` directory offers: its entries, and each distribution's files and hashes."""
+    try:
+        names = sorted(os.listdir(directory))
+    except OSError:
+        return "missing"
+    entries: list[list[str]] = []
+    for name in names:
+        path = os.path.join(directory, name)
+        if name == "__pycache__":
+            continue
+        if name.endswith(".dist-info"):
+            entries.append([name, _record_digest(path, name)])
+        elif name.endswith(".pth") and os.path.isfile(path):
+            entries.append([name, file_digest(path)])
+        else:
+            entries.append([name])
+    return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+def _record_digest(dist_info: str, name: str) -> str:
+    """The installed files of one distribution with their hashes, as its RECORD lists them.
+
+    Lines outside the site directory (scripts, whose first line names the
+    environment's interpreter), compiled files, and the installer's own
+    bookkeeping are left out: they differ between two installs of the same files.
+    """
+    try:
+        with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return "no RECORD"
+    lines = []
+    for row in csv.reader(io.StringIO(text)):
+        if not row:
+            continue
+        path = row[0]
+        if path.startswith(("../", "/")) or path.endswith(".pyc"):
+            continue
+        if path.startswith(f"{name}/") and path[len(name) + 1 :] in _INSTALLER_FILES:
+            continue
+        lines.append(",".join(row[:2]))
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def componentize_key(
+    *,
+    root: Path,
+    wit: str,
+    world: str | None,
+    module: str,
+    python_path: list[str],
+    requirements: str | None,
+    excluded: Iterable[Path],
+    env: Mapping[str, str],
+) -> str:
+    """The cache key of building ``module`` with componentize-py.
+
+    ``requirements`` is the key of the installed `requirements` folder (its
+    contents are fixed by that key), ``excluded`` the files and directories
+    the build writes itself.
+    """
+    skip = make_skip(excluded)
+    header = {
+        "format": _KEY_FORMAT,
+        "hatch-component-init": __version__,
+        "componentize-py": componentize_py_version(),
+        "wit": [wit, path_digest(root / wit)],
+        "world": world,
+        "module": module,
+        # Walked from their real location, so that `skip` sees the same paths as `excluded`.
+        "python-path": [[entry, path_digest(Path(os.path.realpath(root / entry)), skip)] for entry in python_path],
+        "requirements": requirements,
+        # Only contents: componentize-py mounts each path entry at a numbered guest directory, so where
+        # a site directory is (a fresh temp dir in each isolated build) does not reach the component.
+        "site-packages": [site_dir_digest(directory) for directory in componentize_site_dirs(env)],
+    }
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
