@@ -13,7 +13,14 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, build_in_process, make_project, tree_snapshot
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    DESTINATION,
+    DEV_MODE_DIRS,
+    build_in_process,
+    make_project,
+    tree_snapshot,
+)
 
 from hatch_component_init import (
     OutputInvalidError,
@@ -325,6 +332,34 @@ def test_one_nested_component_copy_per_distinct_state() -> None:
     assert Running(output).call("get-y") == 4
 
 
+def test_core_export_named_like_the_init_export_is_left_alone() -> None:
+    comp = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "component-init") (global.set $g (i32.const 12)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (core module $user
+    (import "m" "component-init" (func $init))
+    (func (export "again") (call $init)))
+  (core instance $u (instantiate $user (with "m" (instance $i))))
+  (func (export "component-init") (canon lift (core func $i "component-init")))
+  (func (export "again") (canon lift (core func $u "again")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+    )
+    output = snapshot(comp)
+    parsed = parse_component(memoryview(output))
+    assert not [e for e in parsed.exports if e.name == "component-init"]
+    assert "component-init" in parsed.modules[min(parsed.modules)].exports
+    out = Running(output)
+    assert out.call("get") == 12
+    out.call("again")  # another module still reaches the core export
+    assert out.call("get") == 12
+
+
 # ---------------------------------------------------------------- WASI during init
 
 
@@ -500,6 +535,21 @@ def test_memory_with_more_runs_than_the_segment_cap_is_snapshotted_exactly() -> 
     assert [out.call("load8", a) for a in (0, 12, 13, last, last + 12, last + 13)] == [1, 0x80, 0, ((pairs - 1) | 1) & 0xFF, 0x80, 0]
 
 
+# ---------------------------------------------------------------- bounded
+
+
+def test_default_time_limit_is_300_seconds_everywhere(tmp_path: Path) -> None:
+    import inspect
+
+    from hatch_component_init.cli import _parser
+    from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+
+    assert inspect.signature(pre_initialize).parameters["timeout"].default == 300
+    assert _parser().parse_args(["in.wasm", "-o", "out.wasm"]).timeout == 300
+    hook = ComponentInitBuildHook(str(tmp_path), {"component": "c.wasm"}, None, None, str(tmp_path), "wheel")
+    assert hook.init_options.timeout == 300
+
+
 # ---------------------------------------------------------------- resource use
 
 
@@ -598,6 +648,30 @@ def test_pre_initialize_file_interrupted_while_writing_leaves_no_trace(
         pre_initialize_file(src, src)
     assert src.read_bytes() == TWICE
     assert listing(tmp_path) == ["in.wasm"]
+
+
+def test_hook_interrupted_while_writing_into_the_tree_leaves_the_old_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot_cache_dir: Path
+) -> None:
+    # An editable build writes the snapshot into the source tree: the one write the hook makes in place.
+    project = make_project(tmp_path / "project", COMPONENT_INIT_HOOK, raw_component=TWICE, wheel_options=DEV_MODE_DIRS)
+    in_tree = project / DESTINATION
+    in_tree.write_bytes(b"the previous snapshot")
+    real_replace = os.replace
+
+    def interrupted(src: object, dst: object) -> None:
+        if Path(dst).resolve() == in_tree.resolve():  # type: ignore[arg-type]
+            raise KeyboardInterrupt
+        real_replace(src, dst)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_in_process(project, version="editable")
+    assert in_tree.read_bytes() == b"the previous snapshot"
+    assert sorted(p.name for p in in_tree.parent.iterdir() if p.name != "__pycache__") == ["__init__.py", "greeter.wasm"]
+    monkeypatch.setattr(os, "replace", real_replace)
+    build_in_process(project, version="editable")
+    assert Running(in_tree.read_bytes()).call("get-b") == 400
 
 
 # ---------------------------------------------------------------- OutputInvalidError writes nothing
