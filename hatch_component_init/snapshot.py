@@ -118,10 +118,12 @@ def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> li
     least the number of memories that hold a non-zero byte.
     """
     limit = MAX_SEGMENTS if limit is None else limit
-    ordered = [sorted(state.chunks) for _, _, state in memories]
-    flat = [chunk for chunks in ordered for chunk in chunks]
-    per_chunk = iter(_runs(flat, limit))
-    runs = [(slot, s, e) for slot, chunks in enumerate(ordered) for _ in chunks for s, e in next(per_chunk)]
+    ordered = [sorted(state.chunks, key=lambda chunk: chunk[0]) for _, _, state in memories]
+    # One gap length for all memories: they share the limit.
+    slots = [slot for slot, chunks in enumerate(ordered) for _ in chunks]
+    runs: list[tuple[int, int, int]] = []
+    for slot, chunk_runs in zip(slots, _runs([chunk for chunks in ordered for chunk in chunks], limit)):
+        runs += [(slot, start, end) for start, end in chunk_runs]
     if len(runs) > limit:
         runs = _merge_smallest_gaps(runs, limit)
     bases = [[base for base, _ in chunks] for chunks in ordered]

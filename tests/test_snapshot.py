@@ -158,3 +158,13 @@ def test_segment_count_is_exact_at_the_limit() -> None:
     segments = snapshot.data_segments(0, False, _state(bytes(mem)), limit=40)
     assert len(segments) == 40
     assert _rebuild(65536, segments) == bytes(mem)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_any_limit_recreates_memory(seed: int) -> None:
+    rng = random.Random(seed)
+    state, mem = _random_state(rng, rng.randint(1, 6))
+    limit = rng.randint(1, 30)
+    segments = snapshot.data_segments(0, False, state, limit=limit)
+    assert len(segments) <= limit
+    assert _rebuild(len(mem), segments) == mem
