@@ -36,6 +36,8 @@ class AccessorInstance:
     resets: tuple[str, ...]  # exported `() -> ()` functions to call before reading
     #: (stack pointer, stack low) globals of a C shadow stack in the first memory, if exported.
     stack: tuple[GlobalDef, GlobalDef] | None = None
+    #: wasi-libc's `descriptor_table_get_ref(fd) -> entry or 0`, through which open descriptors are listed.
+    descriptors: str | None = None
 
     @property
     def import_module(self) -> str:
@@ -83,6 +85,11 @@ def build_accessor(instances: list[AccessorInstance]) -> bytes:
             scrub, extra_imports = _scrub_stack(inst)
             imports += extra_imports
             resets.append(scrub)
+        if inst.descriptors is not None:
+            imports.append(
+                f'(import "{mod}" "{inst.descriptors}" (func $fd{inst.core_instance} (param i32) (result i32)))'
+            )
+            funcs.append(_descriptors_func(inst))
         funcs.append(_state_func(inst))
         for m in inst.memories:
             funcs.append(_read_func(inst, m))
@@ -145,6 +152,27 @@ def _scrub_stack(inst: AccessorInstance) -> tuple[str, list[str]]:
         f" (then (memory.fill {memory} (global.get {low_name}) (i32.const 0) {n})))"
     )
     return scrub, imports
+
+
+#: Descriptor numbers probed for being open; wasi-libc hands out the lowest free one, so leaks start low.
+DESCRIPTORS_PROBED = 1024
+
+
+def _descriptors_func(inst: AccessorInstance) -> str:
+    """One byte per descriptor number: 1 if wasi-libc's descriptor table has an entry for it.
+
+    The lookup neither writes memory nor sets errno, so probing before the
+    snapshot leaves no trace in it.
+    """
+    return f"""(func (export "fds-{inst.core_instance}") (result i32)
+  (local $fd i32)
+  (call $ensure (i32.const {DESCRIPTORS_PROBED}))
+  (loop $next
+    (i32.store8 $out offset=16 (local.get $fd)
+      (i32.ne (call $fd{inst.core_instance} (local.get $fd)) (i32.const 0)))
+    (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
+    (br_if $next (i32.lt_u (local.get $fd) (i32.const {DESCRIPTORS_PROBED}))))
+  (call $ret (i32.const {DESCRIPTORS_PROBED})))"""
 
 
 def _state_func(inst: AccessorInstance) -> str:

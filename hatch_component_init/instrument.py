@@ -9,6 +9,7 @@ accessors under a prefix, so the host reaches every core instance at any depth.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from .accessor import AccessorInstance, build_accessor, global_export_name, memory_export_name
@@ -16,7 +17,7 @@ from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
 from .wasm.code_scan import find_table_mutation
 from .wasm.component import Component, Sort
-from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, read_valtype, rebuild
+from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, function_type, read_valtype, rebuild
 from .wasm.reader import Reader, encode_u32
 
 __all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
@@ -57,6 +58,8 @@ class ComponentPlan:
             names.append(f"state-i{core.core_instance}")
             for m in core.accessor.memories:
                 names += [f"read-i{core.core_instance}-m{m.index}", f"scan-i{core.core_instance}-m{m.index}"]
+            if core.accessor.descriptors is not None:
+                names.append(f"fds-i{core.core_instance}")
         for n in self.nested:
             names += [f"c{n.instance}-{name}" for name in n.plan.local_exports()]
         return names
@@ -100,7 +103,15 @@ def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | 
     resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0 and not _is_stub(m, n))
     if not m.memories and not globals_ and not resets:
         return None
-    return AccessorInstance(-1, tuple(m.memories), globals_, resets, _shadow_stack(m))
+    return AccessorInstance(-1, tuple(m.memories), globals_, resets, _shadow_stack(m), _descriptor_lookup(m, resets))
+
+
+def _descriptor_lookup(m: CoreModule, resets: tuple[str, ...]) -> str | None:
+    """wasi-libc's descriptor-table lookup, in a libc whose reset will forget every descriptor."""
+    kind, index = m.exports.get("descriptor_table_get_ref", (None, -1))
+    if "__wasilibc_reset_preopens" not in resets or kind != 0x00:
+        return None
+    return "descriptor_table_get_ref" if function_type(m, index) == ((0x7F,), (0x7F,)) else None
 
 
 def _is_stub(m: CoreModule, export: str) -> bool:
@@ -193,7 +204,7 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
         acc = module_state[si]
         if acc is not None:
             plan.cores.append(
-                CorePlan(ci, si, AccessorInstance(ci, acc.memories, acc.globals, acc.resets, acc.stack))
+                CorePlan(ci, si, dataclasses.replace(acc, core_instance=ci))
             )
 
     definitions: dict[int, ComponentPlan] = {}
@@ -246,6 +257,8 @@ def _accessor_sections(c: Component, plan: ComponentPlan) -> list[bytes]:
                 read_type = 3 if m.limits.is64 else 2
                 lifted.append((f"read-{ci}-{m.index}", f"read-i{ci}-m{m.index}", read_type))
                 lifted.append((f"scan-{ci}-{m.index}", f"scan-i{ci}-m{m.index}", 4))
+            if core.accessor.descriptors is not None:
+                lifted.append((f"fds-{ci}", f"fds-i{ci}", 1))
         memory = c.count(Sort.CORE_MEMORY)
         core_func = c.count(Sort.CORE_FUNC)
         aliases = [enc.alias_core_export(Sort.CORE_MEMORY, instance, "memory")]

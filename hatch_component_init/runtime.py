@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import re
 import threading
@@ -14,14 +15,21 @@ from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 
 from .accessor import MEMORY_SIZE_BYTES
-from .errors import ComponentInitError, InitExportError, InitFailedError, InvalidComponentError, OutputInvalidError
+from .errors import (
+    ComponentInitError,
+    InitExportError,
+    InitFailedError,
+    InvalidComponentError,
+    OutputInvalidError,
+    UnsupportedComponentError,
+)
 from .host_imports import GUEST_ERRORS, define_imports
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
 from .state import ComponentState, CoreState, MemoryState
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .wasm.core_module import NUM_TYPES
-from .wave import InitCall, convert_args, parse_spec
+from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
 __all__ = ["CompileError", "check_input", "make_engine", "run_init", "validate_component"]
 
@@ -53,6 +61,9 @@ def make_engine(*, epoch: bool = False, baseline: bool = False) -> wasmtime.Engi
     config.wasm_threads = True
     config.shared_memory = True
     config.epoch_interruption = epoch
+    # Component-model proposals the C API can switch on; wasmtime-py's Config names none of them.
+    for feature in ("async", "async_stackful", "more_async_builtins", "map", "implements", "canonical_names"):
+        getattr(ffi, f"wasmtime_config_wasm_component_model_{feature}_set")(config.ptr(), True)
     return wasmtime.Engine(config)
 
 
@@ -118,11 +129,21 @@ def check_input(data: bytes, parsed: Component) -> None:
 _WASMTIME_OFFSET = re.compile(r"\s*\(?at offset (0x[0-9a-fA-F]+|\d+)\)?")
 
 
-def _invalid(what: str, e: wasmtime.WasmtimeError, base: int) -> InvalidComponentError:
+#: How Wasmtime words a refusal of a valid binary that uses a proposal it was not configured for.
+_FEATURE_OFF = re.compile(r"requires? the component model [\w -]+ feature|feature is not active|support is not enabled")
+
+
+def _invalid(what: str, e: wasmtime.WasmtimeError, base: int) -> ComponentInitError:
     text = _describe(e)
     found = _WASMTIME_OFFSET.search(text)
     offset = base + int(found.group(1), 0) if found else base
     said = " ".join(_WASMTIME_OFFSET.sub("", text).split())
+    if _FEATURE_OFF.search(said):
+        reason = said.rpartition("Caused by:")[2].strip()
+        return UnsupportedComponentError(
+            f"the component uses a WebAssembly proposal that {_PYTHON_WASMTIME} cannot switch on, so it "
+            f"cannot run it: {reason} (at offset {offset:#x})"
+        )
     return InvalidComponentError(f"{what}: Wasmtime says: {said}", offset)
 
 
@@ -222,25 +243,69 @@ def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[
 def _find_init(
     instance: cm.Instance, store: wasmtime.Store, component: cm.Component, engine: wasmtime.Engine, call: InitCall, prefix: str
 ) -> cm.Func:
-    func = instance.get_func(store, call.name)
-    if func is None:
-        # `iface.func`: the interface name may itself contain dots (versions), so try every split.
-        name = call.name
-        for i in [i for i, ch in enumerate(name) if ch == "."][::-1]:
-            iface = instance.get_export_index(store, name[:i])
-            if iface is not None:
-                idx = instance.get_export_index(store, name[i + 1 :], iface)
-                if idx is not None:
-                    func = instance.get_func(store, idx)
-                    break
+    def lookup(iface: str | None, name: str) -> cm.Func | None:
+        if iface is None:
+            return instance.get_func(store, name)
+        where = instance.get_export_index(store, iface)
+        index = instance.get_export_index(store, name, where) if where is not None else None
+        return instance.get_func(store, index) if index is not None else None
+
+    func = resolve_init_name(call.name, lookup)
     if func is None:
         available = [n for n in _function_exports(component, engine) if not n.startswith(prefix)]
         listing = ", ".join(f"`{n}`" for n in available) or "none"
         raise InitExportError(
             f"the component has no function export `{call.name}`. Function exports: {listing}. "
-            "Name the init function (`name` or `interface.name`) with -f/--init-func, or the hook option `init-func`."
+            "Name the init function (`name`, `interface.name` or `interface.name@version`) with "
+            "-f/--init-func, or the hook option `init-func`."
+        )
+    if _is_async(func.type(store)):
+        raise UnsupportedComponentError(
+            f"the init function `{call.name}` is an `async func` (component-model async ABI), which "
+            f"{_PYTHON_WASMTIME} cannot call: it calls functions synchronously only and has no `call_async`. "
+            "Export a synchronous init function (`func`, not `async func`) and name it with -f/--init-func."
         )
     return func
+
+
+#: Who runs init, for messages about what it cannot do.
+_PYTHON_WASMTIME = f"the wasmtime Python package ({importlib.metadata.version('wasmtime')})"
+
+
+def _is_async(ty: cm.FuncType) -> bool:
+    # `ty` must stay referenced during the call: its pointer dies with it.
+    return bool(ffi.wasmtime_component_func_type_async(ty.ptr()))
+
+
+def _refuse_async_imports(component: cm.Component, engine: wasmtime.Engine) -> None:
+    """Refuse a component that imports an `async func`: stand-ins for those need Wasmtime's async API.
+
+    Wasmtime then demands `instantiate_async` (and async calls) on the store, which the
+    Python package does not expose. Async canonical built-ins alone need no such thing.
+    """
+    found: list[str] = []
+    for name, ty in _items(component.type.imports(engine)):
+        if isinstance(ty, cm.FuncType) and _is_async(ty):
+            found.append(name)
+        elif isinstance(ty, cm.ComponentInstanceType):
+            found += [f"{name}#{n}" for n, t in _items(ty.exports(engine)) if isinstance(t, cm.FuncType) and _is_async(t)]
+    if not found:
+        return
+    listing = ", ".join(f"`{n}`" for n in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
+    wasi3 = sorted({n.partition("#")[0] for n in found if re.match(r"wasi:[^@]*@0\.3\.", n)})
+    why = (
+        f" They belong to WASI 0.3 ({', '.join(f'`{n}`' for n in wasi3[:3])}{' ...' if len(wasi3) > 3 else ''}), "
+        "which that package does not implement either: it provides WASI 0.2 only."
+        if wasi3
+        else ""
+    )
+    raise UnsupportedComponentError(
+        f"this component uses the component-model async ABI in a way {_PYTHON_WASMTIME} cannot run: it imports "
+        f"{len(found)} `async func`{'s' if len(found) > 1 else ''} ({listing}), and Wasmtime instantiates such a "
+        f"component only through its async API (`instantiate_async`), which the Python package does not expose.{why} "
+        "Components that only use async canonical built-ins, with synchronous imports and a synchronous init "
+        "function, can be pre-initialized."
+    )
 
 
 def _compile(instrumented: bytes) -> tuple[wasmtime.Engine, cm.Component]:
@@ -260,6 +325,7 @@ def _compile(instrumented: bytes) -> tuple[wasmtime.Engine, cm.Component]:
 def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_output: OutputSink | None) -> ComponentState:
     """Instantiate the instrumented component, call init, reset host handles, read every state."""
     engine, component = _compile(instrumented)
+    _refuse_async_imports(component, engine)
     store = wasmtime.Store(engine)
     if options.max_memory is not None:
         store.set_limits(memory_size=options.max_memory)
@@ -291,6 +357,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         except GUEST_ERRORS as e:
             raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
         try:
+            _refuse_open_descriptors(_open_descriptors(instance, store, plan), options, call.name)
             _call_resets(instance, store, plan)
             return _read_component(instance, store, plan)
         except GUEST_ERRORS as e:
@@ -346,6 +413,45 @@ def _call_resets(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPl
         _call(instance, store, f"{plan.prefix}reset")
     for n in plan.nested:
         _call_resets(instance, store, n.plan)
+
+
+#: wasi-libc numbers stdin, stdout and stderr 0-2, then the granted directories in order.
+_FIRST_PREOPEN = 3
+
+
+def _refuse_open_descriptors(open_fds: list[int], options: InitOptions, init_name: str) -> None:
+    """Refuse a snapshot that would hold descriptors a new instance does not have.
+
+    The libc reset forgets every descriptor, so a file object init kept would
+    fail with "Bad file descriptor" at run time. Files and directories can only
+    be opened once the granted directories hold the first numbers after stdio,
+    so anything numbered after them was opened by init; a socket opened before
+    any file access could take a lower number and is not seen.
+    """
+    granted = len(options.wasi.dirs) if options.wasi.enabled else 0
+    leaked = sorted(fd for fd in set(open_fds) if fd >= _FIRST_PREOPEN + granted)
+    if not leaked:
+        return
+    numbers = ", ".join(str(fd) for fd in leaked)
+    raise InitFailedError(
+        f"the init function `{init_name}` left {len(leaked)} file, directory or socket "
+        f"descriptor{'s' if len(leaked) > 1 else ''} open (number{'s' if len(leaked) > 1 else ''} {numbers}). "
+        "A pre-initialized instance starts without them, so using them later would fail with "
+        "\"Bad file descriptor\". Read what init needs into memory and close it before init returns "
+        "(e.g. `with open(path) as f: DATA = f.read()`), then run again."
+    )
+
+
+def _open_descriptors(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> list[int]:
+    """Descriptors open in a wasi-libc of the component, which its reset is about to forget."""
+    found: list[int] = []
+    for core in plan.cores:
+        if core.accessor.descriptors is not None:
+            flags = _call(instance, store, f"{plan.prefix}fds-i{core.core_instance}").encode("latin-1")
+            found += [fd for fd, open_ in enumerate(flags) if open_]
+    for n in plan.nested:
+        found += _open_descriptors(instance, store, n.plan)
+    return found
 
 
 def _read_component(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> ComponentState:

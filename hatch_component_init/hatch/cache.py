@@ -29,6 +29,7 @@ __all__ = [
     "CACHE_DIR_ENV",
     "ComponentCache",
     "FileCache",
+    "PrecompiledCache",
     "SnapshotCache",
     "default_cache_dir",
     "prune_least_recently_used",
@@ -214,6 +215,13 @@ class ComponentCache(FileCache):
     """componentize-py outputs, keyed by ``componentize_key`` (hatch/app_key.py)."""
 
     KIND = "components"
+
+
+class PrecompiledCache(FileCache):
+    """Precompiled (serialized) snapshots, keyed by ``precompile_key`` (hatch/precompile.py)."""
+
+    KIND = "precompiled"
+    SUFFIX = ".cwasm"
 
 
 def _unlink(path: Path) -> None:

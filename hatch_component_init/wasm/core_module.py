@@ -289,3 +289,46 @@ def stub_module(m: CoreModule) -> bytes:
 
 def export_entry(name: str, kind: int, index: int) -> bytes:
     return encode_name(name) + bytes([kind]) + encode_u32(index)
+
+
+def function_type(m: CoreModule, func_index: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """(params, results) of function ``func_index``, or None where its type is not a plain function type."""
+    type_indices: list[int] = []
+    imports = m.section(2)
+    if imports is not None:
+        r = Reader(m.raw, imports.payload_start, imports.end, m.base)
+        for _ in range(r.u32()):
+            r.name()
+            r.name()
+            kind = r.u8()
+            if kind == 0x00:
+                type_indices.append(r.u32())
+            elif kind == 0x01:
+                read_valtype(r)
+                _limits(r)
+            elif kind == 0x02:
+                _limits(r)
+            elif kind == 0x03:
+                read_valtype(r)
+                r.u8()
+            else:
+                r.u8()
+                r.u32()
+    funcs = m.section(3)
+    if funcs is not None:
+        r = Reader(m.raw, funcs.payload_start, funcs.end, m.base)
+        type_indices += [r.u32() for _ in range(r.u32())]
+    types = m.section(1)
+    if types is None or not 0 <= func_index < len(type_indices):
+        return None
+    r = Reader(m.raw, types.payload_start, types.end, m.base)
+    wanted = type_indices[func_index]
+    count = r.u32()
+    for i in range(min(count, wanted + 1)):
+        if r.u8() != 0x60:
+            return None  # rec groups and GC types: not worth decoding for this question
+        params = tuple(read_valtype(r) for _ in range(r.u32()))
+        results = tuple(read_valtype(r) for _ in range(r.u32()))
+        if i == wanted:
+            return params, results
+    return None
