@@ -229,7 +229,8 @@ class TestUnknownOptions:
         hook = ComponentInitBuildHook(str(tmp_path), {"component": "a.wasm", "zzz": 1}, None, None, str(tmp_path), "wheel")
         message = (
             "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
-            "`destination`, `dirs`, `env`, `init-func`, `keep-init-func`, `max-memory`, `timeout`, `wasi`$"
+            "`destination`, `dirs`, `env`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
+            "`timeout`, `wasi`$"
         )
         with pytest.raises(ValueError, match=message):
             hook.validate()

@@ -35,6 +35,8 @@ from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, hook_tables, reader_for, validate_build
+from .loader import install_loader_in_tree, ship_loader
+from .precompile import ship_precompiled
 
 __all__ = ["SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
 
@@ -135,6 +137,15 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         return None if value is None else int(value)
 
     @cached_property
+    def config_precompile(self) -> bool:
+        return bool(self.options.value("precompile"))
+
+    @cached_property
+    def config_loader(self) -> str | None:
+        value = self.options.value("loader")
+        return None if value is None else str(value)
+
+    @cached_property
     def init_options(self) -> InitOptions:
         return InitOptions(
             init_func=self.config_init_func,
@@ -169,8 +180,12 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     @property
     def editable_path(self) -> Path:
         """Where ``destination`` lives in the source tree, undoing the target's `sources` rewrites."""
+        return self.tree_path(self.config_destination)
+
+    def tree_path(self, wheel_path: str) -> Path:
+        """Where ``wheel_path`` lives in the source tree, undoing the target's `sources` rewrites."""
         sources: dict[str, str] = getattr(self.build_config, "sources", None) or {}
-        return editable_target(Path(self.root), self.config_destination, sources)
+        return editable_target(Path(self.root), wheel_path, sources)
 
     def _relative(self, path: Path) -> str:
         try:
@@ -191,19 +206,30 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
                 "component is used; set `destination` to another path to use the pre-initialized one"
             )
+            if self.config_loader:
+                install_loader_in_tree(self, self.editable_path)
             return
         snapshot = self._snapshot_for_wheel(build_data)
         if version == "editable":
             self._install_in_tree(snapshot)
+            if self.config_loader:
+                install_loader_in_tree(self, self.editable_path)
         else:
             build_data["force_include"][str(snapshot)] = self.config_destination
+            precompiled = ship_precompiled(self, snapshot, build_data) if self.config_precompile else None
+            if self.config_loader:
+                ship_loader(self, build_data, precompiled)
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
-        # Only the in-tree copy an editable build wrote, and only while it is unchanged since.
-        target = self.editable_path
+        self._remove_from_tree(self.editable_path)
+        if self.config_loader:
+            self._remove_from_tree(self.tree_path(self.config_loader))
+
+    def _remove_from_tree(self, target: Path) -> None:
+        # Only a file an editable build wrote, and only while it is unchanged since.
         ledger = self._ledger_path(target)
         try:
             recorded = json.loads(ledger.read_text())["sha256"]
@@ -333,21 +359,25 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             shutil.rmtree(self._staging.pop(), ignore_errors=True)
 
     def _install_in_tree(self, snapshot: Path) -> None:
-        from hatch_component_init.fileio import atomic_write
-
         target = self.editable_path
         data = snapshot.read_bytes()
         self._remove_staging()
+        self.write_in_tree(target, data)
+        self.app.display_info(
+            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
+            "in the source tree (removed by `hatch clean`)"
+        )
+
+    def write_in_tree(self, target: Path, data: bytes) -> None:
+        """Write ``data`` to ``target`` in the source tree, recorded so that ``clean`` removes it while unchanged."""
+        from hatch_component_init.fileio import atomic_write
+
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.is_file() or target.read_bytes() != data:
             atomic_write(target, data)
         ledger = self._ledger_path(target)
         ledger.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(ledger, json.dumps({"path": str(target), "sha256": hashlib.sha256(data).hexdigest()}).encode())
-        self.app.display_info(
-            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
-            "in the source tree (removed by `hatch clean`)"
-        )
 
     def _ledger_path(self, target: Path) -> Path:
         """Record of an in-tree file we wrote, so that ``clean`` removes ours and nothing else."""

@@ -308,6 +308,26 @@ def _componentize_py_version(reader: OptionReader, option: str, value: str) -> s
     return value.strip()
 
 
+def _precompile(reader: OptionReader, option: str, value: bool) -> bool:
+    if value and PurePosixPath(reader.value("destination")).suffix == ".cwasm":
+        problem = (
+            "needs a `destination` whose suffix is not `.cwasm`: "
+            "the precompiled component goes next to it, with that suffix"
+        )
+        raise ValueError(reader.error(option, problem))
+    return value
+
+
+def _loader(reader: OptionReader, option: str, value: str) -> str:
+    path = relative_path(reader, option, value, inside="the wheel")
+    if not path.endswith(".py") or not all(part.isidentifier() for part in path[: -len(".py")].split("/")):
+        problem = (
+            f"must be the path of a Python module inside the wheel, such as `mypackage/_component.py`, not `{value}`"
+        )
+        raise ValueError(reader.error(option, problem))
+    return path
+
+
 # -- the tables -----------------------------------------------------------------------------------
 
 SCHEMAS: dict[str, dict[str, Option]] = {
@@ -332,6 +352,8 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "cache": Option("boolean", default=True),
         "timeout": Option("positive-number", default=DEFAULT_TIMEOUT),
         "max-memory": Option("positive-integer"),
+        "precompile": Option("boolean", default=False, check=_precompile),
+        "loader": Option("string", check=_loader),
     },
 }
 

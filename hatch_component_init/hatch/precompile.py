@@ -1,0 +1,291 @@
+"""The `precompile` option: compile the shipped component ahead of time for the build machine's platform.
+
+A wheel then carries Wasmtime's serialized machine code (``.cwasm``) next to
+the portable ``.wasm``, so that the first start after ``pip install`` loads it
+in milliseconds instead of compiling for seconds. The code is made for the
+platform's baseline CPU (Wasmtime's target triple set explicitly turns off the
+detection of the build CPU's extra features), so it loads on every CPU of that
+architecture, and Wasmtime loads it in every release of the same major version.
+
+Only the build machine's own platform is supported: the Cranelift that
+wasmtime-py ships generates code for its host architecture alone (asking it
+for another one aborts the process), and ``wasmtime compile --target`` output
+loads only in the same wasmtime major version as the CLI that made it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any, Protocol
+
+from hatch_component_init.__about__ import __version__
+from hatch_component_init.errors import ConfigError, PrecompileError
+
+from .cache import default_cache_dir, wasmtime_version
+from .loader_template import host_platform
+
+if TYPE_CHECKING:
+    from .component_init import ComponentInitBuildHook
+
+__all__ = [
+    "PRECOMPILED_SUFFIX",
+    "Precompiled",
+    "check_wasmtime_requirements",
+    "host_target",
+    "precompile",
+    "precompiled_destination",
+    "wasmtime_requirement",
+    "wheel_tag",
+]
+
+PRECOMPILED_SUFFIX = ".cwasm"
+#: Bump when what goes into a `.cwasm` changes for the same inputs (e.g. engine settings).
+_KEY_FORMAT = 1
+_CHUNK = 1 << 20
+
+
+class ArtifactCache(Protocol):
+    """Where `.cwasm` files are kept between builds (hatch/cache.py's `PrecompiledCache`)."""
+
+    def get(self, key: str) -> Path | None: ...
+
+    def put(self, key: str, data: bytes) -> Path: ...
+
+
+@dataclass(frozen=True)
+class Precompiled:
+    """A serialized component on disk and what a loader must know to trust it."""
+
+    path: Path
+    sha256: str
+    size: int
+    target: str
+    platform: tuple[str, str]
+    wasmtime_version: str
+    from_cache: bool
+
+
+def precompiled_destination(destination: str) -> str:
+    """``destination`` with its suffix replaced by ``.cwasm`` (added if it has none)."""
+    return PurePosixPath(destination).with_suffix(PRECOMPILED_SUFFIX).as_posix()
+
+
+def host_target() -> str:
+    """Wasmtime's target triple for this machine, as wasmtime-py's own Cranelift expects it."""
+    found = host_platform()
+    if found is None:
+        message = (
+            "Option `precompile` for build hook `component-init` is not supported on this platform "
+            f"({platform.machine() or 'unknown machine'}, {sys.platform}, {64 if sys.maxsize > 2**32 else 32}-bit): "
+            "precompiled components are made for 64-bit x86_64 and aarch64 Linux, macOS and Windows; "
+            "set `precompile = false` (the component still works, it is compiled at its first start)"
+        )
+        raise PrecompileError(message)
+    arch, system = found
+    if system == "linux":
+        return f"{arch}-unknown-linux-{_linux_libc()}"
+    if system == "darwin":
+        return f"{arch}-apple-darwin"
+    return f"{arch}-pc-windows-msvc"
+
+
+def _linux_libc() -> str:
+    import sysconfig
+
+    name = platform.libc_ver()[0] or str(sysconfig.get_config_var("HOST_GNU_TYPE") or "")
+    return "musl" if "musl" in name else "gnu"
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def precompile_key(component_sha256: str, target: str, wasmtime: str) -> str:
+    """Cache key of the `.cwasm` of a component: its bytes, the target and the compiling wasmtime."""
+    header = {
+        "format": _KEY_FORMAT,
+        "hatch-component-init": __version__,
+        "wasmtime": wasmtime,
+        "component": component_sha256,
+        "target": target,
+    }
+    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
+
+
+def compile_component(component: bytes, target: str) -> bytes:
+    """Compile and serialize ``component`` with Wasmtime's default engine settings for ``target``.
+
+    The loader deserializes it into an engine with the default settings too
+    (plus the code cache, which does not change compiled code); any setting
+    that changes code (fuel, epochs, memory layout) would make Wasmtime refuse
+    it there.
+    """
+    import wasmtime
+    from wasmtime.component import Component
+
+    config = wasmtime.Config()
+    config.target = target
+    try:
+        return bytes(Component(wasmtime.Engine(config), component).serialize())
+    except wasmtime.WasmtimeError as e:
+        raise PrecompileError(f"Wasmtime could not compile the component for {target}: {e}") from None
+
+
+def precompile(
+    component: Path,
+    cache: ArtifactCache | None,
+    stage: Callable[[bytes], Path],
+    on_cache_error: Callable[[OSError], None] = lambda error: None,
+) -> Precompiled:
+    """The `.cwasm` of ``component`` for this machine: from ``cache``, or compiled (and then cached or staged)."""
+    target = host_target()
+    found = host_platform()
+    assert found is not None
+    version = wasmtime_version()
+    key = precompile_key(_file_sha256(component), target, version)
+    path = cache.get(key) if cache is not None else None
+    from_cache = path is not None
+    if path is None:
+        data = compile_component(component.read_bytes(), target)
+        if cache is not None:
+            try:
+                path = cache.put(key, data)
+            except OSError as e:
+                on_cache_error(e)
+        if path is None:
+            path = stage(data)
+    return Precompiled(
+        path=path,
+        sha256=_file_sha256(path),
+        size=path.stat().st_size,
+        target=target,
+        platform=found,
+        wasmtime_version=version,
+        from_cache=from_cache,
+    )
+
+
+# -- what the wheel says about itself ----------------------------------------------------------
+
+
+def wheel_tag() -> str:
+    """``py3-none-<platforms>``: the platforms the installed wasmtime's wheel was built for.
+
+    The machine code runs exactly where that wasmtime runs (same architecture
+    and operating system), so its platform tags are the honest claim, and on
+    Linux they are `manylinux` tags that an index accepts.
+    """
+    platforms = _wasmtime_wheel_platforms() or [_platform_tag_of_this_interpreter()]
+    return "py3-none-" + ".".join(platforms)
+
+
+def _wasmtime_wheel_platforms() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        text = distribution("wasmtime").read_text("WHEEL") or ""
+    except PackageNotFoundError:
+        return []
+    platforms: list[str] = []
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name.strip() != "Tag":
+            continue
+        for plat in value.strip().split("-")[-1].split("."):
+            plat = _single_arch(plat)
+            if plat != "any" and plat not in platforms:
+                platforms.append(plat)
+    return platforms
+
+
+def _single_arch(plat: str) -> str:
+    """A macOS fat-binary tag narrowed to this machine's architecture: our code is for one."""
+    for fat in ("_universal2", "_universal"):
+        if plat.startswith("macosx_") and plat.endswith(fat):
+            return plat[: -len(fat)] + "_" + platform.machine()
+    return plat
+
+
+def _platform_tag_of_this_interpreter() -> str:
+    from packaging.tags import platform_tags
+
+    # Like hatchling's own inferred tag: the generic one, not manylinux/musllinux guesses.
+    return next(tag for tag in platform_tags() if "manylinux" not in tag and "musllinux" not in tag)
+
+
+def wasmtime_requirement(version: str) -> str:
+    """The releases whose Wasmtime loads artifacts of ``version``: the same major version."""
+    return f"wasmtime=={version.split('.')[0]}.*"
+
+
+def check_wasmtime_requirements(dependencies: Iterable[str], version: str) -> str | None:
+    """The first of the project's own requirements on wasmtime that excludes ``version``, if any."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    for dependency in dependencies:
+        try:
+            requirement = Requirement(dependency)
+        except InvalidRequirement:
+            continue
+        if canonicalize_name(requirement.name) != "wasmtime":
+            continue
+        if requirement.marker is not None and not requirement.marker.evaluate({"extra": ""}):
+            continue
+        if not requirement.specifier.contains(version, prereleases=True):
+            return dependency
+    return None
+
+
+def describe(precompiled: Precompiled, source: str, destination: str, elapsed: float) -> str:
+    """The line the build shows for the `.cwasm`."""
+    size = f"{precompiled.size / 1_000_000:.1f} MB"
+    how = "from the cache, Wasmtime not run" if precompiled.from_cache else f"wasmtime {precompiled.wasmtime_version}"
+    return f"Precompiled `{source}` -> `{destination}` for {precompiled.target} ({size}, {how}) in {elapsed:.2f} s"
+
+
+# -- the hook's side ---------------------------------------------------------------------------
+
+
+def ship_precompiled(hook: ComponentInitBuildHook, shipped: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
+    """Put the `.cwasm` of ``shipped`` into the wheel, and make the wheel say what it needs to load it."""
+    started = time.perf_counter()
+    version = wasmtime_version()
+    conflict = check_wasmtime_requirements(hook.metadata.core.dependencies, version)
+    if conflict is not None:
+        message = (
+            f"Option `precompile` for build hook `{hook.PLUGIN_NAME}`: the build runs wasmtime {version}, whose "
+            f"precompiled code loads only in wasmtime {version.split('.')[0]}.x, but the project requires "
+            f"`{conflict}`. Build with a wasmtime that the project's requirements allow."
+        )
+        raise ConfigError(message)
+    from .cache import PrecompiledCache
+
+    destination = precompiled_destination(hook.config_destination)
+    cache = PrecompiledCache(default_cache_dir()) if hook.config_cache else None
+
+    def cache_error(error: OSError) -> None:
+        hook.app.display_warning(f"Could not write the precompiled component to the cache: {error}")
+
+    artifact = precompile(shipped, cache, hook._stage, on_cache_error=cache_error)
+    build_data["force_include"][str(artifact.path)] = destination
+    # Machine code for one platform: the wheel must not claim `none-any`.
+    build_data["tag"] = wheel_tag()
+    build_data["pure_python"] = False
+    build_data["dependencies"].append(wasmtime_requirement(artifact.wasmtime_version))
+    hook.app.display_success(
+        describe(artifact, hook.config_destination, destination, time.perf_counter() - started)
+        + f"; wheel tagged `{build_data['tag']}`, requires `{wasmtime_requirement(artifact.wasmtime_version)}`"
+    )
+    return destination, artifact

@@ -1,0 +1,375 @@
+"""The `precompile` and `loader` options of the `component-init` hook, and the loader they generate.
+
+Every loader runs in a fresh process with an empty Wasmtime cache, the way a
+first start after `pip install` does. Whether it deserialized or compiled is
+proven by what it reports (`last_load`) and by Wasmtime's cache directory: a
+deserialized component writes nothing there, a compiled one fills it.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from hatch_support import COMPONENT_INIT_HOOK, DESTINATION, DEV_MODE_DIRS, build_in_process, make_project, run_build
+from wat_support import snapshot, wat
+
+from hatch_component_init.errors import ConfigError
+from hatch_component_init.hatch.cache import wasmtime_version
+from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+from hatch_component_init.hatch.loader import render_loader
+from hatch_component_init.hatch.precompile import host_target, precompile, wasmtime_requirement, wheel_tag
+
+pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
+
+#: Init stores 42 in a global that `answer` returns: 42 proves the snapshot, 0 would mean init never ran.
+APP_WAT = """
+(component
+  (core module $m
+    (memory 1)
+    (global $answer (mut i32) (i32.const 0))
+    (func (export "init") (global.set $answer (i32.const 42)))
+    (func (export "answer") (result i32) (global.get $answer)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+
+LOADER = "greeter_pkg/_component.py"
+PRECOMPILED = "greeter_pkg/greeter.cwasm"
+
+#: Loads through the generated module, calls `answer`, and reports what happened.
+RUN = """
+import json, sys
+import wasmtime
+from wasmtime.component import Linker
+module = __import__(sys.argv[1], fromlist=["load"])
+given = None
+if sys.argv[2] == "fuel":
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    given = wasmtime.Engine(config)
+engine, component = module.load(given)
+store = wasmtime.Store(engine)
+if given is not None:
+    store.set_fuel(10_000_000)
+instance = Linker(engine).instantiate(store, component)
+answer = instance.get_func(store, "answer")(store)
+print(json.dumps({"answer": answer, "last_load": module.last_load, "given_engine_kept": engine is given}))
+"""
+
+
+def wasmtime_cache_files(home: Path) -> int:
+    return sum(len(files) for _, _, files in os.walk(home / "cache" / "wasmtime"))
+
+
+def run_loader(site: Path, home: Path, module: str = "pkg._component", engine: str = "default") -> dict[str, object]:
+    """Run the loader in a fresh interpreter whose Wasmtime cache lives (empty at first) under ``home``."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", RUN, module, engine], env=env, cwd=home.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module")
+def app_snapshot() -> bytes:
+    return snapshot(wat(APP_WAT))
+
+
+def make_package(root: Path, component: bytes, *, precompiled: bool) -> Path:
+    """``root/pkg`` with the component, optionally its `.cwasm`, and the generated loader; returns the `.cwasm` path."""
+    package = root / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "app.wasm").write_bytes(component)
+    cwasm = package / "app.cwasm"
+    settings = None
+    if precompiled:
+
+        def stage(data: bytes) -> Path:
+            cwasm.write_bytes(data)
+            return cwasm
+
+        settings = ("pkg/app.cwasm", precompile(package / "app.wasm", None, stage))
+    (package / "_component.py").write_bytes(render_loader("pkg/_component.py", "pkg/app.wasm", settings))
+    return cwasm
+
+
+def engine_section(data: bytes) -> tuple[int, int]:
+    """Offset and size of Wasmtime's `.wasmtime.engine` ELF section (version string, target, settings)."""
+    (shoff,) = struct.unpack_from("<Q", data, 0x28)
+    entry_size, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * entry_size) for i in range(count)]
+    names = headers[names_index][4]
+    for name, _type, _flags, _addr, offset, size, *_ in headers:
+        end = data.index(b"\0", names + name)
+        if data[names + name : end] == b".wasmtime.engine":
+            return offset, size
+    raise AssertionError("no .wasmtime.engine section")
+
+
+def set_setting(loader: Path, name: str, value: object) -> None:
+    lines = loader.read_text().splitlines(keepends=True)
+    (index,) = [i for i, line in enumerate(lines) if line.startswith(f"{name}:")]
+    annotation = lines[index].split("=", 1)[0]
+    lines[index] = f"{annotation}= {value!r}\n"
+    loader.write_text("".join(lines))
+
+
+class TestLoader:
+    def test_precompiled_is_deserialized(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        make_package(tmp_path / "site", app_snapshot, precompiled=True)
+        home = tmp_path / "home"
+        got = run_loader(tmp_path / "site", home)
+        assert got == {"answer": 42, "last_load": "precompiled app.cwasm", "given_engine_kept": False}
+        # Nothing was compiled: Wasmtime's cache stayed empty.
+        assert wasmtime_cache_files(home) == 0
+
+    def test_without_precompiled_compiles_with_the_cache(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        make_package(tmp_path / "site", app_snapshot, precompiled=False)
+        home = tmp_path / "home"
+        got = run_loader(tmp_path / "site", home)
+        assert got["answer"] == 42
+        assert got["last_load"] == "compiled app.wasm (no precompiled component was built)"
+        assert wasmtime_cache_files(home) > 0
+
+    @pytest.mark.parametrize(
+        ("damage", "reason"),
+        [
+            ("missing", "app.cwasm: cannot be read"),
+            ("truncated", "app.cwasm: its checksum does not match the build's (damaged or replaced)"),
+            ("bytes flipped", "app.cwasm: its checksum does not match the build's (damaged or replaced)"),
+            ("recorded for another wasmtime", "app.cwasm: compiled by wasmtime 1.0.0, installed is "),
+            ("recorded for another platform", "app.cwasm: compiled for riscv64gc-unknown-linux-gnu, this is "),
+            ("made by another wasmtime", "app.cwasm: Wasmtime refused it: "),
+            ("not a wasmtime artifact", "app.cwasm: Wasmtime refused it: "),
+        ],
+    )
+    def test_unusable_precompiled_falls_back(self, tmp_path: Path, app_snapshot: bytes, damage: str, reason: str) -> None:
+        cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True)
+        loader = cwasm.parent / "_component.py"
+        data = bytearray(cwasm.read_bytes())
+        if damage == "missing":
+            cwasm.unlink()
+        elif damage == "truncated":
+            cwasm.write_bytes(data[: len(data) // 2])
+        elif damage == "bytes flipped":
+            # Inside the machine code: Wasmtime itself would not notice (it checks headers, not code).
+            middle = len(data) // 2
+            data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+            cwasm.write_bytes(data)
+        elif damage == "recorded for another wasmtime":
+            set_setting(loader, "WASMTIME_VERSION", "1.0.0")
+        elif damage == "recorded for another platform":
+            set_setting(loader, "TARGET", "riscv64gc-unknown-linux-gnu")
+            set_setting(loader, "PLATFORM", ("riscv64gc", "linux"))
+        else:
+            if damage == "made by another wasmtime":
+                # The version string Wasmtime writes into its engine section: one byte of length, then the text.
+                offset, _size = engine_section(bytes(data))
+                length = data[offset + 1]
+                data[offset + 2 : offset + 2 + length] = b"9" * length
+            else:
+                # Without its engine section an ELF file is not Wasmtime's to load.
+                name = data.index(b".wasmtime.engine\0")
+                data[name : name + 16] = b".something.else\0"
+            cwasm.write_bytes(data)
+            # A file whose checksum matches: only Wasmtime's own checks stand between it and the engine.
+            set_setting(loader, "PRECOMPILED_SHA256", hashlib.sha256(data).hexdigest())
+
+        home = tmp_path / "home"
+        got = run_loader(tmp_path / "site", home)
+        assert got["answer"] == 42
+        assert str(got["last_load"]).startswith(f"compiled app.wasm ({reason}"), got["last_load"]
+        assert wasmtime_cache_files(home) > 0
+
+    def test_incompatible_engine_compiles_with_it(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        make_package(tmp_path / "site", app_snapshot, precompiled=True)
+        got = run_loader(tmp_path / "site", tmp_path / "home", engine="fuel")
+        assert got["answer"] == 42
+        assert got["given_engine_kept"] is True
+        assert str(got["last_load"]).startswith("compiled app.wasm (app.cwasm: Wasmtime refused it: "), got
+        assert "fuel" in str(got["last_load"])
+
+    def test_imports_only_wasmtime_and_the_standard_library(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True)
+        tree = ast.parse((cwasm.parent / "_component.py").read_text())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module.split(".")[0])
+        assert "wasmtime" in imported
+        assert imported - {"wasmtime", "__future__"} <= set(sys.stdlib_module_names)
+
+    def test_output_is_deterministic(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        first = make_package(tmp_path / "a", app_snapshot, precompiled=True)
+        second = make_package(tmp_path / "b", app_snapshot, precompiled=True)
+        assert first.read_bytes() == second.read_bytes()
+        assert (first.parent / "_component.py").read_bytes() == (second.parent / "_component.py").read_bytes()
+
+
+# -- the hook ---------------------------------------------------------------------------------------
+
+
+def hook_table(**options: str) -> str:
+    """The tests' `component-init` table with ``options`` (TOML values) set or replaced."""
+    lines = [line for line in COMPONENT_INIT_HOOK.splitlines() if line.split(" = ")[0] not in options]
+    return "\n".join(lines + [f"{key} = {value}" for key, value in options.items()]) + "\n"
+
+
+def unpack(wheel: Path, site: Path) -> Path:
+    with zipfile.ZipFile(wheel) as archive:
+        archive.extractall(site)
+    return site
+
+
+def wheel_metadata(wheel: Path, name: str) -> str:
+    with zipfile.ZipFile(wheel) as archive:
+        (member,) = [item for item in archive.namelist() if item.endswith(f".dist-info/{name}")]
+        return archive.read(member).decode()
+
+
+@pytest.fixture(scope="module")
+def app_component() -> bytes:
+    return wat(APP_WAT)
+
+
+class TestHook:
+    def test_precompiled_wheel(self, tmp_path: Path, app_component: bytes, capsys: pytest.CaptureFixture[str]) -> None:
+        project = make_project(
+            tmp_path / "greeter", hook_table(precompile="true", loader=f'"{LOADER}"'), raw_component=app_component
+        )
+        wheel = build_in_process(project)
+
+        assert wheel.name == f"greeter-1.0-{wheel_tag()}.whl"
+        assert not wheel.name.endswith("-none-any.whl")
+        tags = [line.split(": ", 1)[1] for line in wheel_metadata(wheel, "WHEEL").splitlines() if line.startswith("Tag:")]
+        assert tags and all(tag.startswith("py3-none-") and not tag.endswith("-any") for tag in tags)
+        assert "Root-Is-Purelib: false" in wheel_metadata(wheel, "WHEEL")
+        assert f"Requires-Dist: {wasmtime_requirement(wasmtime_version())}" in wheel_metadata(wheel, "METADATA")
+        with zipfile.ZipFile(wheel) as archive:
+            assert {DESTINATION, PRECOMPILED, LOADER} <= set(archive.namelist())
+        out = capsys.readouterr().err
+        assert f"-> `{PRECOMPILED}` for {host_target()}" in out
+
+        site = unpack(wheel, tmp_path / "site")
+        home = tmp_path / "home"
+        got = run_loader(site, home, module="greeter_pkg._component")
+        assert got == {"answer": 42, "last_load": "precompiled greeter.cwasm", "given_engine_kept": False}
+        assert wasmtime_cache_files(home) == 0
+        # The source tree got neither file.
+        assert not (project / PRECOMPILED).exists() and not (project / LOADER).exists()
+
+    def test_plain_wheel_stays_pure(self, tmp_path: Path, app_component: bytes) -> None:
+        project = make_project(tmp_path / "greeter", hook_table(loader=f'"{LOADER}"'), raw_component=app_component)
+        wheel = build_in_process(project)
+
+        assert wheel.name == "greeter-1.0-py3-none-any.whl"
+        assert "Root-Is-Purelib: true" in wheel_metadata(wheel, "WHEEL")
+        assert "Requires-Dist: wasmtime" not in wheel_metadata(wheel, "METADATA")
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert LOADER in names and PRECOMPILED not in names
+        got = run_loader(unpack(wheel, tmp_path / "site"), tmp_path / "home", module="greeter_pkg._component")
+        assert got["answer"] == 42
+        assert got["last_load"] == "compiled greeter.wasm (no precompiled component was built)"
+
+    def test_precompile_without_loader(self, tmp_path: Path, app_component: bytes) -> None:
+        project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
+        wheel = build_in_process(project)
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert {DESTINATION, PRECOMPILED} <= names and LOADER not in names
+        assert wheel.name == f"greeter-1.0-{wheel_tag()}.whl"
+
+    def test_cache_hit_does_not_recompile(
+        self, tmp_path: Path, app_component: bytes, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from hatch_component_init.hatch.cache import PrecompiledCache
+
+        project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
+        first = build_in_process(project)
+        assert "from the cache" not in capsys.readouterr().err
+        (cached,) = PrecompiledCache(snapshot_cache_dir).entries.glob("*.cwasm")
+        shutil.move(first, tmp_path / first.name)
+
+        second = build_in_process(project)
+        out = capsys.readouterr().err
+        assert f"-> `{PRECOMPILED}` for {host_target()}" in out and "from the cache, Wasmtime not run" in out
+        assert zipfile.ZipFile(second).read(PRECOMPILED) == cached.read_bytes()
+        assert zipfile.ZipFile(tmp_path / first.name).read(PRECOMPILED) == cached.read_bytes()
+
+    def test_no_cache_leaves_cache_alone(self, tmp_path: Path, app_component: bytes, snapshot_cache_dir: Path) -> None:
+        project = make_project(
+            tmp_path / "greeter", hook_table(precompile="true", cache="false"), raw_component=app_component
+        )
+        wheel = build_in_process(project)
+        assert PRECOMPILED in zipfile.ZipFile(wheel).namelist()
+        assert not list(snapshot_cache_dir.rglob("*.cwasm"))
+
+    def test_editable_writes_loader_into_tree(self, tmp_path: Path, app_component: bytes) -> None:
+        project = make_project(
+            tmp_path / "greeter",
+            hook_table(precompile="true", loader=f'"{LOADER}"'),
+            raw_component=app_component,
+            wheel_options=DEV_MODE_DIRS,
+        )
+        wheel = build_in_process(project, version="editable")
+        assert wheel.name == "greeter-1.0-py3-none-any.whl"
+        assert (project / LOADER).is_file() and not (project / PRECOMPILED).exists()
+
+        got = run_loader(project, tmp_path / "home", module="greeter_pkg._component")
+        assert got["answer"] == 42
+        assert got["last_load"] == "compiled greeter.wasm (no precompiled component was built)"
+
+        hook = ComponentInitBuildHook(
+            str(project), {"component": "build/greeter.wasm", "destination": DESTINATION, "loader": LOADER},
+            None, None, str(project), "wheel",
+        )  # fmt: skip
+        hook.clean(["editable"])
+        assert not (project / LOADER).exists() and not (project / DESTINATION).exists()
+
+    @pytest.mark.parametrize(
+        ("options", "message"),
+        [
+            ({"loader": '"greeter_pkg/loader.txt"'}, "Option `loader` for build hook `component-init` must be"),
+            ({"loader": '"greeter-pkg/_component.py"'}, "Option `loader` for build hook `component-init` must be"),
+            ({"loader": '"../_component.py"'}, "Option `loader` for build hook `component-init` must be"),
+            ({"precompile": '"yes"'}, "Option `precompile` for build hook `component-init` must be a boolean"),
+            (
+                {"precompile": "true", "destination": '"greeter_pkg/greeter.cwasm"'},
+                "Option `precompile` for build hook `component-init` needs a `destination` whose suffix is not `.cwasm`",
+            ),
+        ],
+    )
+    def test_bad_options(self, tmp_path: Path, app_component: bytes, options: dict[str, str], message: str) -> None:
+        project = make_project(tmp_path / "greeter", hook_table(**options), raw_component=app_component)
+        with pytest.raises((TypeError, ValueError)) as error:
+            build_in_process(project)
+        assert message in str(error.value)
+
+    def test_project_excluding_this_wasmtime(self, tmp_path: Path, app_component: bytes) -> None:
+        project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"', 'requires-python = ">=3.11"\ndependencies = ["wasmtime>=999"]'))
+        with pytest.raises(ConfigError, match=r"but the project requires `wasmtime>=999`"):
+            build_in_process(project)
