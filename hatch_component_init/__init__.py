@@ -8,6 +8,7 @@ from .__about__ import __version__
 from .errors import (
     ComponentInitError,
     ConfigError,
+    HostError,
     InitExportError,
     InitFailedError,
     InvalidComponentError,
@@ -17,12 +18,14 @@ from .errors import (
 from .options import WasiOptions
 
 if TYPE_CHECKING:
-    from .api import pre_initialize, pre_initialize_file
+    from .api import Invoker, pre_initialize, pre_initialize_file, pre_initialize_with
 
 __all__ = [
     "ComponentInitError",
     "ConfigError",
+    "HostError",
     "InitExportError",
+    "Invoker",
     "InitFailedError",
     "InvalidComponentError",
     "OutputInvalidError",
@@ -31,13 +34,14 @@ __all__ = [
     "__version__",
     "pre_initialize",
     "pre_initialize_file",
+    "pre_initialize_with",
 ]
 
 
 def __getattr__(name: str) -> Any:
     # The engine imports Wasmtime; loading the Hatch hook (and serving a snapshot from its
     # cache) must not pay for that.
-    if name in ("pre_initialize", "pre_initialize_file"):
+    if name in ("Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_with"):
         from . import api
 
         return getattr(api, name)

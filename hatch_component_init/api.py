@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 from .__about__ import __version__
-from .errors import ConfigError, InitExportError, OutputInvalidError, UnsupportedComponentError
+from .errors import ComponentInitError, ConfigError, HostError, InitExportError, OutputInvalidError, UnsupportedComponentError
 from .fileio import atomic_write
-from .instrument import instrument
-from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, InitOptions, OutputSink, WasiOptions
+from .instrument import ComponentPlan, instrument
+from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
+from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
 from .runtime import CompileError, check_input, run_init, validate_component
+from .state import ComponentState
 from .wasm.component import parse_component
 from .wasm.reader import encode_name, encode_u32
 from .wave import parse_spec
 
-__all__ = ["PROCESSED_BY_SECTION", "pre_initialize", "pre_initialize_file"]
+__all__ = ["PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_with"]
 
 #: Custom section recording that this tool (and which version) produced the output.
 PROCESSED_BY_SECTION = "hatch-component-init"
@@ -31,6 +34,7 @@ def pre_initialize(
     timeout: float | None = DEFAULT_TIMEOUT,
     max_memory: int | None = None,
     on_output: OutputSink | None = None,
+    host: HostDefiner | None = None,
 ) -> bytes:
     """Run ``init_func`` of ``component`` once and return a component that starts in that state.
 
@@ -39,7 +43,10 @@ def pre_initialize(
     arguments (``load("words", 3)``). The init export is removed from the output
     unless ``keep_init_func``. ``wasi=None`` gives the guest no WASI at all
     (every import traps if called). ``on_output`` receives what the guest
-    writes to stdout/stderr during init. Raises a subclass of
+    writes to stdout/stderr during init. ``host(linker)`` may add functions,
+    instances and resources for init to the ``wasmtime.component.Linker``
+    (after WASI, which it may shadow; imports it leaves out get trapping
+    stand-ins). Raises a subclass of
     :class:`hatch_component_init.errors.ComponentInitError`.
     """
     if timeout is not None and not timeout > 0:
@@ -54,7 +61,57 @@ def pre_initialize(
         wasi=wasi if wasi is not None else WasiOptions(enabled=False),
         timeout=timeout,
         max_memory=max_memory,
+        host=host,
     )
+    return _pipeline(component, init_func, keep_init_func, lambda instrumented, plan: run_init(instrumented, plan, options, on_output))
+
+
+def pre_initialize_with(
+    component: bytes,
+    run: Callable[[bytes], Invoker],
+    *,
+    init_func: str = DEFAULT_INIT_FUNC,
+    keep_init_func: bool = False,
+    granted_dirs: int = 0,
+) -> bytes:
+    """Pre-initialize ``component`` in a runtime the caller provides.
+
+    ``run(instrumented)`` receives the instrumented component, instantiates it
+    however it likes (its own engine, linker, WASI and host functions), calls
+    its init function once and returns an :class:`Invoker`: an object whose
+    ``call(name, *ints)`` calls a function export of that instance by name and
+    returns its result (a ``str``, or None). The state is read back through it
+    and the original component rewritten. ``init_func`` names the init export
+    (for its removal unless ``keep_init_func``). ``granted_dirs`` is how many
+    directories the runtime preopened for WASI, so that those descriptors are
+    not taken for files init left open.
+    """
+    name = parse_spec(init_func).name
+
+    def run_and_read(instrumented: bytes, plan: ComponentPlan) -> ComponentState:
+        try:
+            invoker = run(instrumented)
+        except ComponentInitError:
+            raise
+        except Exception as e:
+            raise HostError(f"the runtime callback failed: {type(e).__name__}: {e}") from e
+        try:
+            return read_back(invoker, plan, granted_dirs, name)
+        except ComponentInitError:
+            raise
+        except Exception as e:
+            raise HostError(f"reading the state through the runtime callback's invoker failed: {type(e).__name__}: {e}") from e
+
+    return _pipeline(component, init_func, keep_init_func, run_and_read)
+
+
+def _pipeline(
+    component: bytes,
+    init_func: str,
+    keep_init_func: bool,
+    run: Callable[[bytes, ComponentPlan], ComponentState],
+) -> bytes:
+    """Parse, instrument, ``run`` (init and read back), rewrite the original, validate."""
     view = memoryview(component)
     parsed = parse_component(view)
     call = parse_spec(init_func)
@@ -70,7 +127,7 @@ def pre_initialize(
         check_input(component, parsed)  # a malformed input is reported as malformed, even if also unsupported
         raise
     try:
-        state = run_init(instrumented, plan, options, on_output)
+        state = run(instrumented, plan)
     except CompileError as e:
         check_input(component, parsed)  # a malformed input is reported as such, at its offset
         raise OutputInvalidError(

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from .__about__ import __version__
 from .errors import ComponentInitError, InvalidComponentError
 from .guest_output import LinePrefixer
+from .host_spec import check_host_spec
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, WasiOptions
 
 __all__ = ["main"]
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="grant the guest read-only access to a host directory during init (repeatable)")
     p.add_argument("--env", metavar="NAME[=VALUE]", action="append", default=[],
                    help="set an environment variable for init, or pass ours through with NAME alone (repeatable)")
+    p.add_argument("--host", metavar="MODULE:FUNCTION", default=None,
+                   help="call FUNCTION(linker) of MODULE (imported from the current directory) to define "
+                        "host functions, instances and resources for init")
     p.add_argument("--no-wasi", action="store_true", help="provide no WASI at all: every import traps if called")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
                    help=f"stop an init that runs longer than this (default: {DEFAULT_TIMEOUT:g}; 0 for no limit)")
@@ -262,6 +266,11 @@ def main(argv: list[str] | None = None) -> int:
     except _Refused as e:
         return _fail(str(e))
     _check_init_spec(args.init_func, parser)
+    if args.host is not None:
+        try:
+            check_host_spec(args.host, "--host")
+        except ComponentInitError as e:
+            parser.error(str(e))
 
     guard = _SignalGuard()
     guard.install()
@@ -282,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard) -> int:
     from .api import pre_initialize  # heavy imports (wasmtime) only once the arguments are good
     from .fileio import atomic_write
+    from .host_spec import load_host
 
     try:
         _check_output(args.output)
@@ -296,6 +306,11 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
 
     out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True))
 
+    try:
+        host = None if args.host is None else load_host(args.host, Path.cwd(), "--host")
+    except ComponentInitError as e:
+        return _fail(str(e))
+
     def work() -> bytes:
         try:
             return pre_initialize(
@@ -306,6 +321,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
                 timeout=args.timeout,
                 max_memory=args.max_memory,
                 on_output=None if args.quiet else out,
+                host=host,
             )
         finally:
             out.flush()

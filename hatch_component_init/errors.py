@@ -40,6 +40,10 @@ class InitFailedError(ComponentInitError):
     """Instantiating the component or running its init function failed (trap, limit, WASI exit)."""
 
 
+class HostError(InitFailedError):
+    """The caller's host definitions or runtime callback failed (not the guest)."""
+
+
 class OutputInvalidError(ComponentInitError):
     """The rewritten component does not validate: a bug in this tool, never the input's fault."""
 

@@ -17,7 +17,7 @@ from typing import Any, Callable
 import wasmtime
 from wasmtime import component as cm
 
-from .errors import InitFailedError
+from .errors import HostError, InitFailedError
 
 __all__ = ["GUEST_ERRORS", "ImportCalled", "define_imports", "wasi_packages_provided"]
 
@@ -56,8 +56,10 @@ def define_imports(
     component: cm.Component,
     engine: wasmtime.Engine,
     wasi_config: wasmtime.WasiConfig | None,
+    host: Callable[[cm.Linker], None] | None = None,
 ) -> None:
-    """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, stand-ins for the rest."""
+    """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, then
+    whatever ``host`` defines (it may shadow WASI), then stand-ins for everything still missing."""
     imports = _items(component.type.imports(engine))
     provided = wasi_packages_provided([name for name, _ in imports], wasi=wasi_config is not None)
     try:
@@ -68,16 +70,32 @@ def define_imports(
                 linker.add_wasi_http()
                 store.set_wasi_http()
             _override_provided(linker, imports, engine)
+    except wasmtime.WasmtimeError as e:
+        raise InitFailedError(f"cannot provide the component's imports: {_first_lines(str(e))}") from e
+    if host is not None:
+        _call_host(linker, host)
+    try:
         _define_stand_ins(linker, [(n, t) for n, t in imports if n not in provided], engine)
     except wasmtime.WasmtimeError as e:
         raise InitFailedError(f"cannot provide the component's imports: {_first_lines(str(e))}") from e
 
 
+def _call_host(linker: cm.Linker, host: Callable[[cm.Linker], None]) -> None:
+    name = getattr(host, "__qualname__", repr(host))
+    linker.allow_shadowing = True
+    try:
+        host(linker)
+    except Exception as e:
+        raise HostError(f"the host definitions `{name}` failed: {type(e).__name__}: {_first_lines(str(e))}") from e
+    finally:
+        linker.allow_shadowing = False
+
+
 def _stand_in(name: str) -> Callable[..., Any]:
     def call(store: Any, *args: Any) -> Any:
         raise ImportCalled(
-            f"the import `{name}` was called during init, but only WASI is provided to init; "
-            "move that call out of init, or give init no reason to make it"
+            f"the import `{name}` was called during init, but init is given only WASI and the host "
+            "definitions (`host=`, --host, the hook's `host`); define it there, or move that call out of init"
         )
 
     return call
@@ -118,9 +136,9 @@ def _define_item(
     where: cm.LinkerInstance, name: str, path: str, ty: Any, engine: wasmtime.Engine, ids: _ResourceIds
 ) -> None:
     if isinstance(ty, cm.FuncType):
-        where.add_func(name, _stand_in(path))
+        _unless_defined(lambda: where.add_func(name, _stand_in(path)))
     elif isinstance(ty, cm.ResourceType):
-        where.add_resource(name, ids.new(), lambda store, rep: None)
+        _unless_defined(lambda: where.add_resource(name, ids.new(), lambda store, rep: None))
     elif isinstance(ty, cm.ComponentInstanceType):
         exports = _items(ty.exports(engine))
         # Resources first: the functions' types refer to them.
@@ -129,6 +147,15 @@ def _define_item(
             for n, t in exports:
                 _define_item(inst, n, f"{path}#{n}", t, engine, ids)
     # Modules, components and plain types cannot be stood in for; instantiation names them if they matter.
+
+
+def _unless_defined(define: Callable[[], None]) -> None:
+    """Define a stand-in only where the caller's host definitions left a gap."""
+    try:
+        define()
+    except wasmtime.WasmtimeError as e:
+        if "defined twice" not in str(e):
+            raise
 
 
 def _override_provided(linker: cm.Linker, imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> None:

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-__all__ = ["DEFAULT_INIT_FUNC", "DEFAULT_TIMEOUT", "InitOptions", "OutputSink", "WasiOptions"]
+if TYPE_CHECKING:
+    from wasmtime.component import Linker
+
+__all__ = ["DEFAULT_INIT_FUNC", "DEFAULT_TIMEOUT", "HostDefiner", "InitOptions", "OutputSink", "WasiOptions"]
 
 DEFAULT_INIT_FUNC = "component-init"
 #: Seconds an init function may run before it is stopped.
 DEFAULT_TIMEOUT = 300.0
+
+#: Adds host functions, instances and resources for init to the linker (see `pre_initialize(host=...)`).
+HostDefiner = Callable[["Linker"], None]
 
 #: Receives guest output: (stream name "stdout" or "stderr", bytes written).
 OutputSink = Callable[[str, bytes], None]
@@ -36,3 +42,5 @@ class InitOptions:
     timeout: float | None = DEFAULT_TIMEOUT
     #: Bytes of linear memory one memory may grow to during init; None for Wasmtime's own limits.
     max_memory: int | None = None
+    #: Defines imports for init before the stand-ins fill the rest; None for WASI and stand-ins only.
+    host: HostDefiner | None = None

@@ -14,7 +14,6 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 
-from .accessor import MEMORY_SIZE_BYTES
 from .errors import (
     ComponentInitError,
     InitExportError,
@@ -24,19 +23,16 @@ from .errors import (
     UnsupportedComponentError,
 )
 from .host_imports import GUEST_ERRORS, define_imports
+from .readback import read_back
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
-from .state import ComponentState, CoreState, MemoryState
+from .state import ComponentState
 from .wasm.component import Component, core_modules, parse_component, stub_component
-from .wasm.core_module import NUM_TYPES
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
 __all__ = ["CompileError", "check_input", "make_engine", "run_init", "validate_component"]
 
 PAGE = 65536
-#: Pages scanned per call, and bytes copied out per call (Wasmtime caps one call's host values).
-SCAN_PAGES = 1 << 14
-READ_CHUNK = 32 << 20
 GUEST_STDERR_TAIL = 4000
 
 
@@ -335,7 +331,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
     if options.wasi.enabled:
         settle_access_times(options.wasi.dirs)
         wasi = _wasi_config(options, out)
-    define_imports(linker, store, component, engine, wasi)
+    define_imports(linker, store, component, engine, wasi, options.host)
 
     call = parse_spec(options.init_func)
     with _deadline(engine, store, options.timeout):
@@ -357,11 +353,24 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         except GUEST_ERRORS as e:
             raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
         try:
-            _refuse_open_descriptors(_open_descriptors(instance, store, plan), options, call.name)
-            _call_resets(instance, store, plan)
-            return _read_component(instance, store, plan)
+            granted = len(options.wasi.dirs) if options.wasi.enabled else 0
+            return read_back(WasmtimeInvoker(instance, store), plan, granted, call.name)
         except GUEST_ERRORS as e:
             raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
+
+
+class WasmtimeInvoker:
+    """Calls the accessor exports of an instance in a Wasmtime store (our own runtime's invoker)."""
+
+    def __init__(self, instance: cm.Instance, store: wasmtime.Store) -> None:
+        self.instance = instance
+        self.store = store
+
+    def call(self, name: str, *args: int) -> Any:
+        func = self.instance.get_func(self.store, name)
+        if func is None:
+            raise InitFailedError(f"the instrumented component lacks the accessor export `{name}`")
+        return func(self.store, *args)
 
 
 #: Wasmtime's words when the store's memory limit refuses a memory's initial size.
@@ -400,105 +409,3 @@ def _can_outgrow(plan: ComponentPlan, limit: int) -> bool:
             if memory.limits.maximum is None or memory.limits.maximum * PAGE > limit:
                 return True
     return any(_can_outgrow(n.plan, limit) for n in plan.nested)
-
-
-def _call(instance: cm.Instance, store: wasmtime.Store, name: str, *args: int) -> Any:
-    func = instance.get_func(store, name)
-    assert func is not None, name
-    return func(store, *args)
-
-
-def _call_resets(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> None:
-    if plan.has_reset:
-        _call(instance, store, f"{plan.prefix}reset")
-    for n in plan.nested:
-        _call_resets(instance, store, n.plan)
-
-
-#: wasi-libc numbers stdin, stdout and stderr 0-2, then the granted directories in order.
-_FIRST_PREOPEN = 3
-
-
-def _refuse_open_descriptors(open_fds: list[int], options: InitOptions, init_name: str) -> None:
-    """Refuse a snapshot that would hold descriptors a new instance does not have.
-
-    The libc reset forgets every descriptor, so a file object init kept would
-    fail with "Bad file descriptor" at run time. Files and directories can only
-    be opened once the granted directories hold the first numbers after stdio,
-    so anything numbered after them was opened by init; a socket opened before
-    any file access could take a lower number and is not seen.
-    """
-    granted = len(options.wasi.dirs) if options.wasi.enabled else 0
-    leaked = sorted(fd for fd in set(open_fds) if fd >= _FIRST_PREOPEN + granted)
-    if not leaked:
-        return
-    numbers = ", ".join(str(fd) for fd in leaked)
-    raise InitFailedError(
-        f"the init function `{init_name}` left {len(leaked)} file, directory or socket "
-        f"descriptor{'s' if len(leaked) > 1 else ''} open (number{'s' if len(leaked) > 1 else ''} {numbers}). "
-        "A pre-initialized instance starts without them, so using them later would fail with "
-        "\"Bad file descriptor\". Read what init needs into memory and close it before init returns "
-        "(e.g. `with open(path) as f: DATA = f.read()`), then run again."
-    )
-
-
-def _open_descriptors(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> list[int]:
-    """Descriptors open in a wasi-libc of the component, which its reset is about to forget."""
-    found: list[int] = []
-    for core in plan.cores:
-        if core.accessor.descriptors is not None:
-            flags = _call(instance, store, f"{plan.prefix}fds-i{core.core_instance}").encode("latin-1")
-            found += [fd for fd, open_ in enumerate(flags) if open_]
-    for n in plan.nested:
-        found += _open_descriptors(instance, store, n.plan)
-    return found
-
-
-def _read_component(instance: cm.Instance, store: wasmtime.Store, plan: ComponentPlan) -> ComponentState:
-    state = ComponentState()
-    for core in plan.cores:
-        ci = core.core_instance
-        raw = _call(instance, store, f"{plan.prefix}state-i{ci}").encode("latin-1")
-        pos = 0
-        sizes = []
-        for _ in core.accessor.memories:
-            sizes.append(int.from_bytes(raw[pos : pos + MEMORY_SIZE_BYTES], "little"))
-            pos += MEMORY_SIZE_BYTES
-        values = []
-        for g in core.accessor.globals:
-            width = NUM_TYPES[g.valtype][1]
-            values.append(raw[pos : pos + width])
-            pos += width
-        memories = [
-            MemoryState(pages, _read_memory(instance, store, plan.prefix, ci, m.index, pages))
-            for m, pages in zip(core.accessor.memories, sizes)
-        ]
-        state.cores[ci] = CoreState(memories, values)
-    for n in plan.nested:
-        state.nested[n.instance] = _read_component(instance, store, n.plan)
-    return state
-
-
-def _read_memory(instance: cm.Instance, store: wasmtime.Store, prefix: str, ci: int, mi: int, pages: int) -> list[tuple[int, bytes]]:
-    scan = f"{prefix}scan-i{ci}-m{mi}"
-    read = f"{prefix}read-i{ci}-m{mi}"
-    bitmap = bytearray()
-    for first in range(0, pages, SCAN_PAGES):
-        bitmap += _call(instance, store, scan, first, min(SCAN_PAGES, pages - first)).encode("latin-1")
-    chunks: list[tuple[int, bytes]] = []
-    page = 0
-    while True:
-        page = bitmap.find(1, page)
-        if page < 0:
-            break
-        end = bitmap.find(0, page)
-        if end < 0:
-            end = pages
-        start_byte, end_byte = page * PAGE, end * PAGE
-        parts = []
-        for off in range(start_byte, end_byte, READ_CHUNK):
-            n = min(READ_CHUNK, end_byte - off)
-            parts.append(_call(instance, store, read, off, n).encode("latin-1"))
-        chunks.append((start_byte, b"".join(parts)))
-        page = end
-    return chunks

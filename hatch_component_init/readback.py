@@ -1,0 +1,148 @@
+"""Reading the state back after init, through the accessor exports, over any runtime.
+
+Whoever ran init hands us an *invoker*: something that calls an export of the
+running instrumented component by name with integer arguments. Our own
+Wasmtime runtime is one invoker; a caller with its own runtime provides
+another (see ``api.pre_initialize_with``). Nothing here imports Wasmtime.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .accessor import MEMORY_SIZE_BYTES
+from .errors import HostError, InitFailedError
+from .instrument import ComponentPlan
+from .state import ComponentState, CoreState, MemoryState
+from .wasm.core_module import NUM_TYPES
+
+__all__ = ["Invoker", "read_back"]
+
+PAGE = 65536
+#: Pages scanned per call, and bytes copied out per call (Wasmtime caps one call's host values).
+SCAN_PAGES = 1 << 14
+READ_CHUNK = 32 << 20
+
+
+class Invoker(Protocol):
+    """Calls a function export of the running instrumented component.
+
+    The accessors take only integers (u32/u64) and return nothing or a string
+    whose characters are bytes (latin-1); ``call`` returns that string, or
+    None for functions without a result.
+    """
+
+    def call(self, name: str, *args: int) -> str | None: ...
+
+
+def read_back(invoker: Invoker, plan: ComponentPlan, granted_dirs: int, init_name: str) -> ComponentState:
+    """After init: refuse descriptors it left open, reset host-handle bookkeeping, read every state.
+
+    ``granted_dirs`` is how many directories the runtime preopened: wasi-libc
+    numbers them right after stdio, so they are not counted as left open.
+    """
+    _refuse_open_descriptors(_open_descriptors(invoker, plan), granted_dirs, init_name)
+    _call_resets(invoker, plan)
+    return _read_component(invoker, plan)
+
+
+def _text(invoker: Invoker, name: str, *args: int) -> bytes:
+    result = invoker.call(name, *args)
+    if not isinstance(result, str):
+        raise HostError(f"the invoker's call of the accessor `{name}` returned {type(result).__name__}, not a string")
+    return result.encode("latin-1")
+
+
+def _call_resets(invoker: Invoker, plan: ComponentPlan) -> None:
+    if plan.has_reset:
+        invoker.call(f"{plan.prefix}reset")
+    for n in plan.nested:
+        _call_resets(invoker, n.plan)
+
+
+#: wasi-libc numbers stdin, stdout and stderr 0-2, then the granted directories in order.
+_FIRST_PREOPEN = 3
+
+
+def _refuse_open_descriptors(open_fds: list[int], granted: int, init_name: str) -> None:
+    """Refuse a snapshot that would hold descriptors a new instance does not have.
+
+    The libc reset forgets every descriptor, so a file object init kept would
+    fail with "Bad file descriptor" at run time. Files and directories can only
+    be opened once the granted directories hold the first numbers after stdio,
+    so anything numbered after them was opened by init; a socket opened before
+    any file access could take a lower number and is not seen.
+    """
+    leaked = sorted(fd for fd in set(open_fds) if fd >= _FIRST_PREOPEN + granted)
+    if not leaked:
+        return
+    numbers = ", ".join(str(fd) for fd in leaked)
+    raise InitFailedError(
+        f"the init function `{init_name}` left {len(leaked)} file, directory or socket "
+        f"descriptor{'s' if len(leaked) > 1 else ''} open (number{'s' if len(leaked) > 1 else ''} {numbers}). "
+        "A pre-initialized instance starts without them, so using them later would fail with "
+        "\"Bad file descriptor\". Read what init needs into memory and close it before init returns "
+        "(e.g. `with open(path) as f: DATA = f.read()`), then run again."
+    )
+
+
+def _open_descriptors(invoker: Invoker, plan: ComponentPlan) -> list[int]:
+    """Descriptors open in a wasi-libc of the component, which its reset is about to forget."""
+    found: list[int] = []
+    for core in plan.cores:
+        if core.accessor.descriptors is not None:
+            flags = _text(invoker, f"{plan.prefix}fds-i{core.core_instance}")
+            found += [fd for fd, open_ in enumerate(flags) if open_]
+    for n in plan.nested:
+        found += _open_descriptors(invoker, n.plan)
+    return found
+
+
+def _read_component(invoker: Invoker, plan: ComponentPlan) -> ComponentState:
+    state = ComponentState()
+    for core in plan.cores:
+        ci = core.core_instance
+        raw = _text(invoker, f"{plan.prefix}state-i{ci}")
+        pos = 0
+        sizes = []
+        for _ in core.accessor.memories:
+            sizes.append(int.from_bytes(raw[pos : pos + MEMORY_SIZE_BYTES], "little"))
+            pos += MEMORY_SIZE_BYTES
+        values = []
+        for g in core.accessor.globals:
+            width = NUM_TYPES[g.valtype][1]
+            values.append(raw[pos : pos + width])
+            pos += width
+        memories = [
+            MemoryState(pages, _read_memory(invoker, plan.prefix, ci, m.index, pages))
+            for m, pages in zip(core.accessor.memories, sizes)
+        ]
+        state.cores[ci] = CoreState(memories, values)
+    for n in plan.nested:
+        state.nested[n.instance] = _read_component(invoker, n.plan)
+    return state
+
+
+def _read_memory(invoker: Invoker, prefix: str, ci: int, mi: int, pages: int) -> list[tuple[int, bytes]]:
+    scan = f"{prefix}scan-i{ci}-m{mi}"
+    read = f"{prefix}read-i{ci}-m{mi}"
+    bitmap = bytearray()
+    for first in range(0, pages, SCAN_PAGES):
+        bitmap += _text(invoker, scan, first, min(SCAN_PAGES, pages - first))
+    chunks: list[tuple[int, bytes]] = []
+    page = 0
+    while True:
+        page = bitmap.find(1, page)
+        if page < 0:
+            break
+        end = bitmap.find(0, page)
+        if end < 0:
+            end = pages
+        start_byte, end_byte = page * PAGE, end * PAGE
+        parts = []
+        for off in range(start_byte, end_byte, READ_CHUNK):
+            n = min(READ_CHUNK, end_byte - off)
+            parts.append(_text(invoker, read, off, n))
+        chunks.append((start_byte, b"".join(parts)))
+        page = end
+    return chunks
