@@ -16,7 +16,7 @@ DESTINATION = "greeter_pkg/greeter.wasm"
 
 PYPROJECT = """\
 [build-system]
-requires = ["hatchling", "hatch-component-init", "componentize-py==0.25.1"]
+requires = ["hatchling", "hatch-component-init"]
 build-backend = "hatchling.build"
 
 [project]

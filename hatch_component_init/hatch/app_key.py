@@ -30,7 +30,14 @@ from hatch_component_init.__about__ import __version__
 
 from .cache import file_digest, path_digest
 
-__all__ = ["SKIPPED_DIR_NAMES", "componentize_key", "componentize_py_version", "componentize_site_dirs", "make_skip"]
+__all__ = [
+    "SKIPPED_DIR_NAMES",
+    "componentize_key",
+    "componentize_py_version",
+    "componentize_site_dirs",
+    "make_skip",
+    "site_dir_digest",
+]
 
 #: Bump when the meaning of a key changes, so old entries are never mistaken for new ones.
 _KEY_FORMAT = 1
@@ -186,7 +193,9 @@ def componentize_key(
         "world": world,
         "module": module,
         # Walked from their real location, so that `skip` sees the same paths as `excluded`.
-        "python-path": [[entry, path_digest(Path(os.path.realpath(root / entry)), skip)] for entry in python_path],
+        "python-path": [
+            [entry, path_digest(Path(os.path.realpath(root / entry)), skip, with_dirs=False)] for entry in python_path
+        ],
         "requirements": requirements,
         # Only contents: componentize-py mounts each path entry at a numbered guest directory, so where
         # a site directory is (a fresh temp dir in each isolated build) does not reach the component.

@@ -81,11 +81,13 @@ def file_digest(path: str) -> str:
     return digest.hexdigest()
 
 
-def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None) -> str:
+def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None, *, with_dirs: bool = True) -> str:
     """A digest of every path and file under ``root``, independent of walk order and timestamps.
 
     ``skip(path, is_dir)`` leaves out a file or a whole directory (``path`` as
-    os.walk gives it: ``root`` joined with the relative path).
+    os.walk gives it: ``root`` joined with the relative path). ``with_dirs=False``
+    leaves out directories themselves (not their files), so that a directory a
+    build creates for a skipped file does not count.
     """
     entries: list[list[str]] = []
     for current, dirnames, filenames in os.walk(root):
@@ -95,8 +97,10 @@ def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None) -> 
         relative = os.path.relpath(current, root).replace(os.sep, "/")
         for name in dirnames:
             path = os.path.join(current, name)
-            kind = ["link", os.readlink(path)] if os.path.islink(path) else ["dir"]
-            entries.append([f"{relative}/{name}", *kind])
+            if os.path.islink(path):
+                entries.append([f"{relative}/{name}", "link", os.readlink(path)])
+            elif with_dirs:
+                entries.append([f"{relative}/{name}", "dir"])
         for name in sorted(filenames):
             path = os.path.join(current, name)
             if skip is not None and skip(path, False):
@@ -109,10 +113,10 @@ def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None) -> 
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
-def path_digest(path: Path, skip: Callable[[str, bool], bool] | None = None) -> str:
+def path_digest(path: Path, skip: Callable[[str, bool], bool] | None = None, *, with_dirs: bool = True) -> str:
     """:func:`tree_digest` of a directory, the content digest of a file, or a marker for a missing path."""
     if path.is_dir():
-        return tree_digest(path, skip)
+        return tree_digest(path, skip, with_dirs=with_dirs)
     if path.is_file():
         return file_digest(str(path))
     return "missing"

@@ -202,10 +202,13 @@ class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if isinstance(init_table, Mapping):
             from .component_init import editable_target
 
-            destination = str(reader_for(COMPONENT_INIT_HOOK, init_table, root).value("destination"))
+            reader = reader_for(COMPONENT_INIT_HOOK, init_table, root)
             sources = getattr(self.build_config, "sources", None) or {}
-            # An editable build writes the snapshot into the tree at `destination`.
-            outputs += [root / destination, editable_target(root, destination, sources)]
+            # An editable build writes the snapshot (and the `loader` module) into the tree.
+            for option in ("destination", "loader"):
+                if option in reader.schema and reader.value(option) is not None:
+                    wheel_path = str(reader.value(option))
+                    outputs += [root / wheel_path, editable_target(root, wheel_path, sources)]
         return outputs
 
     def _copy_to_output(self, source: Path) -> None:
