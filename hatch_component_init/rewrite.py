@@ -22,6 +22,7 @@ from .wasm.code_scan import find_data_references
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
 from .wasm.core_module import CoreModule, rebuild
 from .wasm.reader import Reader, encode_name, encode_u32
+from .wave import resolve_init_name
 
 __all__ = ["InitRemoval", "find_init_removal", "reencode", "rewrite_component"]
 
@@ -108,15 +109,18 @@ class InitRemoval:
 
 
 def find_init_removal(c: Component, name: str) -> InitRemoval:
-    for e in c.exports:
-        if e.name == name and e.sort == Sort.FUNC:
-            return InitRemoval(name)
-    for i in [i for i, ch in enumerate(name) if ch == "."][::-1]:
-        iface, func = name[:i], name[i + 1 :]
+    def lookup(iface: str | None, func: str) -> InitRemoval | None:
         for e in c.exports:
+            if iface is None and e.name == func and e.sort == Sort.FUNC:
+                return InitRemoval(func)
             if e.name == iface and e.sort == Sort.INSTANCE:
                 return _removal_in_instance(c, e.index, func, name)
-    raise InitExportError(f"the init export `{name}` is not a function export of the component")
+        return None
+
+    found = resolve_init_name(name, lookup)
+    if found is None:
+        raise InitExportError(f"the init export `{name}` is not a function export of the component")
+    return found
 
 
 def _removal_in_instance(c: Component, index: int, func: str, full: str) -> InitRemoval:
