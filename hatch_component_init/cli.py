@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", metavar="OUTPUT", type=Path, required=True,
                    help="where to write the result (may equal INPUT: it is replaced atomically)")
     p.add_argument("-f", "--init-func", metavar="SPEC", default=DEFAULT_INIT_FUNC,
-                   help="the init export: `name`, `interface.name`, optionally with WAVE arguments, "
+                   help="the init export: `name`, `interface.name` or `interface.name@version`, optionally with WAVE arguments, "
                    f"e.g. 'load(\"words\", true)' (default: {DEFAULT_INIT_FUNC})")
     p.add_argument("--keep-init-func", action="store_true", help="keep the init export in the output")
     p.add_argument("--dir", metavar="HOST[::GUEST]", action="append", default=[],

@@ -217,17 +217,27 @@ ASYNC_INIT = wat(
 """
 )
 
-# `stream.forward` is gated behind a Wasmtime feature the C API cannot switch on.
-FORWARD = wat(
-    """
+
+def _with(definitions: str) -> bytes:
+    """A component with a trivial init next to ``definitions``."""
+    return wat(
+        f"""
 (component
-  (type $s (stream u8))
-  (core func (canon stream.forward $s))
+  {definitions}
   (core module $m (func (export "init")))
   (core instance $i (instantiate $m))
   (func (export "component-init") (canon lift (core func $i "init"))))
 """
-)
+    )
+
+
+# Proposals gated behind Wasmtime features that its C API cannot switch on.
+FEATURES_OFF = {
+    "forward": ("(type $s (stream u8)) (core func (canon stream.forward $s))", "forward feature"),
+    "error-context": ("(core func (canon error-context.drop))", "error-context feature"),
+    "threading": ("(core func (canon thread.index))", "threading feature"),
+    "fixed-size list": ("(type (list u8 4))", "fixed-length lists feature"),
+}
 
 
 def _canon_section(*entries: bytes) -> bytes:
@@ -330,9 +340,11 @@ def test_async_init_is_refused() -> None:
         snapshot(ASYNC_INIT)
 
 
-def test_feature_wasmtime_cannot_enable_is_unsupported_not_invalid() -> None:
-    with pytest.raises(UnsupportedComponentError, match="requires the component model forward feature") as info:
-        snapshot(FORWARD)
+@pytest.mark.parametrize("name", sorted(FEATURES_OFF))
+def test_feature_wasmtime_cannot_enable_is_unsupported_not_invalid(name: str) -> None:
+    definitions, feature = FEATURES_OFF[name]
+    with pytest.raises(UnsupportedComponentError, match=f"cannot switch on.*{feature}") as info:
+        snapshot(_with(definitions))
     assert "invalid" not in str(info.value)
 
 
