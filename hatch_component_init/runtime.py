@@ -125,8 +125,9 @@ def check_input(data: bytes, parsed: Component) -> None:
 _WASMTIME_OFFSET = re.compile(r"\s*\(?at offset (0x[0-9a-fA-F]+|\d+)\)?")
 
 
-#: How Wasmtime words a refusal of a valid binary that uses a proposal it was not configured for.
-_FEATURE_OFF = re.compile(r"requires? the component model [\w -]+ feature|feature is not active|support is not enabled")
+#: How Wasmtime words a refusal of a valid component that uses a component-model proposal it was
+#: not configured for. (Core proposals are left out: a corrupt code byte can look like one.)
+_FEATURE_OFF = re.compile(r"requires? the component model [\w -]+ feature|the `cm-[\w-]+` feature is not active")
 
 
 def _invalid(what: str, e: wasmtime.WasmtimeError, base: int) -> ComponentInitError:
