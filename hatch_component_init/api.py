@@ -7,7 +7,15 @@ from pathlib import Path
 from typing import Callable
 
 from .__about__ import __version__
-from .errors import ComponentInitError, ConfigError, HostError, InitExportError, OutputInvalidError, UnsupportedComponentError
+from .errors import (
+    ComponentInitError,
+    ConfigError,
+    HostError,
+    InitExportError,
+    OutputInvalidError,
+    UnsupportedComponentError,
+    release_frames,
+)
 from .fileio import atomic_write
 from .instrument import ComponentPlan, instrument
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
@@ -15,8 +23,8 @@ from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
 from .runtime import CompileError, check_input, run_init, validate_component
 from .state import ComponentState
-from .wasm.component import parse_component
-from .wasm.reader import encode_name, encode_u32
+from .wasm.component import Component, parse_component
+from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import parse_spec
 
 __all__ = ["PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_with"]
@@ -115,6 +123,7 @@ def _pipeline(
     view = memoryview(component)
     parsed = parse_component(view)
     call = parse_spec(init_func)
+    _refuse_already_initialized(parsed, call.name)
     removal = None
     try:
         if not keep_init_func:
@@ -134,11 +143,44 @@ def _pipeline(
             "Wasmtime accepts the input but not the instrumented component; this is a bug in "
             f"hatch-component-init, please report it with the input component. {e}"
         ) from e
+    except Exception as e:
+        release_frames(e)
+        raise
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal) + _processed_by()
     validate_component(output)
     return output
+
+
+def processed_by(parsed: Component) -> str | None:
+    """What our custom section in ``parsed`` says produced it ("hatch-component-init X.Y"), if it has one."""
+    for section in parsed.sections:
+        if section.id != 0:
+            continue
+        reader = Reader(parsed.raw, section.payload_start, section.end, parsed.base)
+        try:
+            if reader.name() == PROCESSED_BY_SECTION:
+                return bytes(reader.take(section.end - reader.pos)).decode("utf-8", "replace")
+        except ComponentInitError:
+            continue  # a malformed custom section is someone else's; it says nothing about us
+    return None
+
+
+def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
+    """An output of ours without the init export: say so, instead of "no such export"."""
+    producer = processed_by(parsed)
+    if producer is None:
+        return
+    names = {export.name for export in parsed.exports}
+    dots = [i for i, ch in enumerate(init_name) if ch == "."]
+    if init_name in names or any(init_name[:i] in names for i in dots):
+        return
+    raise InitExportError(
+        f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "
+        f"section records), and its init export `{init_name}` was removed then. Pre-initialize the original "
+        "component instead, or keep the export next time with --keep-init-func (hook option `keep-init-func`)"
+    )
 
 
 def _processed_by() -> bytes:

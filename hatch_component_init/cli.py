@@ -58,6 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-memory", metavar="BYTES", type=_size, default=None,
                    help="stop an init whose memory grows past this size (suffixes K, M, G allowed)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="on failure, also show Wasmtime's full error (the wasm backtrace)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p  # fmt: skip
 
@@ -154,16 +156,16 @@ def _explain(e: ComponentInitError, input_path: Path) -> str:
             f"`{input_path}` is not a valid WebAssembly component: {e}. "
             "Check that the file is complete and is a component."
         )
-    return f"{input_path}: {e}"
+    return f"`{input_path}`: {e}"
 
 
 def _internal_error(e: BaseException, input_path: Path) -> str:
     if isinstance(e, MemoryError):
-        return f"{input_path}: ran out of memory; nothing was written"
+        return f"`{input_path}`: ran out of memory; nothing was written"
     frames = traceback.extract_tb(e.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     return (
-        f"{input_path}: internal error {type(e).__name__}{where}: {e}. This is a bug in hatch-component-init "
+        f"`{input_path}`: internal error {type(e).__name__}{where}: {e}. This is a bug in hatch-component-init "
         f"{__version__}; please report it with the input component. Nothing was written."
     )
 
@@ -240,8 +242,14 @@ def _run_in_worker(func: Callable[[], bytes], guard: _SignalGuard) -> bytes:
         threading.stack_size(old)
     while worker.is_alive():
         worker.join(0.1)
-    if "error" in box:
-        raise box["error"]
+    error = box.pop("error", None)
+    if error is not None:
+        # Raised from a local that is then dropped: the exception's traceback holds this frame, and a
+        # frame that still held the exception would keep both (and the Wasmtime store) alive until exit.
+        try:
+            raise error
+        finally:
+            del error
     return box["result"]  # type: ignore[no-any-return]
 
 
@@ -251,6 +259,14 @@ def _abandon(worker: threading.Thread | None, code: int) -> None:
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(code)
+
+
+def _details(e: BaseException) -> None:
+    """Wasmtime's own words behind a failure (the wasm backtrace), for -v."""
+    cause = e.__cause__
+    while cause is not None:
+        print(f"component-init: details: {type(cause).__name__}:\n{str(cause).rstrip()}", file=sys.stderr)
+        cause = cause.__cause__
 
 
 def _fail(message: str) -> int:
@@ -330,7 +346,10 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
     try:
         result = _run_in_worker(work, guard)
     except ComponentInitError as e:
-        return _fail(_explain(e, args.input))
+        code = _fail(_explain(e, args.input))
+        if args.verbose:
+            _details(e)
+        return code
     except Exception as e:  # includes MemoryError and RecursionError; Interrupted passes through
         return _fail(_internal_error(e, args.input))
 
@@ -343,7 +362,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
     if not args.quiet:
         late = f" (a {signal.Signals(guard.pending).name} arrived while writing)" if guard.pending else ""
         print(
-            f"component-init: wrote {args.output} ({len(result):,} bytes from {len(data):,}) "
+            f"component-init: wrote `{args.output}` ({len(result):,} bytes from {len(data):,}) "
             f"in {time.perf_counter() - start:.2f} s{late}",
             file=sys.stderr,
         )

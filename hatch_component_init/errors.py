@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import traceback
+
 __all__ = [
     "ComponentInitError",
     "InitExportError",
@@ -11,6 +13,7 @@ __all__ = [
     "UnsupportedComponentError",
     "ConfigError",
     "PrecompileError",
+    "release_frames",
 ]
 
 
@@ -54,3 +57,23 @@ class ConfigError(ComponentInitError):
 
 class PrecompileError(ComponentInitError):
     """Compiling the component ahead of time for this machine is impossible here, or Wasmtime failed at it."""
+
+
+def release_frames(error: BaseException) -> None:
+    """Drop the local variables of the finished frames in ``error``'s tracebacks, its causes' too.
+
+    After a failed init they hold the Wasmtime store. Left to the garbage
+    collector (an exception and its frames form cycles), the store can outlive
+    the interpreter's shutdown; freeing it then calls back into Python from a
+    Wasmtime thread, which prints a Rust panic ("panic in a function that
+    cannot unwind") after an otherwise clean exit.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        pending += [current.__cause__, current.__context__]

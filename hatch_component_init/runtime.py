@@ -168,7 +168,12 @@ class _Output:
 
     def tail(self) -> str:
         text = self.stderr.decode("utf-8", "replace").strip()
-        return f" The guest's stderr ended with:\n{text}" if text else ""
+        if not text:
+            return ""
+        if self.sink is not None:
+            # Already shown as it came (usually the guest's own traceback): once is enough.
+            return " (the guest's output above says why)"
+        return f"; the guest's stderr ended with:\n{text}"
 
 
 def settle_access_times(dirs: tuple[tuple[Path, str], ...]) -> None:
@@ -380,9 +385,20 @@ _INITIAL_SIZE_OVER_LIMIT = "exceeds memory limits"
 
 def _explain(e: Exception, options: InitOptions, plan: ComponentPlan) -> str:
     text = _describe(e)
+    # Wasmtime's message is a wasm backtrace (often a kilobyte of frames) followed by its cause; the
+    # cause says what failed. The backtrace stays in the exception's __cause__ for verbose output.
+    lines = []
+    for line in str(e).splitlines():
+        line = line.strip()
+        if not line or re.match(r"(\d+: +0x[0-9a-f]+ - |at )", line) or line in (
+            "Caused by:", "wasm backtrace:", "error while executing at wasm backtrace:"
+        ) or line.startswith("note: using the `WASMTIME_BACKTRACE_DETAILS"):
+            continue
+        lines.append(re.sub(r"^\d+: ", "", line))
+    reason = "; ".join(lines) or text
     if "interrupt" in text and options.timeout is not None:
-        return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{text}]"
-    message = f"the guest exited with status {e.code}" if isinstance(e, wasmtime.ExitTrap) else text
+        return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{reason}]"
+    message = f"the guest exited with status {e.code}" if isinstance(e, wasmtime.ExitTrap) else reason
     limit = options.max_memory
     if limit is None:
         return message

@@ -120,7 +120,7 @@ def test_success_writes_an_initialized_component(globals_wasm: Path, tmp_path: P
     r = cli(globals_wasm, "-o", out)
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
-    assert f"wrote {out}" in r.stderr
+    assert f"wrote `{out}`" in r.stderr
     assert listing(tmp_path) == ["in.wasm", "out.wasm"]
     assert globals_wasm.read_bytes() == GLOBALS
     running = Running(out.read_bytes())
