@@ -229,7 +229,7 @@ class TestUnknownOptions:
         hook = ComponentInitBuildHook(str(tmp_path), {"component": "a.wasm", "zzz": 1}, None, None, str(tmp_path), "wheel")
         message = (
             "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
-            "`destination`, `dirs`, `env`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
+            "`destination`, `dirs`, `env`, `host`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
             "`timeout`, `wasi`$"
         )
         with pytest.raises(ValueError, match=message):

@@ -3,8 +3,9 @@
 Builds happen in throw-away places (``pip wheel .`` and ``python -m build``
 copy the project to a temp dir), so the cache lives in the user's cache dir.
 A key covers everything that can change the snapshot: the input bytes, the
-options, the files the guest may read, and the versions of this tool and of
-Wasmtime. A hit never imports Wasmtime: hashing an 18 MB component takes
+options, the files the guest may read, the file of the `host` module (not
+what it imports; host functions must be deterministic), and the versions of
+this tool and of Wasmtime. A hit never imports Wasmtime: hashing an 18 MB component takes
 ~10 ms, a Wasmtime run takes seconds.
 """
 
@@ -122,11 +123,13 @@ def path_digest(path: Path, skip: Callable[[str, bool], bool] | None = None, *, 
     return "missing"
 
 
-def snapshot_key(component: bytes, options: InitOptions) -> str:
+def snapshot_key(component: bytes, options: InitOptions, host: tuple[str, Path] | None = None) -> str:
     """The cache key of pre-initializing ``component`` with ``options``.
 
     The timeout is left out on purpose: it can only stop a run, never change a
-    successful one's result.
+    successful one's result. ``host`` is the hook's `host` value with the file
+    of the module it names: the key covers that file's bytes and nothing it
+    imports, and assumes the host functions answer the same every time.
     """
     wasi: dict[str, Any] | None = None
     if options.wasi.enabled:
@@ -144,6 +147,7 @@ def snapshot_key(component: bytes, options: InitOptions) -> str:
         "keep-init-func": options.keep_init_func,
         "max-memory": options.max_memory,
         "wasi": wasi,
+        "host": None if host is None else {"spec": host[0], "module": file_digest(str(host[1]))},
     }
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 

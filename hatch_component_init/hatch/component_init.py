@@ -146,6 +146,23 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         return None if value is None else str(value)
 
     @cached_property
+    def config_host(self) -> str | None:
+        """`module:function` whose function defines host imports for init; imported only for a run."""
+        value = self.options.value("host")
+        return None if value is None else str(value)
+
+    def host_module(self) -> Path | None:
+        """The file of the `host` module (the part of it the cache key covers), found without running it."""
+        if self.config_host is None:
+            return None
+        from .host import module_file, not_found
+
+        found = module_file(self.config_host, Path(self.root))
+        if found is None:
+            raise FileNotFoundError(self.options.error("host", not_found(self.config_host)))
+        return found
+
+    @cached_property
     def init_options(self) -> InitOptions:
         return InitOptions(
             init_func=self.config_init_func,
@@ -255,8 +272,10 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         started = time.perf_counter()
         cache = SnapshotCache(default_cache_dir()) if self.config_cache else None
         key = None
+        host_module = self.host_module()
         if cache is not None:
-            key = snapshot_key(component, self.init_options)
+            host_key = None if host_module is None or self.config_host is None else (self.config_host, host_module)
+            key = snapshot_key(component, self.init_options, host_key)
             hit = cache.get(key)
             self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
             if hit is not None:
@@ -271,7 +290,7 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             f"Pre-initializing `{self.config_component}` ({_megabytes(len(component))}) "
             f"by running `{self.config_init_func}`"
         )
-        snapshot = self._run_engine(component)
+        snapshot = self._run_engine(component, host_module)
         path = None
         if cache is not None and key is not None:
             try:
@@ -314,13 +333,19 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             return _PRODUCER_HOOK
         return None
 
-    def _run_engine(self, component: bytes) -> bytes:
+    def _run_engine(self, component: bytes, host_module: Path | None) -> bytes:
         # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
         from hatch_component_init.api import pre_initialize
-        from hatch_component_init.errors import ComponentInitError
+        from hatch_component_init.errors import ComponentInitError, HostError
+
+        from .host import OPTION, load_fresh
 
         options = self.init_options
         self.app.display_debug(f"Options: {options}")
+        host = None
+        if self.config_host is not None and host_module is not None:
+            # A module that cannot be imported fails here, its message naming the option.
+            host = load_fresh(self.config_host, Path(self.root), host_module)
         # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
         guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
         try:
@@ -332,11 +357,14 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 timeout=options.timeout,
                 max_memory=options.max_memory,
                 on_output=guest_output,
+                host=host,
             )
         except ComponentInitError as e:
             # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
             self.app.display_debug(traceback.format_exc())
-            message = f"Pre-initializing `{self.config_component}` failed: {e}"
+            # A HostError here can only come from the host definitions (we pass no runtime callback).
+            blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
+            message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
             _release_frames(e)
         finally:
             guest_output.flush()
@@ -401,6 +429,9 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         for host, _guest in self.init_options.wasi.dirs:
             if host.is_dir() and self._inside_root(host):
                 build_data["artifacts"].append(f"/{self._relative(host)}/")
+        host_module = self.host_module()
+        if host_module is not None and self._inside_root(host_module):
+            build_data["artifacts"].append(f"/{self._relative(host_module)}")
 
     def _inside_root(self, path: Path) -> bool:
         return path.resolve().is_relative_to(Path(self.root).resolve())

@@ -296,6 +296,25 @@ def componentize_py_requirement(version: str | None) -> str:
     return f"componentize-py=={version}" if version[:1].isdigit() else f"componentize-py{version}"
 
 
+def _host(reader: OptionReader, option: str, value: str) -> str:
+    # Only the syntax here: importing runs the project's code, which waits until the hook runs.
+    from hatch_component_init.errors import ConfigError
+    from hatch_component_init.host_spec import check_host_spec
+
+    try:
+        check_host_spec(value, reader.error(option, "").rstrip())
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
+    return value
+
+
+def _host_module_exists(reader: OptionReader, option: str, value: str) -> None:
+    from .host import module_file, not_found
+
+    if module_file(value, reader.root) is None:
+        raise FileNotFoundError(reader.error(option, not_found(value)))
+
+
 def _componentize_py_version(reader: OptionReader, option: str, value: str) -> str:
     from packaging.requirements import InvalidRequirement, Requirement
 
@@ -354,6 +373,7 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "max-memory": Option("positive-integer"),
         "precompile": Option("boolean", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
+        "host": Option("string", check=_host, check_files=_host_module_exists),
     },
 }
 
