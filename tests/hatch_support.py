@@ -154,3 +154,74 @@ def run_component(wasm: bytes, calls: list[tuple[str, tuple[object, ...]]], data
         run.results[name] = func(store, *args)
         func.post_return(store)
     return run
+
+
+def check_greeter_wheel(wheel: Path, greeting: str = "Hello", greet: str = "Hello, Ada!") -> None:
+    """The wheel ships the pre-initialized greeter: init's state is there without calling init."""
+    assert wheel.name == "greeter-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    assert names.count(DESTINATION) == 1
+    assert not [name for name in names if name.startswith("build/")]
+
+    run = run_component(wheel_member(wheel, DESTINATION), [("state", ()), ("greet", ("Ada",))])
+    # The init export is gone, and its effect is there without calling it or granting /data.
+    assert run.exports == {"greet", "state"}
+    assert run.results["state"] == f"init-runs=1 greeting={greeting}"
+    assert run.results["greet"] == greet
+    # Printing after the snapshot still works (no stale WASI handles), and init's output is not replayed.
+    assert run.stdout == b"greet: called for Ada\n"
+    assert run.stderr == b""
+
+
+def build_own_wheel(directory: Path) -> Path:
+    """A wheel of hatch-component-init as it is in this checkout, for isolated builds to install."""
+    from hatchling.builders.wheel import WheelBuilder
+
+    repository = Path(__file__).parent.parent
+    return Path(next(WheelBuilder(str(repository)).build(directory=str(directory), versions=["standard"])))
+
+
+def find_links_env(wheelhouse: Path) -> dict[str, str]:
+    """Offer ``wheelhouse`` to every frontend: pip (and `build`) read PIP_FIND_LINKS, uv and hatch UV_FIND_LINKS."""
+    pip_links = " ".join(filter(None, [str(wheelhouse), os.environ.get("PIP_FIND_LINKS", "")]))
+    uv_links = ",".join(filter(None, [str(wheelhouse), os.environ.get("UV_FIND_LINKS", "")]))
+    return {"PIP_FIND_LINKS": pip_links, "UV_FIND_LINKS": uv_links}
+
+
+def hatch_home_env(home: Path) -> dict[str, str]:
+    """A private Hatch configuration, data and cache (so nothing of the user's is used or changed)."""
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "config.toml").write_text("")
+    return {
+        "HATCH_DATA_DIR": str(home / "data"),
+        "HATCH_CACHE_DIR": str(home / "cache"),
+        "HATCH_CONFIG": str(home / "config.toml"),
+    }
+
+
+def make_pure_wheel(directory: Path, name: str, version: str, files: dict[str, str], *, pure: bool = True) -> Path:
+    """Write a minimal wheel of ``files`` (path -> text); ``pure=False`` marks it as platform-specific."""
+    import base64
+    import hashlib
+
+    directory.mkdir(parents=True, exist_ok=True)
+    tag = "py3-none-any"
+    dist_info = f"{name}-{version}.dist-info"
+    members = dict(files)
+    members[f"{dist_info}/METADATA"] = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    members[f"{dist_info}/WHEEL"] = (
+        f"Wheel-Version: 1.0\nGenerator: hatch-component-init tests\nRoot-Is-Purelib: {str(pure).lower()}\nTag: {tag}\n"
+    )
+    record = []
+    for path, text in members.items():
+        data = text.encode()
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    wheel = directory / f"{name}-{version}-{tag}.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path, text in members.items():
+            archive.writestr(path, text)
+        archive.writestr(f"{dist_info}/RECORD", "\n".join(record) + "\n")
+    return wheel

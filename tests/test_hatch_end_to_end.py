@@ -20,6 +20,7 @@ from hatch_support import (
     COMPONENTIZE_HOOK,
     DESTINATION,
     build_in_process,
+    check_greeter_wheel,
     make_project,
     python_tool,
     run_build,
@@ -31,21 +32,7 @@ from hatch_support import (
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
 
 
-def check_wheel(wheel: Path) -> None:
-    assert wheel.name == "greeter-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(wheel) as archive:
-        names = archive.namelist()
-    assert names.count(DESTINATION) == 1
-    assert not [name for name in names if name.startswith("build/")]
-
-    run = run_component(wheel_member(wheel, DESTINATION), [("state", ()), ("greet", ("Ada",))])
-    # The init export is gone, and its effect is there without calling it or granting /data.
-    assert run.exports == {"greet", "state"}
-    assert run.results["state"] == "init-runs=1 greeting=Hello"
-    assert run.results["greet"] == "Hello, Ada!"
-    # Printing after the snapshot still works (no stale WASI handles), and init's output is not replayed.
-    assert run.stdout == b"greet: called for Ada\n"
-    assert run.stderr == b""
+check_wheel = check_greeter_wheel
 
 
 def test_in_process_build(tmp_path: Path, greeter_component: bytes, capsys: pytest.CaptureFixture[str]) -> None:

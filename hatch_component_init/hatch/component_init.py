@@ -64,22 +64,6 @@ def editable_target(root: Path, destination: str, sources: Mapping[str, str]) ->
     return Path(root, destination)
 
 
-def _release_frames(error: BaseException) -> None:
-    """Drop the locals of the frames in ``error``'s tracebacks (its causes' too).
-
-    They hold the Wasmtime store of the failed run. Left to the garbage
-    collector, the store can outlive the interpreter's shutdown, and freeing it
-    then calls back into Python from a Wasmtime thread, which prints a Rust
-    panic ("panic in a function that cannot unwind") after a clean exit.
-    """
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
-        current = current.__cause__ or current.__context__
-
-
 class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENT_INIT_HOOK
 
@@ -365,7 +349,6 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             # A HostError here can only come from the host definitions (we pass no runtime callback).
             blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
             message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
-            _release_frames(e)
         finally:
             guest_output.flush()
         raise ComponentInitError(message)

@@ -316,15 +316,20 @@ def _host_module_exists(reader: OptionReader, option: str, value: str) -> None:
 
 
 def _componentize_py_version(reader: OptionReader, option: str, value: str) -> str:
-    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    from packaging.version import InvalidVersion, Version
 
+    value = value.strip()
     try:
-        Requirement(componentize_py_requirement(value.strip()))
-    except InvalidRequirement:
-        raise ValueError(
-            reader.error(option, f"must be a version such as `0.25.1` or a specifier such as `>=0.25,<0.26`, not `{value}`")
-        ) from None
-    return value.strip()
+        Version(value)
+    except InvalidVersion:
+        try:
+            if not SpecifierSet(value):
+                raise InvalidSpecifier(value)
+        except InvalidSpecifier:
+            problem = f"must be a version such as `0.25.1` or a specifier such as `>=0.25,<0.26`, not `{value}`"
+            raise ValueError(reader.error(option, problem)) from None
+    return value
 
 
 def _precompile(reader: OptionReader, option: str, value: bool) -> bool:
