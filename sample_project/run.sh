@@ -31,8 +31,14 @@ echo "==> Installing the wheel"
 
 # The console script, not `python -m lexicon` from here: this directory holds the
 # source package, which has no component in it.
-echo "==> lexicon listen wrod   (a first run also compiles the component into Wasmtime's cache)"
-"$venv/bin/lexicon" listen wrod
+# A real first start: Wasmtime's code cache (under HOME, or XDG_CACHE_HOME on Linux) starts empty.
+first_start=$(mktemp -d)
+trap 'rm -rf "$first_start"' EXIT
+echo "==> lexicon listen wrod   (first start, empty Wasmtime cache: loads the precompiled lexicon.cwasm)"
+HOME="$first_start/a" XDG_CACHE_HOME="$first_start/a" "$venv/bin/lexicon" listen wrod
+
+echo "==> lexicon --compile listen   (the same first start without it: compiles lexicon.wasm, seconds)"
+HOME="$first_start/b" XDG_CACHE_HOME="$first_start/b" "$venv/bin/lexicon" --compile listen
 
 echo "==> lexicon --compare listen"
 "$venv/bin/lexicon" --compare listen

@@ -12,6 +12,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -112,17 +113,30 @@ def make_package(root: Path, component: bytes, *, precompiled: bool) -> Path:
     return cwasm
 
 
-def engine_section(data: bytes) -> tuple[int, int]:
-    """Offset and size of Wasmtime's `.wasmtime.engine` ELF section (version string, target, settings)."""
+def elf_section(data: bytes, wanted: bytes) -> tuple[int, int]:
+    """Offset and size of a section of a (64-bit, little-endian) ELF file, which is what a `.cwasm` is."""
     (shoff,) = struct.unpack_from("<Q", data, 0x28)
     entry_size, count, names_index = struct.unpack_from("<HHH", data, 0x3A)
     headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * entry_size) for i in range(count)]
     names = headers[names_index][4]
     for name, _type, _flags, _addr, offset, size, *_ in headers:
         end = data.index(b"\0", names + name)
-        if data[names + name : end] == b".wasmtime.engine":
+        if data[names + name : end] == wanted:
             return offset, size
-    raise AssertionError("no .wasmtime.engine section")
+    raise AssertionError(f"no {wanted!r} section")
+
+
+def engine_section(data: bytes) -> tuple[int, int]:
+    """Wasmtime's `.wasmtime.engine` section: a format byte, the version string (length byte first), the settings."""
+    return elf_section(data, b".wasmtime.engine")
+
+
+def enabled_cpu_features(data: bytes) -> set[str]:
+    """The `has_*` ISA flags a `.cwasm` was compiled with that are on (postcard: name, Bool variant, value)."""
+    offset, size = engine_section(data)
+    section = data[offset : offset + size]
+    flags = re.finditer(rb"(?s)(.)(has_[a-z0-9_]+)\x02([\x00\x01])", section)
+    return {m[2].decode() for m in flags if m[1][0] == len(m[2]) and m[3] == b"\x01"}
 
 
 def set_setting(loader: Path, name: str, value: object) -> None:
@@ -219,6 +233,36 @@ class TestLoader:
                 imported.add(node.module.split(".")[0])
         assert "wasmtime" in imported
         assert imported - {"wasmtime", "__future__"} <= set(sys.stdlib_module_names)
+
+    def test_code_for_the_baseline_cpu_of_this_platform(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        import wasmtime
+        from wasmtime.component import Component
+
+        ours = make_package(tmp_path / "site", app_snapshot, precompiled=True).read_bytes()
+        native = bytes(Component(wasmtime.Engine(), app_snapshot).serialize())
+        # Whatever extra features the build CPU has (a native compile uses them), ours does not rely on them.
+        assert enabled_cpu_features(ours) <= enabled_cpu_features(native)
+        if enabled_cpu_features(native):
+            assert enabled_cpu_features(ours) < enabled_cpu_features(native)
+        offset, _size = engine_section(ours)
+        length = ours[offset + 1]
+        # Wasmtime records only its major version: what the wheel's requirement pins.
+        assert ours[offset + 2 : offset + 2 + length].decode() == wasmtime_version().split(".")[0]
+
+    def test_wasmtime_does_not_check_the_code(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        """Why the loader verifies a checksum: Wasmtime accepts a `.cwasm` whose machine code was altered."""
+        cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True)
+        data = bytearray(cwasm.read_bytes())
+        offset, size = elf_section(bytes(data), b".text")
+        data[offset : offset + size] = bytes(b ^ 0xFF for b in data[offset : offset + size])
+        cwasm.write_bytes(data)
+        code = (
+            "import sys, wasmtime; from wasmtime.component import Component; "
+            "Component.deserialize_file(wasmtime.Engine(), sys.argv[1]); print('accepted')"
+        )
+        # Only loaded, never run: running it would execute garbage.
+        result = subprocess.run([sys.executable, "-c", code, str(cwasm)], capture_output=True, text=True)
+        assert result.stdout.strip() == "accepted", result.stderr
 
     def test_output_is_deterministic(self, tmp_path: Path, app_snapshot: bytes) -> None:
         first = make_package(tmp_path / "a", app_snapshot, precompiled=True)
@@ -373,3 +417,94 @@ class TestHook:
         pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"', 'requires-python = ">=3.11"\ndependencies = ["wasmtime>=999"]'))
         with pytest.raises(ConfigError, match=r"but the project requires `wasmtime>=999`"):
             build_in_process(project)
+
+
+# -- the sample project, built and installed for real -----------------------------------------------
+
+SAMPLE = Path(__file__).parent.parent / "sample_project"
+
+
+@pytest.fixture(scope="module")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wasmtime wheel this environment runs, for offline installs into fresh venvs."""
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    run_build(
+        [sys.executable, "-m", "pip", "download", f"wasmtime=={wasmtime_version()}", "--no-deps",
+         "--only-binary=:all:", "--dest", str(directory)],
+        cwd=directory,
+    )  # fmt: skip
+    return directory
+
+
+def lexicon(venv: Path, home: Path, *args: str) -> str:
+    """Run the installed sample's console script in a fresh process with its own (initially empty) Wasmtime cache."""
+    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [str(venv / "bin" / "lexicon"), *args], env=env, cwd=home.parent, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is POSIX's")
+def test_sample_wheel_first_start_and_fallbacks(tmp_path: Path, wheelhouse: Path) -> None:
+    project = tmp_path / "sample"
+    shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"))
+    dist = tmp_path / "dist"
+    run_build(
+        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
+        cwd=project,
+    )
+    (wheel,) = dist.glob("lexicon-0.1.0-*.whl")
+    assert wheel.name == f"lexicon-0.1.0-{wheel_tag()}.whl"
+
+    # A fresh venv holding nothing but the wheel and its requirements (wasmtime), installed offline.
+    venv = tmp_path / "venv"
+    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    run_build(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+         "--find-links", str(wheelhouse), str(wheel)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    installed = Path(
+        subprocess.run(
+            [str(venv / "bin" / "python"), "-c", "import lexicon, os; print(os.path.dirname(lexicon.__file__))"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    )  # fmt: skip
+    assert installed.is_relative_to(venv)
+
+    first = tmp_path / "first"
+    out = lexicon(venv, first, "listen")
+    assert "listen: anagrams: enlist, silent, tinsel; one edit away: glisten," in out
+    assert "  loaded: precompiled lexicon.cwasm;" in out
+    assert wasmtime_cache_files(first) == 0
+    expected = out.splitlines()[1]
+
+    cwasm = installed / "lexicon.cwasm"
+    good = cwasm.read_bytes()
+    damages = {
+        "truncated": (good[: len(good) // 3], "its checksum does not match"),
+        "flipped": (good[:4096] + bytes(b ^ 0x55 for b in good[4096:8192]) + good[8192:], "its checksum does not match"),
+    }
+    # Made by another wasmtime: the version in Wasmtime's engine section changed, the recorded checksum updated,
+    # so that Wasmtime's own check is what refuses it.
+    offset, _size = engine_section(good)
+    length = good[offset + 1]
+    other = good[: offset + 2] + b"9" * length + good[offset + 2 + length :]
+    damages["another wasmtime"] = (other, "Wasmtime refused it: ")
+    home = tmp_path / "fallback"  # shared: after the first fallback, Wasmtime's cache makes the others quick
+    for name, (data, reason) in damages.items():
+        cwasm.write_bytes(data)
+        loader = installed / "_component.py"
+        original = loader.read_text()
+        if name == "another wasmtime":
+            set_setting(loader, "PRECOMPILED_SHA256", hashlib.sha256(data).hexdigest())
+        try:
+            out = lexicon(venv, home, "listen")
+        finally:
+            loader.write_text(original)
+        assert out.splitlines()[1] == expected, name
+        assert f"  loaded: compiled lexicon.wasm (lexicon.cwasm: {reason}" in out, (name, out)

@@ -28,7 +28,9 @@ def test_sample_wheel_runs(tmp_path: Path) -> None:
     )
     assert "[guest stdout] lexicon: indexed 57476 words" in log
 
-    (wheel,) = dist.glob("lexicon-0.1.0-py3-none-any.whl")
+    # Platform-tagged: the sample ships its precompiled component (`precompile = true`).
+    (wheel,) = dist.glob("lexicon-0.1.0-py3-none-*.whl")
+    assert not wheel.name.endswith("-any.whl")
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
         archive.extractall(site)
