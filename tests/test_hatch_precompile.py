@@ -264,6 +264,14 @@ class TestLoader:
         result = subprocess.run([sys.executable, "-c", code, str(cwasm)], capture_output=True, text=True)
         assert result.stdout.strip() == "accepted", result.stderr
 
+    def test_no_code_for_another_architecture(self, tmp_path: Path) -> None:
+        """Why there is no cross-compilation: wasmtime-py's Cranelift aborts the process for a foreign target."""
+        foreign = "aarch64-unknown-linux-gnu" if host_target().startswith("x86_64") else "x86_64-unknown-linux-gnu"
+        code = "import sys, wasmtime; c = wasmtime.Config(); c.target = sys.argv[1]; wasmtime.Engine(c); print('made')"
+        result = subprocess.run([sys.executable, "-c", code, foreign], capture_output=True, text=True)
+        assert result.returncode != 0 and "made" not in result.stdout
+        assert "Support for this target is disabled" in result.stderr
+
     def test_output_is_deterministic(self, tmp_path: Path, app_snapshot: bytes) -> None:
         first = make_package(tmp_path / "a", app_snapshot, precompiled=True)
         second = make_package(tmp_path / "b", app_snapshot, precompiled=True)
@@ -309,6 +317,12 @@ class TestHook:
         tags = [line.split(": ", 1)[1] for line in wheel_metadata(wheel, "WHEEL").splitlines() if line.startswith("Tag:")]
         assert tags and all(tag.startswith("py3-none-") and not tag.endswith("-any") for tag in tags)
         assert "Root-Is-Purelib: false" in wheel_metadata(wheel, "WHEEL")
+        # The platforms are the installed wasmtime wheel's: the code runs where that wasmtime runs.
+        from importlib.metadata import distribution
+
+        wasmtime_tags = [line.split(": ", 1)[1] for line in (distribution("wasmtime").read_text("WHEEL") or "").splitlines()
+                         if line.startswith("Tag:")]  # fmt: skip
+        assert {tag.split("-")[-1] for tag in tags} == {tag.split("-")[-1] for tag in wasmtime_tags}
         assert f"Requires-Dist: {wasmtime_requirement(wasmtime_version())}" in wheel_metadata(wheel, "METADATA")
         with zipfile.ZipFile(wheel) as archive:
             assert {DESTINATION, PRECOMPILED, LOADER} <= set(archive.namelist())
