@@ -1,0 +1,159 @@
+"""The edit-build loop with both hooks, for real: componentize-py, Wasmtime, and the components they ship.
+
+A rebuild with nothing changed is served by both caches (componentize-py's
+output, then the snapshot), and any edit to the app or to a file under its
+python path is rebuilt and shipped. Third-party packages come from the
+`requirements` option.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    DESTINATION,
+    build_in_process,
+    check_greeter_wheel,
+    make_project,
+    make_pure_wheel,
+    run_component,
+    wheel_member,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
+
+
+def timed_build(project: Path) -> tuple[Path, float]:
+    started = time.perf_counter()
+    wheel = build_in_process(project)
+    return wheel, time.perf_counter() - started
+
+
+def test_rebuilds_hit_both_caches_and_edits_ship(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+
+    wheel, first = timed_build(project)
+    log = capsys.readouterr().err
+    assert "Building component `build/greeter.wasm` with componentize-py 0.25.1" in log
+    assert "Pre-initializing `build/greeter.wasm`" in log
+    shipped = wheel_member(wheel, DESTINATION)
+    check_greeter_wheel(wheel)
+
+    # Things that change nothing the component is made of: bytecode, VCS, an environment, old wheels.
+    (project / "__pycache__").mkdir(exist_ok=True)
+    (project / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"stale")
+    (project / ".git").mkdir()
+    (project / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (project / ".venv").mkdir()
+    (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (project / "dist" / "greeter-0.9-py3-none-any.whl").write_bytes(b"PK old")
+
+    wheel, rebuild = timed_build(project)
+    log = capsys.readouterr().err
+    assert "Built component `build/greeter.wasm` from the cache (18." in log
+    assert "componentize-py not run" in log
+    assert "from the cache" in log.split("Pre-initialized", 1)[1]
+    assert "Wasmtime not run" in log
+    assert "Building component" not in log
+    assert wheel_member(wheel, DESTINATION) == shipped
+    print(f"greeter, in process: first build {first:.1f} s, no-change rebuild {rebuild:.2f} s ({rebuild / first:.2f}x)")
+
+    # An edit to the app is a miss of both caches, and the new code ships.
+    app = project / "app.py"
+    app.write_text(app.read_text().replace('return f"{greeting}, {name}!"', 'return f"{greeting}, dear {name}!"'))
+    wheel = build_in_process(project)
+    log = capsys.readouterr().err
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    assert "Pre-initializing `build/greeter.wasm`" in log
+    check_greeter_wheel(wheel, greet="Hello, dear Ada!")
+
+    # So is an edit to a data file under the python path (here also read by init through `dirs`).
+    (project / "data" / "greeting.txt").write_text("Bonjour\n")
+    wheel = build_in_process(project)
+    log = capsys.readouterr().err
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    check_greeter_wheel(wheel, greeting="Bonjour", greet="Bonjour, dear Ada!")
+
+    # Both caches live in the same directory, pruned the same way.
+    assert len(list((snapshot_cache_dir / "components").glob("*.wasm"))) == 3
+    assert len(list((snapshot_cache_dir / "snapshots").glob("*.wasm"))) == 3
+
+
+def test_requirements_are_installed_and_bundled(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.2", {"tinyword/__init__.py": 'WORD = "Salut"\n'})
+    # Only our own wheel, never the network.
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    hooks = COMPONENTIZE_HOOK + 'requirements = ["tinyword>=1"]\n' + COMPONENT_INIT_HOOK
+    project = make_project(tmp_path / "greeter", hooks)
+    app = project / "app.py"
+    # The package is imported at the app's top level, so componentize-py bundles it.
+    app.write_text(
+        app.read_text()
+        .replace("import wit_world\n", "import tinyword\nimport wit_world\n")
+        .replace('return f"{greeting}, {name}!"', 'return f"{tinyword.WORD}, {name}!"')
+    )
+
+    wheel = build_in_process(project)
+    log = capsys.readouterr().err
+    assert "Installed `tinyword>=1` for the app in " in log
+    run = run_component(wheel_member(wheel, DESTINATION), [("greet", ("Ada",))])
+    assert run.results["greet"] == "Salut, Ada!"
+    (folder,) = (snapshot_cache_dir / "requirements").iterdir()
+    assert (folder / "tinyword" / "__init__.py").is_file()
+    # The project itself is untouched: the packages live in the private folder only.
+    assert not (project / "tinyword").exists()
+
+    # Another requirement is another install and another component.
+    project_toml = project / "pyproject.toml"
+    project_toml.write_text(project_toml.read_text().replace('"tinyword>=1"', '"tinyword==1.2"'))
+    build_in_process(project)
+    log = capsys.readouterr().err
+    assert "Installed `tinyword==1.2` for the app in " in log
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    assert len(list((snapshot_cache_dir / "requirements").iterdir())) == 2
+
+
+def test_compiled_requirement_is_refused(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "fastword", "1.0", {"fastword/__init__.py": ""}, pure=False)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    hooks = COMPONENTIZE_HOOK + 'requirements = ["fastword"]\n' + COMPONENT_INIT_HOOK
+    project = make_project(tmp_path / "greeter", hooks)
+    message = (
+        "^Option `requirements` for build hook `componentize-py`: `fastword-1.0` is not a pure-Python package "
+        r"\(pip installed compiled code built for this machine\), and a componentize-py component can only use "
+        "pure-Python packages from it$"
+    )
+    with pytest.raises(ValueError, match=message):
+        build_in_process(project)
+    assert not (snapshot_cache_dir / "requirements").exists() or not list((snapshot_cache_dir / "requirements").iterdir())
+    assert not (project / "build" / "greeter.wasm").exists()
+
+
+def test_failed_install_names_the_requirement(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
+    hooks = COMPONENTIZE_HOOK + 'requirements = ["no-such-package-here"]\n' + COMPONENT_INIT_HOOK
+    project = make_project(tmp_path / "greeter", hooks)
+    with pytest.raises(RuntimeError) as info:
+        build_in_process(project)
+    first_line = str(info.value).splitlines()[0]
+    assert first_line == (
+        "Installing the `requirements` of build hook `componentize-py` (no-such-package-here) failed (pip exit code 1):"
+    )
+    assert "no-such-package-here" in str(info.value).split("\n", 1)[1]
