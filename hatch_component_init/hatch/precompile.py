@@ -262,6 +262,12 @@ def ship_precompiled(hook: ComponentInitBuildHook, shipped: Path, build_data: di
     """Put the `.cwasm` of ``shipped`` into the wheel, and make the wheel say what it needs to load it."""
     started = time.perf_counter()
     version = wasmtime_version()
+    if not version[:1].isdigit():
+        message = (
+            f"Option `precompile` for build hook `{hook.PLUGIN_NAME}` needs wasmtime in the build environment "
+            "(its version names the releases that can load the code); add `wasmtime` to `[build-system] requires`"
+        )
+        raise PrecompileError(message)
     conflict = check_wasmtime_requirements(hook.metadata.core.dependencies, version)
     if conflict is not None:
         message = (
