@@ -5,9 +5,10 @@ What "Guarantees" -> "Hostile input" promises, and what every input here is chec
 - nothing crashes or hangs: every run ends with an output or a ComponentInitError
   (hangs: a subprocess time-out or CI's job limit catches them, not a timing assert);
 - an input Wasmtime refuses is refused before init runs, with InvalidComponentError
-  carrying an offset inside the input; the one exception is a feature the parser does
-  not support met before the fault (UnsupportedComponentError, raised by
-  ``parse_component`` itself, e.g. an unknown canonical built-in or a custom page size);
+  carrying an offset inside the input; the one exception is a feature we do not
+  support met before the fault (UnsupportedComponentError): raised by
+  ``parse_component`` itself (e.g. an unknown canonical built-in, a custom page size),
+  or because the first thing Wasmtime met is a feature it was not configured for;
 - an input Wasmtime accepts is never called invalid (and never an OutputInvalidError).
 
 Wasmtime compiling the input as it is, with the pre-initializer's engine
@@ -159,13 +160,28 @@ def structural_mutations(data: bytes, sample: int | None = None, seed: int = 0) 
 # ---------------------------------------------------------------- the oracle
 
 
-def wasmtime_accepts(data: bytes) -> bool:
-    """Whether Wasmtime compiles ``data`` as a component (the same features the pre-initializer enables)."""
+def wasmtime_refusal(data: bytes) -> str | None:
+    """Why Wasmtime refuses to compile ``data`` as a component (the pre-initializer's features), or None."""
     try:
         cm.Component(engine(), data)
-    except wasmtime.WasmtimeError:
+    except wasmtime.WasmtimeError as e:
+        return str(e)
+    return None
+
+
+def wasmtime_accepts(data: bytes) -> bool:
+    return wasmtime_refusal(data) is None
+
+
+def unsupported_first(e: ComponentInitError, parse_refusal: ComponentInitError | None, refusal: str) -> bool:
+    """Whether ``e`` is an allowed answer to an input Wasmtime refuses: a feature we lack, met before the fault.
+
+    Either our parser refused the feature before it reached the fault, or the
+    first thing Wasmtime met is a feature it was not configured for.
+    """
+    if not isinstance(e, UnsupportedComponentError):
         return False
-    return True
+    return str(e) == str(parse_refusal) or "feature" in refusal
 
 
 def _describe(e: BaseException) -> str:
@@ -221,7 +237,7 @@ def check_full(data: bytes, label: str) -> str:
         parse_refusal: ComponentInitError | None = None
     except ComponentInitError as e:
         parse_refusal = e
-    accepted = wasmtime_accepts(data)
+    refusal = wasmtime_refusal(data)
     try:
         pre_initialize(data, timeout=1, max_memory=64 << 20)
         return "ok"
@@ -231,11 +247,11 @@ def check_full(data: bytes, label: str) -> str:
         problem = _offset_problem(e, data)
         if problem is not None:
             fail(problem)
-        if accepted:
+        if refusal is None:
             fail(f"refused as invalid, but Wasmtime accepts it: {e}")
         return type(e).__name__
     except ComponentInitError as e:
-        if not accepted and not (isinstance(e, UnsupportedComponentError) and str(e) == str(parse_refusal)):
+        if refusal is not None and not unsupported_first(e, parse_refusal, refusal):
             fail(f"Wasmtime refuses this input, but it was not refused as invalid: {type(e).__name__}: {e}")
         return type(e).__name__
     except BaseException as e:  # noqa: BLE001
