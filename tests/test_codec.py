@@ -17,7 +17,7 @@ from hatch_component_init.wasm.reader import Reader, encode_s32, encode_s64, enc
 from test_fuzz import wasmtime_accepts
 from wat_support import wat
 
-#: Reproducible runs that leave no example database in the checkout.
+#: The same examples on every run and machine, and no database of past failures to replay.
 PROPERTY = settings(derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 FIXTURES = {name: value for name, value in vars(shapes).items() if isinstance(value, (bytes, bytearray))}
@@ -170,7 +170,7 @@ class ModuleSpec:
     globals: tuple[tuple[str, bool], ...]  # (value type, mutable)
     data: tuple[bool, ...]  # is_passive, per segment
 
-    def wat(self, name: str, draw_bytes: list[bytes]) -> str:
+    def wat(self, name: str, payloads: list[bytes]) -> str:
         parts = [f"(core module ${name}"]
         for i, (kind, lo, hi) in enumerate(self.memories):
             limits = f"{lo}" + (f" {hi}" if hi is not None else "")
@@ -182,7 +182,7 @@ class ModuleSpec:
                 "f64": f"(f64.const -{i})", "v128": f"(v128.const i32x4 {i} 0 -1 7)", "funcref": "(ref.null func)",
             }[valtype]  # fmt: skip
             parts.append(f"  (global $g{i} {ty} {init})")
-        for passive, payload in zip(self.data, draw_bytes):
+        for passive, payload in zip(self.data, payloads):
             text = "".join(f"\\{b:02x}" for b in payload)
             if passive:
                 parts.append(f'  (data "{text}")')
