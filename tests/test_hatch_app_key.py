@@ -196,3 +196,53 @@ class TestSiteDirs:
 
     def test_digest_of_missing_dir(self, tmp_path: Path) -> None:
         assert site_dir_digest(tmp_path / "nope") == "missing"
+
+
+def test_pipenv_environment(tmp_path: Path) -> None:
+    # Without $VIRTUAL_ENV, componentize-py asks `pipenv --venv` before it falls back to `python3`.
+    site = tmp_path / "pipenv-env" / "lib" / "python3.11" / "site-packages"
+    site.mkdir(parents=True)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    pipenv = bin_dir / "pipenv"
+    pipenv.write_text(f"#!/bin/sh\necho {tmp_path / 'pipenv-env'}\n")
+    pipenv.chmod(0o755)
+    assert componentize_site_dirs({"PATH": str(bin_dir)}) == [site.resolve()]
+
+
+def test_environment_markers_and_caches(app: Path, venv: Path) -> None:
+    before = key(app, venv)
+    for name, marker in [("conda-env", "conda-meta"), (".mypy_cache", "x"), (".svn", "entries"), (".jj", "x")]:
+        (app / name).mkdir()
+        (app / name / marker).mkdir() if marker == "conda-meta" else (app / name / marker).write_text("x")
+        (app / name / "module.py").write_text("")
+    assert key(app, venv) == before
+
+
+def test_hook_outputs_are_left_out(tmp_path: Path) -> None:
+    """What the hooks and the builder write into the project is not part of the key."""
+    from hatchling.builders.wheel import WheelBuilder
+
+    from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+    root = tmp_path / "p"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pyproject.toml").write_text(
+        '[project]\nname = "p"\nversion = "1"\n[tool.hatch.build.targets.wheel]\npackages = ["pkg"]\n'
+        '[tool.hatch.build.hooks.componentize-py]\nmodule = "app"\noutput = "build/app.wasm"\n'
+        '[tool.hatch.build.hooks.component-init]\ncomponent = "build/app.wasm"\n'
+        'destination = "pkg/app.wasm"\nloader = "pkg/_component.py"\n'
+    )
+    config = WheelBuilder(str(root)).config
+    hook = ComponentizePyBuildHook(
+        str(root), config.hook_config["componentize-py"], config, None, str(root / "out"), "wheel"
+    )
+    outputs = set(hook.build_outputs(tmp_path / "cache"))
+    assert {
+        root / "build" / "app.wasm",
+        root / "dist",
+        root / "out",
+        tmp_path / "cache",
+        root / "pkg" / "app.wasm",
+        root / "pkg" / "_component.py",
+    } <= outputs

@@ -138,3 +138,18 @@ class TestBuildRequirements:
             "Build hook `componentize-py` asks for componentize-py==0.24.0, but componentize-py 0.25.1 is installed "
             "in this environment (a build without isolation); using it"
         ) in capsys.readouterr().err
+
+
+class TestExampleWheelTag:
+    """README's Example sets `requires-python`: without it hatchling tags the wheel `py2.py3-none-any`."""
+
+    @pytest.mark.parametrize(
+        ("requires_python", "wheel"),
+        [('requires-python = ">=3.11"\n', "greeter-1.0-py3-none-any.whl"), ("", "greeter-1.0-py2.py3-none-any.whl")],
+    )
+    def test_tag(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, requires_python: str, wheel: str) -> None:
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_SKIP", "1")  # the tag is what is checked, not the snapshot
+        project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK, raw_component=b"\0asm\x0d\0\x01\0")
+        toml = project / "pyproject.toml"
+        toml.write_text(toml.read_text().replace('requires-python = ">=3.11"\n', requires_python))
+        assert build_in_process(project).name == wheel

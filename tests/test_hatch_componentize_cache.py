@@ -1,0 +1,75 @@
+"""The componentize-py hook's cache, with a stand-in for componentize-py that counts its runs.
+
+Real componentize-py builds are in test_hatch_build_loop.py; here only what the
+hook does around the tool: when it runs it, what it stores, what a hit writes.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from hatch_support import COMPONENTIZE_HOOK, RAW_COMPONENT, build_in_process, make_project
+
+from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
+
+
+@pytest.fixture
+def runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A file that gets one line per run of the stand-in, which writes a component that differs every run."""
+    log = tmp_path / "runs.txt"
+    log.write_text("")
+
+    def stand_in(_hook: ComponentizePyBuildHook, output: Path) -> list[str]:
+        script = (
+            "import sys, os; open(sys.argv[2], 'a').write('run\\n'); "
+            "open(sys.argv[1], 'wb').write(b'\\0asm component ' + os.urandom(8))"
+        )
+        return [sys.executable, "-c", script, str(output), str(log)]
+
+    monkeypatch.setattr(ComponentizePyBuildHook, "command", stand_in)
+    return log
+
+
+def count(log: Path) -> int:
+    return len(log.read_text().splitlines())
+
+
+def test_hit_writes_the_cached_component(tmp_path: Path, runs: Path, snapshot_cache_dir: Path) -> None:
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    first = (project / RAW_COMPONENT).read_bytes()
+    (project / RAW_COMPONENT).unlink()  # e.g. `hatch clean`
+    build_in_process(project)
+    assert count(runs) == 1
+    assert (project / RAW_COMPONENT).read_bytes() == first
+    (entry,) = (snapshot_cache_dir / "components").glob("*.wasm")
+    assert entry.read_bytes() == first
+
+
+def test_cache_false_runs_every_time(tmp_path: Path, runs: Path, snapshot_cache_dir: Path) -> None:
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + "cache = false\n")
+    build_in_process(project)
+    build_in_process(project)
+    assert count(runs) == 2
+    assert not (snapshot_cache_dir / "components").exists()
+
+
+def test_edit_runs_again(tmp_path: Path, runs: Path) -> None:
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    (project / "app.py").write_text((project / "app.py").read_text() + "\n# edited\n")
+    build_in_process(project)
+    assert count(runs) == 2
+
+
+def test_unwritable_cache_still_builds(tmp_path: Path, runs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(blocker / "cache"))
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    assert (project / RAW_COMPONENT).read_bytes().startswith(b"\0asm component ")

@@ -1,0 +1,94 @@
+"""`requires = ["hatchling", "hatch-component-init"]` is enough: isolated builds with the four frontends users run.
+
+hatch-component-init is not on the package index, so each frontend gets our
+wheel (built from this checkout) through a local find-links folder:
+PIP_FIND_LINKS for `python -m build` and `pip wheel`, UV_FIND_LINKS for
+`uv build` and `hatch build` (both install build requirements with uv).
+Everything else (hatchling, componentize-py, wasmtime) comes from the index.
+Each build gets an empty hook cache, so componentize-py really runs inside
+the isolated environment that the hook's declared build dependency gave it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    build_own_wheel,
+    check_greeter_wheel,
+    find_links_env,
+    hatch_home_env,
+    make_project,
+    run_build,
+)
+
+pytestmark = pytest.mark.slow
+
+BUILT = "Building component `build/greeter.wasm` with componentize-py 0.25.1"
+WHEEL = "greeter-1.0-py3-none-any.whl"
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("wheelhouse")
+    build_own_wheel(directory)
+    return directory
+
+
+def tool(name: str) -> str:
+    """A command installed next to this Python (the test extras put hatch and uv there)."""
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} is not installed"
+    return found
+
+
+def frontend_command(frontend: str, out: Path) -> list[str]:
+    return {
+        "build": [sys.executable, "-m", "build", "--outdir", str(out), "."],
+        "pip": [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-deps", "--wheel-dir", str(out), "."],
+        # Its build environment's Python; uv would otherwise pick any Python it finds.
+        "uv": [tool("uv"), "build", "--python", sys.executable, "--out-dir", str(out), "."],
+        "hatch": [tool("hatch"), "build", str(out)],
+    }[frontend]
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:
+    """The environment of an isolated build: our wheel offered, a private Hatch home, an empty hook cache."""
+    return {
+        **find_links_env(wheelhouse),
+        **hatch_home_env(tmp_path / "hatch-home"),
+        "HATCH_COMPONENT_INIT_CACHE_DIR": str(tmp_path / "hook-cache"),
+        "HATCH_COMPONENT_INIT_SKIP": "",
+    }
+
+
+@pytest.mark.parametrize("frontend", ["build", "pip", "uv", "hatch"])
+def test_isolated_build(frontend: str, tmp_path: Path, isolated: dict[str, str]) -> None:
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    assert 'requires = ["hatchling", "hatch-component-init"]\n' in (project / "pyproject.toml").read_text()
+    out = tmp_path / "out"
+    log = run_build(frontend_command(frontend, out), cwd=project, env=isolated, timeout=900)
+
+    # componentize-py was installed by the frontend (nothing here provides it) and ran in its environment.
+    assert BUILT in log
+    check_greeter_wheel(out / WHEEL)
+
+
+def test_isolated_rebuild_hits_both_caches(tmp_path: Path, isolated: dict[str, str]) -> None:
+    # Each isolated build installs the same packages into a fresh temp environment; the cache keys
+    # cover what is installed, not where, so a second build with nothing changed runs neither tool.
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "out"), "."]
+    first = run_build(command, cwd=project, env=isolated, timeout=900)
+    assert BUILT in first
+    second = run_build(command, cwd=project, env=isolated, timeout=900)
+    assert "Built component `build/greeter.wasm` from the cache" in second
+    assert "Wasmtime not run" in second
+    assert BUILT not in second
+    check_greeter_wheel(tmp_path / "out" / WHEEL)

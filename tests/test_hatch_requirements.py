@@ -1,0 +1,73 @@
+"""The `requirements` folder: its key, its install with pip, and its pruning."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from hatch_support import make_pure_wheel
+
+from hatch_component_init.hatch import requirements
+from hatch_component_init.hatch.requirements import install_requirements, requirements_key
+
+
+class TestKey:
+    def test_strings_count(self) -> None:
+        assert requirements_key(["idna>=3"]) != requirements_key(["idna>=3.7"])
+        assert requirements_key(["a", "b"]) != requirements_key(["a"])
+
+    @pytest.mark.parametrize(
+        "name", ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CONSTRAINT"]
+    )
+    def test_index_settings_count(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+        monkeypatch.delenv(name, raising=False)
+        before = requirements_key(["idna"])
+        monkeypatch.setenv(name, "/somewhere")
+        assert requirements_key(["idna"]) != before
+
+    def test_other_pip_settings_do_not(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # pip sets some for its own subprocesses (a temp build tracker); they change nothing installed.
+        before = requirements_key(["idna"])
+        monkeypatch.setenv("PIP_BUILD_TRACKER", "/tmp/pip-build-tracker-x")
+        monkeypatch.setenv("PIP_CACHE_DIR", "/tmp/elsewhere")
+        assert requirements_key(["idna"]) == before
+
+    def test_python_and_platform_count(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        before = requirements_key(["idna"])
+        monkeypatch.setattr(sys, "platform", "win32")
+        assert requirements_key(["idna"]) != before
+
+
+def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    folder, installed = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py")
+    assert installed
+    assert (folder / "tinyword" / "__init__.py").read_text() == "WORD = 'hi'\n"
+    assert folder.parent == tmp_path / "cache" / "requirements"
+    # Nothing half-made is left next to it.
+    assert [p.name for p in folder.parent.iterdir()] == [folder.name]
+    (wheels / "tinyword-1.0-py3-none-any.whl").unlink()  # a second install would fail now
+    assert install_requirements(["tinyword"], tmp_path / "cache", "componentize-py") == (folder, False)
+
+
+def test_least_recently_used_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = tmp_path / "cache" / "requirements"
+    for i in range(requirements.MAX_ENTRIES + 3):
+        old = parent / f"old{i:02d}"
+        old.mkdir(parents=True)
+        os.utime(old, (i, i))
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": ""})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    folder, _ = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py")
+    kept = sorted(p.name for p in parent.iterdir())
+    assert len(kept) == requirements.MAX_ENTRIES
+    assert folder.name in kept
+    # The oldest went first.
+    assert "old00" not in kept and f"old{requirements.MAX_ENTRIES + 2:02d}" in kept
