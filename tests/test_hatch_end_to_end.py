@@ -11,22 +11,18 @@ from __future__ import annotations
 
 import sys
 import tarfile
-import zipfile
 from pathlib import Path
 
 import pytest
 from hatch_support import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
-    DESTINATION,
     build_in_process,
     check_greeter_wheel,
     make_project,
     python_tool,
     run_build,
-    run_component,
     tree_snapshot,
-    wheel_member,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
