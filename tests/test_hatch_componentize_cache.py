@@ -73,3 +73,18 @@ def test_unwritable_cache_still_builds(tmp_path: Path, runs: Path, monkeypatch: 
     project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
     build_in_process(project)
     assert (project / RAW_COMPONENT).read_bytes().startswith(b"\0asm component ")
+
+
+def test_sources_changed_during_the_build_are_not_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An edit while componentize-py runs: the output cannot be filed under the key of either state.
+    def editing_stand_in(_hook: ComponentizePyBuildHook, output: Path) -> list[str]:
+        script = "import sys; open(sys.argv[1], 'wb').write(b'\\0asm'); open(sys.argv[2], 'a').write('# edit\\n')"
+        return [sys.executable, "-c", script, str(output), str(tmp_path / "p" / "app.py")]
+
+    monkeypatch.setattr(ComponentizePyBuildHook, "command", editing_stand_in)
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    assert "Sources changed during the build; the component is not cached" in capsys.readouterr().err
+    assert not list(snapshot_cache_dir.glob("components/*.wasm"))

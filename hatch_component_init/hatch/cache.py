@@ -1,4 +1,5 @@
-"""A content-addressed cache of pre-initialized components, kept outside any build directory.
+"""Content-addressed caches of pre-initialized components (and, in ``components/``, of
+componentize-py outputs: hatch/app_key.py), kept outside any build directory.
 
 Builds happen in throw-away places (``pip wheel .`` and ``python -m build``
 copy the project to a temp dir), so the cache lives in the user's cache dir.

@@ -170,10 +170,14 @@ class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             self._install_requirements(cache_dir)
         self._run_componentize_py(installed_version)
         if cache is not None and key is not None:
-            try:
-                cache.put_file(key, self.output_path)
-            except OSError as e:
-                self.app.display_warning(f"Could not write the componentize-py cache in `{cache.directory}`: {e}")
+            if self.cache_key(requirements_key, cache_dir) != key:
+                # A file changed while componentize-py ran: the output may mix both states.
+                self.app.display_warning("Sources changed during the build; the component is not cached")
+            else:
+                try:
+                    cache.put_file(key, self.output_path)
+                except OSError as e:
+                    self.app.display_warning(f"Could not write the componentize-py cache in `{cache.directory}`: {e}")
         seconds = time.perf_counter() - started
         size = _megabytes(self.output_path.stat().st_size)
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
