@@ -1,7 +1,9 @@
 """Real builds: componentize-py, the real engine, and the build frontends users run.
 
 Each frontend builds the greeter fixture project without build isolation, so
-the build uses this environment (where hatch-component-init is installed);
+the build uses this environment (where hatch-component-init is installed;
+`hatch build`, which builds in an environment of its own, is in
+test_hatch_isolated.py, with the other frontends' isolated builds);
 then the wheel's component runs in Wasmtime to show that the state from init
 is there without calling init, and that the guest can still print. (That the
 raw component lacks the state is checked in test_componentize_e2e.py.)
@@ -9,7 +11,6 @@ raw component lacks the state is checked in test_componentize_e2e.py.)
 
 from __future__ import annotations
 
-import sys
 import tarfile
 from pathlib import Path
 
@@ -73,34 +74,6 @@ def test_pip_wheel(tmp_path: Path, greeter_component: bytes) -> None:
     )
     check_wheel(dist / "greeter-1.0-py3-none-any.whl")
     assert (project / "build" / "greeter.wasm").read_bytes() == greeter_component
-
-
-def test_hatch_build(tmp_path: Path) -> None:
-    # Hatch builds in its own environment; point that at this one, which has the build requirements.
-    builder_env = f"""
-[tool.hatch.envs.hatch-build]
-path = {str(Path(sys.prefix))!r}
-"""
-    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + builder_env)
-    hatch_home = tmp_path / "hatch-home"
-    hatch_home.mkdir()
-    (hatch_home / "config.toml").write_text("")
-    env = {
-        "HATCH_DATA_DIR": str(hatch_home / "data"),
-        "HATCH_CACHE_DIR": str(hatch_home / "cache"),
-        "HATCH_CONFIG": str(hatch_home / "config.toml"),
-    }
-    log = run_build([str(Path(sys.executable).with_name("hatch")), "build"], cwd=project, env=env)
-
-    assert "Building component `build/greeter.wasm` with componentize-py" in log
-    check_wheel(project / "dist" / "greeter-1.0-py3-none-any.whl")
-    assert (project / "dist" / "greeter-1.0.tar.gz").is_file()
-
-    # `hatch clean` removes what the hooks made (the componentize-py output) and nothing else.
-    run_build([str(Path(sys.executable).with_name("hatch")), "clean"], cwd=project, env=env)
-    assert not (project / "build" / "greeter.wasm").exists()
-    assert (project / "app.py").is_file()
-    assert (project / "data" / "greeting.txt").is_file()
 
 
 def test_wheel_is_reproducible_with_source_date_epoch(

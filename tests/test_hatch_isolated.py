@@ -79,6 +79,14 @@ def test_isolated_build(frontend: str, tmp_path: Path, isolated: dict[str, str])
     assert BUILT in log
     check_greeter_wheel(out / WHEEL)
 
+    if frontend == "hatch":
+        # `hatch clean` removes what the hooks made (the componentize-py output) and nothing else.
+        assert (project / "build" / "greeter.wasm").is_file()
+        run_build([tool("hatch"), "clean"], cwd=project, env=isolated, timeout=900)
+        assert not (project / "build" / "greeter.wasm").exists()
+        assert (project / "app.py").is_file()
+        assert (project / "data" / "greeting.txt").is_file()
+
 
 def test_isolated_rebuild_hits_both_caches(tmp_path: Path, isolated: dict[str, str]) -> None:
     # Each isolated build installs the same packages into a fresh temp environment; the cache keys
