@@ -212,11 +212,17 @@ def test_pipenv_environment(tmp_path: Path) -> None:
 
 def test_environment_markers_and_caches(app: Path, venv: Path) -> None:
     before = key(app, venv)
-    for name, marker in [("conda-env", "conda-meta"), (".mypy_cache", "x"), (".svn", "entries"), (".jj", "x")]:
-        (app / name).mkdir()
-        (app / name / marker).mkdir() if marker == "conda-meta" else (app / name / marker).write_text("x")
-        (app / name / "module.py").write_text("")
+    (app / "conda-env" / "conda-meta").mkdir(parents=True)
+    (app / "conda-env" / "module.py").write_text("")
+    for name in app_key.SKIPPED_DIR_NAMES:
+        (app / "pkg" / name).mkdir(parents=True, exist_ok=True)  # at any depth
+        (app / "pkg" / name / "module.py").write_text("")
+    (app / "pkg").rename(app / "pkg2")  # (an empty package directory is not part of the key either)
     assert key(app, venv) == before
+    assert sorted(app_key.SKIPPED_DIR_NAMES) == sorted(
+        [".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", "__pycache__", ".pytest_cache", ".mypy_cache",
+         ".ruff_cache", ".tox", ".nox", ".hypothesis"]
+    )  # fmt: skip  (README lists these)
 
 
 def test_hook_outputs_are_left_out(tmp_path: Path) -> None:

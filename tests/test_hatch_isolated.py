@@ -11,7 +11,9 @@ the isolated environment that the hook's declared build dependency gave it.
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -100,3 +102,17 @@ def test_isolated_rebuild_hits_both_caches(tmp_path: Path, isolated: dict[str, s
     assert "Wasmtime not run" in second
     assert BUILT not in second
     check_greeter_wheel(tmp_path / "out" / WHEEL)
+
+
+def test_uv_ignores_pip_find_links(tmp_path: Path, isolated: dict[str, str]) -> None:
+    # Why README tells uv and hatch users to set UV_FIND_LINKS: with PIP_FIND_LINKS alone, uv cannot
+    # find hatch-component-init and the build stops while installing the build requirements.
+    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    env = {**os.environ, **isolated}
+    del env["UV_FIND_LINKS"]
+    result = subprocess.run(
+        frontend_command("uv", tmp_path / "out"), cwd=project, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode != 0
+    assert "hatch-component-init" in result.stderr
+    assert BUILT not in result.stderr + result.stdout
