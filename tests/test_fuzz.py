@@ -22,7 +22,7 @@ on fewer mutations. Mutations are seeded: a failure names the seed and index
 that reproduce it (`mutations(seed_bytes, seed, n)[index]`).
 
 ``HCI_FUZZ_SCALE`` multiplies every count: `HCI_FUZZ_SCALE=40 pytest tests/test_fuzz.py`
-runs about 2 million mutated inputs (the default, 1, about 50,000).
+runs about 2 million mutated inputs (the default, 1, about 55,000).
 """
 
 from __future__ import annotations
