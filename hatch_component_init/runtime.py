@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import importlib.metadata
 import os
 import re
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -329,40 +331,73 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
     engine, component = _compile(instrumented)
     _refuse_async_imports(component, engine)
     store = wasmtime.Store(engine)
-    if options.max_memory is not None:
-        store.set_limits(memory_size=options.max_memory)
-    out = _Output(on_output)
     linker = cm.Linker(engine)
-    wasi = None
-    if options.wasi.enabled:
-        settle_access_times(options.wasi.dirs)
-        wasi = _wasi_config(options, out)
-    define_imports(linker, store, component, engine, wasi, options.host)
+    try:
+        if options.max_memory is not None:
+            store.set_limits(memory_size=options.max_memory)
+        out = _Output(on_output)
+        wasi = None
+        if options.wasi.enabled:
+            settle_access_times(options.wasi.dirs)
+            wasi = _wasi_config(options, out)
+        define_imports(linker, store, component, engine, wasi, options.host)
 
-    call = parse_spec(options.init_func)
-    with _deadline(engine, store, options.timeout):
-        try:
-            instance = linker.instantiate(store, component)
-        except GUEST_ERRORS as e:
-            raise InitFailedError(f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}") from e
-        init = _find_init(instance, store, component, engine, call, plan.prefix)
-        params = init.type(store).params
-        if call.args is None and params:
-            sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
-            raise InitExportError(
-                f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
-                f"e.g. -f '{call.name}(...)'"
-            )
-        args = convert_args(call, params)
-        try:
-            init(store, *args)
-        except GUEST_ERRORS as e:
-            raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
-        try:
-            granted = len(options.wasi.dirs) if options.wasi.enabled else 0
-            return read_back(WasmtimeInvoker(instance, store), plan, granted, call.name)
-        except GUEST_ERRORS as e:
-            raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
+        call = parse_spec(options.init_func)
+        with _deadline(engine, store, options.timeout):
+            try:
+                instance = linker.instantiate(store, component)
+            except GUEST_ERRORS as e:
+                raise InitFailedError(f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}") from e
+            init = _find_init(instance, store, component, engine, call, plan.prefix)
+            params = init.type(store).params
+            if call.args is None and params:
+                sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+                raise InitExportError(
+                    f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
+                    f"e.g. -f '{call.name}(...)'"
+                )
+            args = convert_args(call, params)
+            try:
+                init(store, *args)
+            except GUEST_ERRORS as e:
+                raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
+            try:
+                granted = len(options.wasi.dirs) if options.wasi.enabled else 0
+                return read_back(WasmtimeInvoker(instance, store), plan, granted, call.name)
+            except GUEST_ERRORS as e:
+                raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
+    finally:
+        # Free the store here and now: left to the garbage collector (a failed init's exception
+        # keeps its frames alive), it can be freed during interpreter shutdown, when Wasmtime
+        # calls back into Python from its own thread and aborts with a Rust panic.
+        linker.close()
+        store.close()
+        _settle_at_exit()
+
+
+#: How long after the last store was closed Wasmtime's worker threads may still release Python callbacks.
+_SETTLE_SECONDS = 0.25
+_last_close: list[float] = []
+
+
+def _settle_at_exit() -> None:
+    """Keep the interpreter alive briefly at exit if a store was just closed.
+
+    Wasmtime's WASI streams release our output callbacks on its own worker
+    threads. A worker that needs the GIL once Python has begun to finalize is
+    ended by Python with a forced unwind, which Rust reports as a panic
+    ("panic in a function that cannot unwind") after an otherwise clean exit.
+    """
+    if not _last_close:
+        atexit.register(_wait_for_workers)
+        _last_close.append(0.0)
+    _last_close[0] = time.monotonic()
+
+
+def _wait_for_workers() -> None:
+    remaining = _SETTLE_SECONDS - (time.monotonic() - _last_close[0])
+    if remaining > 0:
+        time.sleep(remaining)
 
 
 class WasmtimeInvoker:
