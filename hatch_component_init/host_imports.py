@@ -19,7 +19,7 @@ from wasmtime import component as cm
 
 from .errors import HostError, InitFailedError
 
-__all__ = ["GUEST_ERRORS", "ImportCalled", "define_imports", "wasi_packages_provided"]
+__all__ = ["GUEST_ERRORS", "ImportCalled", "define_imports", "extern_items", "first_lines", "wasi_packages_provided"]
 
 #: WASI 0.2 packages that `Linker.add_wasip2` provides.
 _WASIP2_PACKAGES = frozenset({"cli", "clocks", "filesystem", "io", "random", "sockets"})
@@ -60,7 +60,7 @@ def define_imports(
 ) -> None:
     """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, then
     whatever ``host`` defines (it may shadow WASI), then stand-ins for everything still missing."""
-    imports = _items(component.type.imports(engine))
+    imports = extern_items(component.type.imports(engine))
     provided = wasi_packages_provided([name for name, _ in imports], wasi=wasi_config is not None)
     try:
         if wasi_config is not None:
@@ -71,13 +71,13 @@ def define_imports(
                 store.set_wasi_http()
             _override_provided(linker, imports, engine)
     except wasmtime.WasmtimeError as e:
-        raise InitFailedError(f"cannot provide the component's imports: {_first_lines(str(e))}") from e
+        raise InitFailedError(f"cannot provide the component's imports: {first_lines(str(e))}") from e
     if host is not None:
         _call_host(linker, host)
     try:
         _define_stand_ins(linker, [(n, t) for n, t in imports if n not in provided], engine)
     except wasmtime.WasmtimeError as e:
-        raise InitFailedError(f"cannot provide the component's imports: {_first_lines(str(e))}") from e
+        raise InitFailedError(f"cannot provide the component's imports: {first_lines(str(e))}") from e
 
 
 def _call_host(linker: cm.Linker, host: Callable[[cm.Linker], None]) -> None:
@@ -86,7 +86,7 @@ def _call_host(linker: cm.Linker, host: Callable[[cm.Linker], None]) -> None:
     try:
         host(linker)
     except Exception as e:
-        raise HostError(f"the host definitions `{name}` failed: {type(e).__name__}: {_first_lines(str(e))}") from e
+        raise HostError(f"the host definitions `{name}` failed: {type(e).__name__}: {first_lines(str(e))}") from e
     finally:
         linker.allow_shadowing = False
 
@@ -140,7 +140,7 @@ def _define_item(
     elif isinstance(ty, cm.ResourceType):
         _unless_defined(lambda: where.add_resource(name, ids.new(), lambda store, rep: None))
     elif isinstance(ty, cm.ComponentInstanceType):
-        exports = _items(ty.exports(engine))
+        exports = extern_items(ty.exports(engine))
         # Resources first: the functions' types refer to them.
         exports.sort(key=lambda item: not isinstance(item[1], cm.ResourceType))
         with where.add_instance(name) as inst:
@@ -174,7 +174,7 @@ def _override_provided(linker: cm.Linker, imports: list[tuple[str, Any]], engine
         for name, ty in imports:
             if not isinstance(ty, cm.ComponentInstanceType):
                 continue
-            funcs = [n for n, t in _items(ty.exports(engine)) if isinstance(t, cm.FuncType)]
+            funcs = [n for n, t in extern_items(ty.exports(engine)) if isinstance(t, cm.FuncType)]
             if name.startswith("wasi:random/"):
                 overrides = {f: random[f] for f in funcs if f in random}
             elif name.startswith("wasi:http/outgoing-handler@"):
@@ -211,11 +211,12 @@ class _DeterministicRandom:
         return int.from_bytes(self.take(8), "little")
 
 
-def _items(externs: dict[str, Any]) -> list[tuple[str, Any]]:
+def extern_items(externs: dict[str, Any]) -> list[tuple[str, Any]]:
     """(name, type) pairs of a component's or instance's imports or exports."""
     return [(name, ext.ty) for name, ext in externs.items()]
 
 
-def _first_lines(text: str, n: int = 12) -> str:
+def first_lines(text: str, n: int = 12) -> str:
+    """The first ``n`` non-blank lines of a Wasmtime message, on one line."""
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return " ".join(lines[:n])

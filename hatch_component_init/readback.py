@@ -16,7 +16,7 @@ from .instrument import ComponentPlan
 from .state import ComponentState, CoreState, MemoryState
 from .wasm.core_module import NUM_TYPES
 
-__all__ = ["Invoker", "read_back"]
+__all__ = ["PAGE", "Invoker", "read_back"]
 
 PAGE = 65536
 #: Pages scanned per call, and bytes copied out per call (Wasmtime caps one call's host values).

@@ -24,8 +24,8 @@ from .errors import (
     OutputInvalidError,
     UnsupportedComponentError,
 )
-from .host_imports import GUEST_ERRORS, define_imports
-from .readback import read_back
+from .host_imports import GUEST_ERRORS, define_imports, extern_items, first_lines
+from .readback import PAGE, read_back
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
 from .state import ComponentState
@@ -34,7 +34,6 @@ from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
 __all__ = ["CompileError", "check_input", "make_engine", "run_init", "validate_component"]
 
-PAGE = 65536
 GUEST_STDERR_TAIL = 4000
 
 
@@ -83,7 +82,7 @@ def validate_component(data: bytes) -> None:
     except (wasmtime.WasmtimeError, ComponentInitError) as e:
         raise OutputInvalidError(
             "the pre-initialized component does not validate; this is a bug in hatch-component-init, "
-            f"please report it with the input component. Wasmtime said: {_first_lines(str(e))}"
+            f"please report it with the input component. Wasmtime said: {first_lines(str(e), 6)}"
         ) from e
 
 
@@ -144,11 +143,6 @@ def _invalid(what: str, e: wasmtime.WasmtimeError, base: int) -> ComponentInitEr
             f"cannot run it: {reason} (at offset {offset:#x})"
         )
     return InvalidComponentError(f"{what}: Wasmtime says: {said}", offset)
-
-
-def _first_lines(text: str, n: int = 6) -> str:
-    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
-    return " ".join(lines[:n])
 
 
 class _Output:
@@ -225,22 +219,17 @@ def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | N
         timer.cancel()
 
 
-def _items(externs: dict[str, Any]) -> list[tuple[str, Any]]:
-    """(name, type) pairs of a component's or instance's imports or exports."""
-    return [(name, ext.ty) for name, ext in externs.items()]
-
-
 def _describe(e: Exception) -> str:
-    return _first_lines(str(e), 12)
+    return first_lines(str(e))
 
 
 def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
     names: list[str] = []
-    for name, ext in _items(component.type.exports(engine)):
+    for name, ext in extern_items(component.type.exports(engine)):
         if isinstance(ext, cm.FuncType):
             names.append(name)
         elif isinstance(ext, cm.ComponentInstanceType):
-            names += [f"{name}.{n}" for n, e in _items(ext.exports(engine)) if isinstance(e, cm.FuncType)]
+            names += [f"{name}.{n}" for n, e in extern_items(ext.exports(engine)) if isinstance(e, cm.FuncType)]
     return names
 
 
@@ -288,11 +277,11 @@ def _refuse_async_imports(component: cm.Component, engine: wasmtime.Engine) -> N
     Python package does not expose. Async canonical built-ins alone need no such thing.
     """
     found: list[str] = []
-    for name, ty in _items(component.type.imports(engine)):
+    for name, ty in extern_items(component.type.imports(engine)):
         if isinstance(ty, cm.FuncType) and _is_async(ty):
             found.append(name)
         elif isinstance(ty, cm.ComponentInstanceType):
-            found += [f"{name}#{n}" for n, t in _items(ty.exports(engine)) if isinstance(t, cm.FuncType) and _is_async(t)]
+            found += [f"{name}#{n}" for n, t in extern_items(ty.exports(engine)) if isinstance(t, cm.FuncType) and _is_async(t)]
     if not found:
         return
     listing = ", ".join(f"`{n}`" for n in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
@@ -377,7 +366,8 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
 
 #: How long after the last store was closed Wasmtime's worker threads may still release Python callbacks.
 _SETTLE_SECONDS = 0.25
-_last_close: list[float] = []
+#: When the last store was closed (monotonic clock), or None before the first.
+_last_close: float | None = None
 
 
 def _settle_at_exit() -> None:
@@ -388,14 +378,15 @@ def _settle_at_exit() -> None:
     ended by Python with a forced unwind, which Rust reports as a panic
     ("panic in a function that cannot unwind") after an otherwise clean exit.
     """
-    if not _last_close:
+    global _last_close
+    if _last_close is None:
         atexit.register(_wait_for_workers)
-        _last_close.append(0.0)
-    _last_close[0] = time.monotonic()
+    _last_close = time.monotonic()
 
 
 def _wait_for_workers() -> None:
-    remaining = _SETTLE_SECONDS - (time.monotonic() - _last_close[0])
+    assert _last_close is not None
+    remaining = _SETTLE_SECONDS - (time.monotonic() - _last_close)
     if remaining > 0:
         time.sleep(remaining)
 
