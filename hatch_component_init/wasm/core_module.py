@@ -71,7 +71,8 @@ class CoreModule:
     raw: memoryview
     base: int
     sections: list[Section] = field(default_factory=list)
-    imported_funcs: int = 0
+    #: Type index of each imported function, in import order.
+    imported_func_types: list[int] = field(default_factory=list)
     imported_memories: int = 0
     imported_globals: int = 0
     memories: list[MemoryDef] = field(default_factory=list)
@@ -79,6 +80,10 @@ class CoreModule:
     exports: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (kind, index)
     # (is_passive, raw bytes of the whole segment) in index order
     data_segments: list[tuple[bool, bytes]] = field(default_factory=list)
+
+    @property
+    def imported_funcs(self) -> int:
+        return len(self.imported_func_types)
 
     def section(self, section_id: int) -> Section | None:
         for s in self.sections:
@@ -185,8 +190,7 @@ def _parse_section(m: CoreModule, sid: int, r: Reader) -> None:
             r.name()
             kind = r.u8()
             if kind == 0x00:
-                r.u32()
-                m.imported_funcs += 1
+                m.imported_func_types.append(r.u32())
             elif kind == 0x01:
                 read_valtype(r)
                 _limits(r)
@@ -293,27 +297,7 @@ def export_entry(name: str, kind: int, index: int) -> bytes:
 
 def function_type(m: CoreModule, func_index: int) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
     """(params, results) of function ``func_index``, or None where its type is not a plain function type."""
-    type_indices: list[int] = []
-    imports = m.section(2)
-    if imports is not None:
-        r = Reader(m.raw, imports.payload_start, imports.end, m.base)
-        for _ in range(r.u32()):
-            r.name()
-            r.name()
-            kind = r.u8()
-            if kind == 0x00:
-                type_indices.append(r.u32())
-            elif kind == 0x01:
-                read_valtype(r)
-                _limits(r)
-            elif kind == 0x02:
-                _limits(r)
-            elif kind == 0x03:
-                read_valtype(r)
-                r.u8()
-            else:
-                r.u8()
-                r.u32()
+    type_indices = list(m.imported_func_types)
     funcs = m.section(3)
     if funcs is not None:
         r = Reader(m.raw, funcs.payload_start, funcs.end, m.base)
