@@ -10,7 +10,7 @@ from pathlib import Path
 from .errors import ConfigError
 from .options import HostDefiner
 
-__all__ = ["check_host_spec", "load_host"]
+__all__ = ["check_host_spec", "load_host", "module_name"]
 
 _SPEC = re.compile(r"(?P<module>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*):(?P<function>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
 
@@ -19,6 +19,11 @@ def check_host_spec(spec: str, what: str) -> None:
     """Check the syntax alone (cheap, before any work): `package.module:function`."""
     if not isinstance(spec, str) or _SPEC.match(spec) is None:
         raise ConfigError(f"{what} must look like `module:function` (e.g. `build_host:define`), not {spec!r}")
+
+
+def module_name(spec: str) -> str:
+    """The module part of a checked `module:function` spec."""
+    return spec.partition(":")[0]
 
 
 def load_host(spec: str, root: Path, what: str) -> HostDefiner:

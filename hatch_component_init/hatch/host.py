@@ -16,7 +16,7 @@ from importlib.machinery import PathFinder
 from pathlib import Path
 
 from hatch_component_init.errors import ConfigError
-from hatch_component_init.host_spec import load_host
+from hatch_component_init.host_spec import load_host, module_name
 from hatch_component_init.options import HostDefiner
 
 from .config import COMPONENT_INIT_HOOK
@@ -27,12 +27,8 @@ __all__ = ["OPTION", "load_fresh", "module_file", "not_found"]
 OPTION = f"Option `host` for build hook `{COMPONENT_INIT_HOOK}`"
 
 
-def _module_name(spec: str) -> str:
-    return spec.partition(":")[0]
-
-
 def not_found(spec: str) -> str:
-    return f"names module `{_module_name(spec)}`, which is neither in the project root nor on the Python path"
+    return f"names module `{module_name(spec)}`, which is neither in the project root nor on the Python path"
 
 
 def module_file(spec: str, root: Path) -> Path | None:
@@ -42,7 +38,7 @@ def module_file(spec: str, root: Path) -> Path | None:
     when there is no such module, or it has no source file (a namespace package).
     """
     importlib.invalidate_caches()  # a module written moments ago (by a test, an earlier hook) is seen
-    parts = _module_name(spec).split(".")
+    parts = module_name(spec).split(".")
     search: list[str] | None = [str(root), *sys.path]
     found = None
     for depth in range(1, len(parts) + 1):
@@ -63,7 +59,7 @@ def load_fresh(spec: str, root: Path, expected: Path) -> HostDefiner:
     ``expected`` is the file :func:`module_file` found (the one the cache key
     covers); importing anything else is refused.
     """
-    name = _module_name(spec)
+    name = module_name(spec)
     previous = sys.modules.pop(name, None)
     writes_bytecode = sys.dont_write_bytecode
     # A build leaves no __pycache__ in the project, and a same-second edit of the same size cannot
