@@ -12,7 +12,7 @@ import pytest
 from hatch_component_init.cli import _seconds, _size
 from hatch_component_init.guest_output import LinePrefixer
 from test_engine_shapes import ARGS, GLOBALS, TABLE_MUTATION
-from wat_support import Running, wat
+from wat_support import BUMP_ALLOCATOR, Running, wat
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GREETER_DATA = FIXTURES / "greeter" / "data"
@@ -32,7 +32,7 @@ CORE_MODULE = wat('(module (func (export "component-init")))')
 
 # Init stores what `wasi:cli/environment` gives it; `env` and `args` return it from the snapshot.
 ENV_PROBE = wat(
-    """
+    f"""
 (component
   (type $env-iface (instance
     (type $pair (tuple string string))
@@ -41,15 +41,7 @@ ENV_PROBE = wat(
     (export "get-environment" (func (result $pairs)))
     (export "get-arguments" (func (result $strings)))))
   (import "wasi:cli/environment@0.2.0" (instance $env (type $env-iface)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (local.get $p)))
-  (core instance $libc (instantiate $libc))
+{BUMP_ALLOCATOR}
   (alias export $env "get-environment" (func $get-env))
   (alias export $env "get-arguments" (func $get-args))
   (core func $get-env (canon lower (func $get-env) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))

@@ -28,7 +28,7 @@ from hatch_support import (
 
 import test_engine_shapes
 from hatch_component_init.errors import ComponentInitError
-from wat_support import Running, wat
+from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, wat
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 
@@ -72,31 +72,15 @@ def files_under(directory: Path) -> list[Path]:
 # `setup(label, number)` keeps its arguments, the environment it sees and the guest path of its first
 # preopened directory; `label`, `number`, `env` and `dir` return them from the snapshot.
 OPTIONS_PROBE = wat(
-    """
+    f"""
 (component $root
   (type $env-iface (instance
     (type $pair (tuple string string))
     (type $pairs (list $pair))
     (export "get-environment" (func (result $pairs)))))
   (import "wasi:cli/environment@0.2.0" (instance $env (type $env-iface)))
-  (import "wasi:filesystem/types@0.2.0" (instance $types (export "descriptor" (type (sub resource)))))
-  (alias export $types "descriptor" (type $descriptor))
-  (type $preopens (instance
-    (alias outer $root $descriptor (type $d))
-    (type $own (own $d))
-    (type $entry (tuple $own string))
-    (type $entries (list $entry))
-    (export "get-directories" (func (result $entries)))))
-  (import "wasi:filesystem/preopens@0.2.0" (instance $pre (type $preopens)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (local.get $p)))
-  (core instance $libc (instantiate $libc))
+{PREOPENS_IMPORT}
+{BUMP_ALLOCATOR}
   (alias export $env "get-environment" (func $get-env))
   (alias export $pre "get-directories" (func $get-dirs))
   (core func $get-env (canon lower (func $get-env) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))

@@ -34,7 +34,7 @@ from hatch_component_init.errors import ComponentInitError
 from hatch_component_init.wasm.component import parse_component
 from test_cli import ENV_PROBE, listing
 from test_engine_shapes import NESTED, TABLE_MUTATION, TWICE
-from wat_support import Running, snapshot, wat
+from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, snapshot, wat
 
 # ---------------------------------------------------------------- refused, with a clear message
 
@@ -372,26 +372,10 @@ def test_guest_gets_no_arguments_and_an_empty_environment_by_default(monkeypatch
 
 
 PREOPEN_PROBE = wat(
-    """
+    f"""
 (component $root
-  (import "wasi:filesystem/types@0.2.0" (instance $types (export "descriptor" (type (sub resource)))))
-  (alias export $types "descriptor" (type $descriptor))
-  (type $preopens (instance
-    (alias outer $root $descriptor (type $d))
-    (type $own (own $d))
-    (type $entry (tuple $own string))
-    (type $entries (list $entry))
-    (export "get-directories" (func (result $entries)))))
-  (import "wasi:filesystem/preopens@0.2.0" (instance $pre (type $preopens)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (local.get $p)))
-  (core instance $libc (instantiate $libc))
+{PREOPENS_IMPORT}
+{BUMP_ALLOCATOR}
   (alias export $pre "get-directories" (func $get-dirs))
   (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
   (core module $m

@@ -10,6 +10,30 @@ from wasmtime import component as cm
 from hatch_component_init import WasiOptions, pre_initialize
 from hatch_component_init.runtime import make_engine
 
+#: A core module with a memory and a bump allocator, for lowering functions that return lists or strings.
+BUMP_ALLOCATOR = """
+  (core module $libc
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $libc (instantiate $libc))"""
+
+#: Imports `wasi:filesystem/preopens` as `$pre` (the component must be named `$root`).
+PREOPENS_IMPORT = """
+  (import "wasi:filesystem/types@0.2.0" (instance $types (export "descriptor" (type (sub resource)))))
+  (alias export $types "descriptor" (type $descriptor))
+  (type $preopens (instance
+    (alias outer $root $descriptor (type $d))
+    (type $own (own $d))
+    (type $entry (tuple $own string))
+    (type $entries (list $entry))
+    (export "get-directories" (func (result $entries)))))
+  (import "wasi:filesystem/preopens@0.2.0" (instance $pre (type $preopens)))"""
+
 _ENGINE: wasmtime.Engine | None = None
 
 
