@@ -14,6 +14,9 @@
         Compile a WAT (component) text file.
     python bench/_probe.py phases COMPONENT DATA_DIR OUTPUT
         One pre_initialize with its stages timed (imports timed too).
+    python bench/_probe.py compare BASE VARIANT...
+        For each VARIANT (a rebuild of BASE): which sections of its core modules
+        and of the component itself differ from BASE's, byte for byte.
     python bench/_probe.py profile COMPONENT DATA_DIR TOP
         cProfile one pre_initialize of COMPONENT (init `component-init`,
         DATA_DIR at /data) and summarize the top costs.
@@ -163,6 +166,56 @@ def profile(path: str, data_dir: str, top: int) -> dict[str, object]:
     return {"total": total, "output": len(output), "cumulative": rows[: top * 2], "self": by_self}
 
 
+#: Core section ids by name, for the report of what a rebuild changed.
+_CORE_SECTIONS = {0: "custom", 1: "type", 2: "import", 3: "function", 4: "table", 5: "memory", 6: "global",
+                  7: "export", 8: "start", 9: "element", 10: "code", 11: "data", 12: "datacount", 13: "tag"}  # fmt: skip
+
+
+def _sections(raw: memoryview, sections: list) -> list[tuple[int, bytes]]:  # type: ignore[type-arg]
+    return [(s.id, bytes(raw[s.start : s.end])) for s in sections]
+
+
+def compare(base: str, variants: list[str]) -> dict[str, object]:
+    """Section-by-section comparison of rebuilt components with the base build (no Wasmtime)."""
+    from hatch_component_init.wasm.component import core_modules, parse_component
+
+    def view(path: str):  # type: ignore[no-untyped-def]
+        with open(path, "rb") as f:
+            c = parse_component(memoryview(f.read()), with_data=False)
+        # The component's own sections other than core modules (1) and nested components (4),
+        # whose modules are compared one by one below.
+        own = [(s.id, bytes(c.raw[s.start : s.end])) for s in c.sections if s.id not in (1, 4)]
+        return own, [_sections(m.raw, m.sections) for m in core_modules(c)]
+
+    base_own, base_modules = view(base)
+    out = {}
+    for path in variants:
+        own, modules = view(path)
+        code_bytes = 0
+        differ: list[str] = []  # "module I: SECTION" for each differing section
+        same_shape = len(modules) == len(base_modules)
+        for i, (a, b) in enumerate(zip(base_modules, modules)):
+            if [sid for sid, _ in a] != [sid for sid, _ in b]:
+                same_shape = False
+                differ.append(f"module {i}: section list")
+                continue
+            for (sid, x), (_, y) in zip(a, b):
+                if sid == 10:
+                    code_bytes += len(y)
+                if x != y:
+                    differ.append(f"module {i}: {_CORE_SECTIONS.get(sid, sid)}")
+        code_same = same_shape and not any(d.endswith((": code", "section list")) for d in differ)
+        out[path] = {
+            "modules": len(modules),
+            "code_identical": code_same,
+            "code_bytes": code_bytes,
+            "data_differs": any(d.endswith(": data") for d in differ),
+            "differ": differ,
+            "component_sections_differ": own != base_own,
+        }
+    return out
+
+
 def phases(path: str, data_dir: str, output: str) -> dict[str, object]:
     """One pre_initialize of COMPONENT with its stages timed (no profiler, so no profiler overhead)."""
     started = time.perf_counter()
@@ -179,13 +232,19 @@ def phases(path: str, data_dir: str, output: str) -> dict[str, object]:
         original = getattr(module, name, None)
         if not callable(original):
             return
+        depth = [0]
 
         def wrapper(*args: object, **kwargs: object) -> object:
+            # Only the outermost call counts: a recursive function (one call per nested
+            # component) reaches this wrapper again through the patched name.
+            depth[0] += 1
             t = time.perf_counter()
             try:
                 return original(*args, **kwargs)
             finally:
-                spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
+                depth[0] -= 1
+                if depth[0] == 0:
+                    spent[label] = spent.get(label, 0.0) + time.perf_counter() - t
 
         setattr(module, name, wrapper)
 
@@ -196,15 +255,22 @@ def phases(path: str, data_dir: str, output: str) -> dict[str, object]:
     timed(api, "run_init", "run (total)")
     timed(api, "rewrite_component", "rewrite (total)")
     timed(api, "validate_component", "validate output")
+    # Each name is patched in the module that looks it up at call time (a `from x import f` copy
+    # is looked up in the importing module, so that is where the wrapper must go).
     runtime = importlib.import_module("hatch_component_init.runtime")
-    timed(cm, "Component", "run: load instrumented code (cache)")
-    timed(runtime, "_read_component", "run: read state")
-    timed(runtime, "_call_resets", "run: reset WASI handles")
-    try:
-        rewrite = importlib.import_module("hatch_component_init.rewrite")
-        timed(rewrite, "data_segments", "rewrite: encode data segments")
-    except ImportError:
-        pass
+    if callable(getattr(runtime, "_compile", None)):
+        timed(runtime, "_compile", "run: load instrumented code (cache)")
+    else:  # no compile helper in this version: every Component() counts, the output's validation too
+        timed(cm, "Component", "run: load instrumented code (cache)")
+    timed(runtime, "read_back", "run: read state back (accessor calls)")
+    for module_name, name, label in (
+        ("hatch_component_init.readback", "_call_resets", "run: reset WASI handles"),
+        ("hatch_component_init.rewrite", "module_segments", "rewrite: encode data segments"),
+    ):
+        try:
+            timed(importlib.import_module(module_name), name, label)
+        except ImportError:
+            pass
     with open(path, "rb") as f:
         data = f.read()
     wasi = api.WasiOptions(dirs=((Path(data_dir), "/data"),))
@@ -243,6 +309,8 @@ def main(argv: list[str]) -> int:
         result = {"size": len(data)}
     elif command == "phases":
         result = phases(args[0], args[1], args[2])
+    elif command == "compare":
+        result = compare(args[0], args[1:])
     elif command == "profile":
         result = profile(args[0], args[1], int(args[2]))
     else:

@@ -7,17 +7,26 @@ What it does (everything it builds goes to bench/work/, which is gitignored):
 
 1. Generates a corpus (a few MB of words and records) deterministically, and
    builds bench/app/ (a componentize-py app whose `component-init` indexes it
-   into ~50 MB of Python state and prints) into an ~18 MB component.
-2. Pre-initializes it with ours (`component-init` CLI) and the anchor
-   (`wasmtime wizer`), alternating, after a warm-up: wall time with Wasmtime's
-   code cache warm, wall time cold (each run gets a fresh, empty cache dir;
-   checked), peak RSS, output size; then the start-up of each output
-   (instantiate + first call, in a separate process, cache warm). Checks both
-   outputs against the raw component running init itself.
-3. Synthetic WAT components with 16-1024 MiB of memory: how our time and
+   into ~50 MB of Python state and prints) into an ~18 MB component; also N
+   rebuilt variants of it (app.py plus one line `BUILD_TAG = "rebuild-K"`,
+   built in parallel), checked to have the base's core module code byte for
+   byte and different data: what an edit-and-rebuild of an app produces.
+2. Pre-initializes the app with ours (`component-init` CLI) and the anchor
+   (`wasmtime wizer`), alternating, after a warm-up that starts from an empty
+   cache home: wall time with the code caches warm (Wasmtime's and ours), wall
+   time cold (each run gets a fresh, empty home holding every cache dir;
+   checked), peak RSS, output size.
+3. First run on a freshly rebuilt component: with the caches warm for the base
+   app only, each tool pre-initializes each rebuilt variant once (the first
+   time it sees it; which tool goes first alternates). Checks both outputs of
+   the first variant against that variant running init itself.
+4. The start-up of each output (instantiate + first call, in a separate
+   process, cache warm). Checks both outputs against the raw component
+   running init itself.
+5. Synthetic WAT components with 16-1024 MiB of memory: how our time and
    output size grow per MiB (the anchor too, where it works).
-4. The Hatch hook's snapshot-cache hit on the 18 MB component.
-5. A cProfile of ours on the 18 MB component.
+6. The Hatch hook's snapshot-cache hit on the 18 MB component.
+7. Our stages timed, and a cProfile of ours, on the 18 MB component.
 
 Writes bench/results.md (and bench/work/results.json) and prints the table.
 No numbers here are asserted anywhere; they depend on the machine.
@@ -54,7 +63,8 @@ RESULTS = BENCH / "results.md"
 #: The guest reads these at init; change the numbers and the data is regenerated.
 DATA_PARAMS = {"seed": 20240601, "docs": 2500, "records": 10000, "vocab": 60000, "version": 1}
 SYNTHETIC_MIB = (16, 64, 256, 1024)
-TARGETS = {"warm": 1.0, "cold": 0.8, "size": 0.75, "rss": 1.5, "startup": 1.0, "cache_hit": 0.1}
+TARGETS = {"warm": 1.0, "rebuilt": 0.3, "cold": 0.8, "size": 1.0, "rss": 1.5, "startup": 1.0, "cache_hit": 0.1}
+REBUILT_VARIANTS = 3
 STARTUP_REPEAT = 10
 
 
@@ -142,6 +152,8 @@ def home_env(home: Path) -> dict[str, str]:
     Wasmtime's code cache (CLI and Python package alike) lives in
     $XDG_CACHE_HOME/wasmtime (Linux) or ~/Library/Caches (macOS), its config in
     $XDG_CONFIG_HOME: moving HOME and the XDG dirs moves all of them.
+    Our own cache dir (compiled artifacts, the hook's snapshots) goes there too,
+    set explicitly so that a value in the caller's environment cannot leak in.
     PYTHONUSERBASE keeps a user-site install importable under the new HOME.
     """
     env = dict(os.environ)
@@ -149,7 +161,7 @@ def home_env(home: Path) -> dict[str, str]:
     env["XDG_CACHE_HOME"] = str(home / ".cache")
     env["XDG_CONFIG_HOME"] = str(home / ".config")
     env["PYTHONUSERBASE"] = site.getuserbase()
-    env["HATCH_COMPONENT_INIT_CACHE_DIR"] = str(WORK / "hook-cache")
+    env["HATCH_COMPONENT_INIT_CACHE_DIR"] = str(home / ".cache" / "hatch-component-init")
     env.pop("HATCH_COMPONENT_INIT_SKIP", None)
     return env
 
@@ -260,23 +272,44 @@ def generate_data(out: Path) -> str:
     return vocab[0]
 
 
-def build_app(out: Path) -> None:
+def build_app(out: Path, source: Path = APP) -> None:
+    """Build ``source``/app.py (against bench/app's WIT) into ``out``, unless its stamp says it is up to date."""
     from importlib.metadata import version
 
     digest = hashlib.sha256(version("componentize-py").encode())
-    for path in sorted([APP / "app.py", *sorted((APP / "wit").glob("*.wit"))]):
+    for path in sorted([source / "app.py", *sorted((APP / "wit").glob("*.wit"))]):
         digest.update(path.name.encode() + path.read_bytes())
     stamp = out.with_suffix(".stamp")
     if out.exists() and stamp.exists() and stamp.read_text() == digest.hexdigest():
         return
-    log("building bench/app with componentize-py (~10 s)")
+    log(f"building {source.relative_to(ROOT)} with componentize-py (~10 s)")
     cmd = [
         sys.executable, "-c",
         "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
-        "-d", str(APP / "wit"), "-w", "search", "componentize", "-p", str(APP), "app", "-o", str(out),
+        "-d", str(APP / "wit"), "-w", "search", "componentize", "-p", str(source), "app", "-o", str(out),
     ]  # fmt: skip
-    subprocess.run(cmd, check=True, capture_output=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"componentize-py failed on {source}:\n{proc.stderr[-3000:]}")
     stamp.write_text(digest.hexdigest())
+
+
+def rebuilt_variants(count: int) -> list[Path]:
+    """``count`` rebuilds of bench/app, each with one harmless line more; built in parallel, stamped."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    outs = []
+    for k in range(1, count + 1):
+        source = WORK / f"rebuilt-{k}" / "src"  # app.py alone on the app's path, as in bench/app
+        source.mkdir(parents=True, exist_ok=True)
+        text = (APP / "app.py").read_text(encoding="utf-8").rstrip("\n") + f'\n\nBUILD_TAG = "rebuild-{k}"\n'
+        if not (source / "app.py").exists() or (source / "app.py").read_text(encoding="utf-8") != text:
+            (source / "app.py").write_text(text, encoding="utf-8", newline="\n")
+        outs.append((source, WORK / f"rebuilt-{k}" / "app.wasm"))
+    # The builds are subprocesses; threads only wait for them.
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(lambda job: build_app(job[1], job[0]), outs))
+    return [out for _, out in outs]
 
 
 def synthetic_wat(mib: int) -> str:
@@ -349,6 +382,9 @@ class Results:
     warm: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"ours": [], "anchor": []})
     cold: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {"ours": [], "anchor": []})
     warm_cache_entries_written: dict[str, list[int]] = field(default_factory=lambda: {"ours": [], "anchor": []})
+    #: One entry per rebuilt variant: what differs from the base build, and each tool's first run on it.
+    rebuilt: list[dict[str, Any]] = field(default_factory=list)
+    rebuilt_checks: dict[str, Any] = field(default_factory=dict)
     startup: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "anchor": []})
     startup_first: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "anchor": []})
     startup_load: dict[str, list[float]] = field(default_factory=lambda: {"ours": [], "anchor": []})
@@ -365,8 +401,9 @@ class Results:
 
 
 class Bench:
-    def __init__(self, rounds: int, synthetic: tuple[int, ...], synthetic_reps: int) -> None:
+    def __init__(self, rounds: int, synthetic: tuple[int, ...], synthetic_reps: int, rebuilt: int) -> None:
         self.rounds = rounds
+        self.rebuilt_count = rebuilt
         self.synthetic_sizes = synthetic
         self.synthetic_reps = synthetic_reps
         self.results = Results(rounds=rounds, synthetic_reps=synthetic_reps)
@@ -377,6 +414,7 @@ class Bench:
         self.ours = find_component_init()
         self.data = WORK / "data"
         self.app = WORK / "app.wasm"
+        self.variants: list[Path] = []
         self.word = ""
 
     def ours_cmd(self, src: Path, out: Path, dirs: bool = True) -> list[str]:
@@ -401,6 +439,16 @@ class Bench:
         r.data_size = sum(p.stat().st_size for p in self.data.iterdir() if p.suffix in {".txt", ".csv"})
         build_app(self.app)
         r.input_size = self.app.stat().st_size
+        if self.rebuilt_count:
+            log(f"{self.rebuilt_count} rebuilt variants of bench/app (built in parallel where not up to date)")
+            self.variants = rebuilt_variants(self.rebuilt_count)
+            compared = probe(self.env, "compare", str(self.app), *map(str, self.variants))
+            for variant in self.variants:
+                premise = compared[str(variant)]
+                premise["holds"] = premise["code_identical"] and premise["data_differs"]
+                r.rebuilt.append({"variant": variant.parent.name, "size": variant.stat().st_size, "premise": premise})
+                log(f"{variant.parent.name}: code identical {premise['code_identical']} "
+                    f"({premise['code_bytes'] / 1e6:.1f} MB), differs in {premise['differ']}")  # fmt: skip
         help_text = subprocess.run([str(self.wasmtime), "wizer", "--help"], capture_output=True, text=True)
         if help_text.returncode != 0:
             raise SystemExit(f"`{self.wasmtime} wizer` is not available: {help_text.stderr.strip()}")
@@ -408,7 +456,10 @@ class Bench:
     def main_runs(self) -> None:
         r = self.results
         outputs = {name: WORK / f"{name}.wasm" for name in ("ours", "anchor")}
-        log("warm-up: one run of each (fills the code cache)")
+        # The rebuilt variants are reused from earlier bench runs (stamps), and so would be the
+        # caches' entries for them: an empty home makes each tool meet each variant for the first time.
+        shutil.rmtree(self.home, ignore_errors=True)
+        log("warm-up: one run of each (fills the code caches)")
         for name in ("ours", "anchor"):
             run = self.tool(name, self.app, outputs[name], self.env)
             if run.rc != 0:
@@ -443,6 +494,43 @@ class Bench:
         )
         r.checks["ours cold output = warm output"] = cold_same
 
+    def rebuilt(self) -> None:
+        """Each tool's first run on each rebuilt variant, with the caches warm for the base app only."""
+        r = self.results
+        cache_dir = self.home / ".cache"  # the same home, so the same cache dirs, as the warm runs
+        for k, (variant, entry) in enumerate(zip(self.variants, r.rebuilt)):
+            order = ("ours", "anchor") if k % 2 == 0 else ("anchor", "ours")
+            entry["first"] = order[0]
+            for name in order:
+                before = count_files(cache_dir)
+                run = self.tool(name, variant, variant.with_name(f"{name}.wasm"), self.env)
+                run.cache_entries_written = count_files(cache_dir) - before
+                entry[name] = asdict(run) | {"stderr": run.stderr[-500:]}
+                log(f"rebuilt {entry['variant']} {name}: {run.wall:.2f} s, {mb(run.rss)} RSS, rc={run.rc}, "
+                    f"{run.cache_entries_written} cache files written")  # fmt: skip
+        if not self.variants:
+            return
+        # After every timed run, so that these compiles cannot warm a cache for a tool's first sight.
+        variant = self.variants[0]
+        log(f"checking both outputs of {variant.parent.name} against it running its own init")
+        calls = [f"query={self.word}", "stats"]
+        reference = probe(self.env, "call", str(variant), "--init", "component-init", "--dir", f"{self.data}::/data", *calls)
+        checks = r.rebuilt_checks
+        checks["variant"] = variant.parent.name
+        if not reference["results"][0]["ok"]:
+            checks["error"] = f"the variant's own init failed: {reference['results'][0]}"
+            return
+        for name in ("ours", "anchor"):
+            out = variant.with_name(f"{name}.wasm")
+            if not out.exists():
+                checks[f"{name} stats"] = "no output"
+                continue
+            got = probe(self.env, "call", str(out), *calls)
+            checks.update({f"{name} {key}": verdict for key, verdict in compare_calls(reference, got).items()})
+        for other in self.variants[1:]:  # only the first one's outputs are checked; the rest is 40 MB each
+            for name in ("ours", "anchor"):
+                other.with_name(f"{name}.wasm").unlink(missing_ok=True)
+
     def check_outputs(self) -> None:
         r = self.results
         log("checking the outputs against the raw component running its own init")
@@ -454,22 +542,12 @@ class Bench:
             raise SystemExit(f"the raw component's own init failed: {reference['results'][0]}")
         ours = probe(self.env, "call", str(WORK / "ours.wasm"), *calls)
         anchor = probe(self.env, "call", str(WORK / "anchor.wasm"), *calls)
-        ref = {c["call"]: c for c in reference["results"]}
         checks = r.checks
         checks["reference"] = reference["results"]
         checks["ours"] = ours["results"]
         checks["anchor"] = anchor["results"]
         for name, got in (("ours", ours), ("anchor", anchor)):
-            for c in got["results"]:
-                expected = ref[c["call"]]
-                same = c["ok"] and c.get("value") == expected.get("value")
-                prints = c["ok"] and c.get("printed") == expected.get("printed")
-                checks[f"{name} {c['call'].split('=')[0]}"] = (
-                    "same result and output as the reference" if same and prints
-                    else "same result, different output" if same
-                    else f"fails: `{c.get('trap') or c.get('error')}`" if not c["ok"]
-                    else f"DIFFERENT: {c.get('value')!r}"
-                )  # fmt: skip
+            checks.update({f"{name} {key}": verdict for key, verdict in compare_calls(reference, got).items()})
             checks[f"{name} exports"] = got["exports"]
         for name in ("ours", "anchor"):
             digests = {run["digest"] for run in r.warm[name] if run["digest"]}
@@ -537,13 +615,15 @@ class Bench:
         shutil.copyfile(self.app, project / "build" / "app.wasm")
         shutil.copytree(self.data, project / "data")
         shutil.rmtree(WORK / "hook-cache", ignore_errors=True)
+        # A cache dir of its own, emptied here: the miss below fills it from scratch.
+        env = self.env | {"HATCH_COMPONENT_INIT_CACHE_DIR": str(WORK / "hook-cache")}
         config = json.dumps({"component": "build/app.wasm", "destination": "pkg/app.wasm", "dirs": {"data": "/data"}})
         try:
-            first = probe(self.env, "cache-hit", str(project), config)  # its first call is the miss that fills it
+            first = probe(env, "cache-hit", str(project), config)  # its first call is the miss that fills it
         except (RuntimeError, ImportError) as e:
             r.cache_hit = {"error": str(e)[-800:]}
             return
-        runs = [probe(self.env, "cache-hit", str(project), config) for _ in range(self.rounds)]
+        runs = [probe(env, "cache-hit", str(project), config) for _ in range(self.rounds)]
         included = list(runs[0]["included"])
         r.cache_hit = {
             "miss": first["first"],
@@ -568,6 +648,23 @@ class Bench:
         self.results.profile = probe(self.env, "profile", str(self.app), str(self.data), "12")
 
 
+def compare_calls(reference: dict[str, Any], got: dict[str, Any]) -> dict[str, str]:
+    """For each call of a `call` probe: how its result and output compare with the reference's."""
+    ref = {c["call"]: c for c in reference["results"]}
+    verdicts = {}
+    for c in got["results"]:
+        expected = ref[c["call"]]
+        same = c["ok"] and c.get("value") == expected.get("value")
+        prints = c["ok"] and c.get("printed") == expected.get("printed")
+        verdicts[c["call"].split("=")[0]] = (
+            "same result and output as the reference" if same and prints
+            else "same result, different output" if same
+            else f"fails: `{c.get('trap') or c.get('error')}`" if not c["ok"]
+            else f"DIFFERENT: {c.get('value')!r}"
+        )  # fmt: skip
+    return verdicts
+
+
 def mb(value: float | None) -> str:
     return "?" if value is None else f"{value / 1e6:.1f} MB"
 
@@ -590,6 +687,8 @@ def report(r: Results) -> str:
     def med(kind: dict[str, list[dict[str, Any]]], name: str, key: str) -> float | None:
         return median([run[key] for run in kind[name] if run["rc"] == 0])
 
+    rebuilt = {name: [e[name] for e in r.rebuilt if name in e] for name in ("ours", "anchor")}
+
     m = r.machine
     lines = [
         "# Benchmark: hatch-component-init vs `wasmtime wizer`",
@@ -607,12 +706,16 @@ def report(r: Results) -> str:
         "|---|---:|---:|---:|---:|:---:|",
         ratio_row("wall time, code cache warm (s)", med(r.warm, "ours", "wall"), med(r.warm, "anchor", "wall"),
                   "{:.2f}", "warm"),
+        ratio_row("wall time, first run on a freshly rebuilt component (s)", med(rebuilt, "ours", "wall"),
+                  med(rebuilt, "anchor", "wall"), "{:.2f}", "rebuilt"),
         ratio_row("wall time, code cache cold (s)", med(r.cold, "ours", "wall"), med(r.cold, "anchor", "wall"),
                   "{:.2f}", "cold"),
         ratio_row("peak RSS, warm (MB)", scale(med(r.warm, "ours", "rss")), scale(med(r.warm, "anchor", "rss")),
                   "{:.0f}", "rss"),
         ratio_row("peak RSS, cold (MB)", scale(med(r.cold, "ours", "rss")), scale(med(r.cold, "anchor", "rss")),
                   "{:.0f}", None),
+        ratio_row("peak RSS, freshly rebuilt (MB)", scale(med(rebuilt, "ours", "rss")),
+                  scale(med(rebuilt, "anchor", "rss")), "{:.0f}", None),
         ratio_row("output size (MB)", scale(med(r.warm, "ours", "size")), scale(med(r.warm, "anchor", "size")),
                   "{:.2f}", "size"),
         ratio_row("start-up: instantiate + first call, first instance in a fresh process (ms)",
@@ -630,7 +733,8 @@ def report(r: Results) -> str:
         lines.append(
             f"| Hatch hook, snapshot cache hit (s) | {hit['hit']:.3f} | - | - | ≤ {TARGETS['cache_hit']:g} s | {ok} |"
         )
-    lines += ["", "Cold runs: each run of either tool gets a fresh, empty HOME/XDG_CACHE_HOME; code cache files it wrote "
+    lines += ["", "Cold runs: each run of either tool gets a fresh, empty HOME/XDG_CACHE_HOME (ours: "
+              "HATCH_COMPONENT_INIT_CACHE_DIR too); cache files it wrote "
               f"there: ours {fmt_list([run['cache_entries_written'] for run in r.cold['ours']])}, "
               f"anchor {fmt_list([run['cache_entries_written'] for run in r.cold['anchor']])} (non-zero = it compiled "
               "from scratch and used that cache). Cache files written by warm runs: "
@@ -638,6 +742,8 @@ def report(r: Results) -> str:
               f"anchor {fmt_list(r.warm_cache_entries_written['anchor'])} (0 = everything came from the cache). "
               "Peak RSS is each tool process's own (wait4); on Linux it cannot be lower than the peak RSS of the "
               f"process that spawned it, here {mb(r.rss_floor)}."]  # fmt: skip
+    if r.rebuilt:
+        lines += ["", rebuilt_note(r)]
     if "hit" in hit:
         lines += [
             "",
@@ -701,12 +807,15 @@ def report(r: Results) -> str:
         rows = [("imports (hatch_component_init, wasmtime)", median([run["import"] for run in r.phases]))]
         for name in ("parse", "instrument"):
             rows.append((name, stage(name)))
-        load, read, reset, total = (stage(n) for n in ("run: load instrumented code (cache)", "run: read state",
+        load, read, reset, total = (stage(n) for n in ("run: load instrumented code (cache)",
+                                                        "run: read state back (accessor calls)",
                                                         "run: reset WASI handles", "run (total)"))  # fmt: skip
         rows.append(("load the instrumented component (code cache hit)", load))
         if None not in (load, read, total):
-            rows.append(("instantiate + the guest's init", total - load - read - (reset or 0.0)))  # type: ignore[operator]
-        rows.append(("read the state back (accessor calls)", read))
+            rows.append(("instantiate + the guest's init", total - load - read))  # type: ignore[operator]
+        # read_back includes the resets: shown apart.
+        rows.append(("read the state back (accessor calls)", read - (reset or 0.0) if read is not None else None))
+        rows.append(("reset WASI handles", reset))
         segs, rewrite_total = stage("rewrite: encode data segments"), stage("rewrite (total)")
         rows.append(("snapshot -> data segments", segs))
         if None not in (segs, rewrite_total):
@@ -729,6 +838,38 @@ def report(r: Results) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rebuilt_note(r: Results) -> str:
+    """The paragraph under the table about the freshly rebuilt case: premise, per-variant times, checks."""
+    def walls(name: str) -> str:
+        return fmt_list([f"{e[name]['wall']:.2f}" if e[name]["rc"] == 0 else f"rc {e[name]['rc']}"
+                         for e in r.rebuilt if name in e])  # fmt: skip
+
+    premises = [e["premise"] for e in r.rebuilt]
+    holds = all(p["holds"] for p in premises)
+    differ = sorted({d for p in premises for d in p["differ"]})
+    code = max(p["code_bytes"] for p in premises)
+    text = (
+        f"First run on a freshly rebuilt component: {len(r.rebuilt)} rebuilds of bench/app, each app.py plus one line "
+        f"(`BUILD_TAG = \"rebuild-K\"`); their core modules' code ({mb(code)}) is "
+        f"{'byte-identical to the base build' if all(p['code_identical'] for p in premises) else '**not** identical to the base build'}"
+        f", what differs: {', '.join(differ) or 'nothing'}"
+        f"{'' if holds else ' (**the premise of this case does not hold**)'}. "
+        "Both tools start with their caches warm for the base app only (the warm runs' home) and run each rebuild "
+        "once, the first time they see it, alternating which goes first. "
+        f"Per rebuild (s): ours {walls('ours')}, anchor {walls('anchor')}; cache files written: "
+        f"ours {fmt_list([e['ours']['cache_entries_written'] for e in r.rebuilt if 'ours' in e])}, "
+        f"anchor {fmt_list([e['anchor']['cache_entries_written'] for e in r.rebuilt if 'anchor' in e])}."
+    )
+    c = r.rebuilt_checks
+    if "error" in c:
+        text += f" Outputs not checked: {c['error']}."
+    elif c:
+        text += (f" Outputs of {c['variant']} in a fresh instance against it running its own init: "
+                 f"`stats()` ours: {c.get('ours stats')}, anchor: {c.get('anchor stats')}; "
+                 f"`query()` ours: {c.get('ours query')}, anchor: {c.get('anchor query')}.")  # fmt: skip
+    return text
+
+
 def scale(value: float | None, unit: float = 1e6) -> float | None:
     return None if value is None else value / unit
 
@@ -739,19 +880,24 @@ def fmt_list(values: list[Any]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 rounds instead of 5, synthetic runs once")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 rounds instead of 5, synthetic runs once, 2 rebuilt variants")  # fmt: skip
     parser.add_argument("--rounds", type=int, default=None, help="alternating rounds per measurement")
     parser.add_argument("--synthetic", default=",".join(map(str, SYNTHETIC_MIB)),
                         help="memory sizes (MiB) of the synthetic components, comma-separated; empty to skip")  # fmt: skip
+    parser.add_argument("--rebuilt", type=int, default=None,
+                        help=f"rebuilt variants of the app to measure a first run on ({REBUILT_VARIANTS}, 2 with --quick; 0 to skip)")  # fmt: skip
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     args = parser.parse_args()
     rounds = args.rounds or (2 if args.quick else 5)
+    rebuilt = args.rebuilt if args.rebuilt is not None else (2 if args.quick else REBUILT_VARIANTS)
     sizes = tuple(int(s) for s in args.synthetic.split(",") if s.strip())
     started = time.perf_counter()
-    bench = Bench(rounds, sizes, synthetic_reps=1 if args.quick else 2)
+    bench = Bench(rounds, sizes, synthetic_reps=1 if args.quick else 2, rebuilt=rebuilt)
     bench.prepare()
     bench.results.checks["word"] = bench.word
     bench.main_runs()
+    bench.rebuilt()
     bench.check_outputs()
     bench.startup()
     if sizes:
