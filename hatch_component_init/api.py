@@ -43,6 +43,7 @@ def pre_initialize(
     max_memory: int | None = None,
     on_output: OutputSink | None = None,
     host: HostDefiner | None = None,
+    code_cache: bool = True,
 ) -> bytes:
     """Run ``init_func`` of ``component`` once and return a component that starts in that state.
 
@@ -54,7 +55,10 @@ def pre_initialize(
     writes to stdout/stderr during init. ``host(linker)`` may add functions,
     instances and resources for init to the ``wasmtime.component.Linker``
     (after WASI, which it may shadow; imports it leaves out get trapping
-    stand-ins). Raises a subclass of
+    stand-ins). ``code_cache`` keeps the compiled code in the cache directory
+    (``$HATCH_COMPONENT_INIT_CACHE_DIR``, else the user's cache directory), so
+    that later runs on this component, or on a rebuild of it with new data,
+    skip compiling. Raises a subclass of
     :class:`hatch_component_init.errors.ComponentInitError`.
     """
     if timeout is not None and not timeout > 0:
@@ -70,8 +74,12 @@ def pre_initialize(
         timeout=timeout,
         max_memory=max_memory,
         host=host,
+        code_cache=code_cache,
     )
-    return _pipeline(component, init_func, keep_init_func, lambda instrumented, plan: run_init(instrumented, plan, options, on_output))
+    return _pipeline(
+        component, init_func, keep_init_func, lambda instrumented, plan: run_init(instrumented, plan, options, on_output),
+        move_data=True,
+    )
 
 
 def pre_initialize_with(
@@ -118,8 +126,14 @@ def _pipeline(
     init_func: str,
     keep_init_func: bool,
     run: Callable[[bytes, ComponentPlan], ComponentState],
+    *,
+    move_data: bool = False,
 ) -> bytes:
-    """Parse, instrument, ``run`` (init and read back), rewrite the original, validate."""
+    """Parse, instrument, ``run`` (init and read back), rewrite the original, validate.
+
+    ``move_data``: ``run`` defines the plan's data modules (our runtime does;
+    a caller's runtime gets a component that needs nothing but its own imports).
+    """
     view = memoryview(component)
     parsed = parse_component(view)
     call = parse_spec(init_func)
@@ -131,7 +145,7 @@ def _pipeline(
                 removal = find_init_removal(parsed, call.name)
             except InitExportError:
                 pass  # run_init reports a missing export best: it lists what Wasmtime sees
-        instrumented, plan = instrument(parsed)
+        instrumented, plan = instrument(parsed, move_data=move_data)
     except UnsupportedComponentError:
         check_input(component, parsed)  # a malformed input is reported as malformed, even if also unsupported
         raise

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="call FUNCTION(linker) of MODULE (imported from the current directory) to define "
                         "host functions, instances and resources for init")
     p.add_argument("--no-wasi", action="store_true", help="provide no WASI at all: every import traps if called")
+    p.add_argument("--no-code-cache", action="store_true",
+                   help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
                    help=f"stop an init that runs longer than this (default: {DEFAULT_TIMEOUT:g}; 0 for no limit)")
     p.add_argument("--max-memory", metavar="BYTES", type=_size, default=None,
@@ -338,6 +340,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
                 max_memory=args.max_memory,
                 on_output=None if args.quiet else out,
                 host=host,
+                code_cache=not args.no_code_cache,
             )
         finally:
             out.flush()

@@ -13,6 +13,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from .accessor import AccessorInstance, build_accessor, global_export_name, memory_export_name
+from .data_modules import DataModule, ModuleData, component_sections, find_movable, instrumented_sections
 from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
 from .wasm.code_scan import find_table_mutation
@@ -50,6 +51,8 @@ class ComponentPlan:
     cores: list[CorePlan] = field(default_factory=list)
     nested: list[NestedPlan] = field(default_factory=list)
     has_reset: bool = False
+    #: Data modules the runtime defines before instantiating (root level only; see data_modules.py).
+    data_modules: list[DataModule] = field(default_factory=list)
 
     def local_exports(self) -> list[str]:
         """Names this component exports for its accessors, its children's included."""
@@ -157,7 +160,8 @@ def _shadow_stack(m: CoreModule) -> tuple[GlobalDef, GlobalDef] | None:
     return sp, low
 
 
-def _instrument_module(m: CoreModule, acc: AccessorInstance) -> bytes:
+def _instrument_module(m: CoreModule, acc: AccessorInstance, moved: ModuleData | None) -> bytes:
+    replaced = instrumented_sections(m, moved) if moved is not None else {}
     entries = [export_entry(memory_export_name(mem), 0x02, mem.index) for mem in acc.memories]
     entries += [export_entry(global_export_name(g), 0x03, g.index) for g in acc.globals]
     names = [memory_export_name(mem) for mem in acc.memories] + [global_export_name(g) for g in acc.globals]
@@ -166,18 +170,24 @@ def _instrument_module(m: CoreModule, acc: AccessorInstance) -> bytes:
             raise UnsupportedComponentError(f"a core module already exports `{name}`, a name this tool reserves")
     sec = m.section(7)
     if sec is None:
-        return rebuild(m, {}, {7: encode_u32(len(entries)) + b"".join(entries)})
+        return rebuild(m, replaced, {7: encode_u32(len(entries)) + b"".join(entries)})
     r = Reader(m.raw, sec.payload_start, sec.end)
     n = r.u32()
-    payload = encode_u32(n + len(entries)) + bytes(m.raw[r.pos : sec.end]) + b"".join(entries)
-    return rebuild(m, {7: payload}, {})
+    replaced[7] = encode_u32(n + len(entries)) + bytes(m.raw[r.pos : sec.end]) + b"".join(entries)
+    return rebuild(m, replaced, {})
 
 
 def _section_bytes(sid: int, body: bytes) -> bytes:
     return bytes([sid]) + encode_u32(len(body)) + body
 
 
-def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, ComponentPlan]:
+def instrument(c: Component, prefix: str = LOCAL_PREFIX, *, move_data: bool = False) -> tuple[bytes, ComponentPlan]:
+    """The instrumented component and the plan of what to read back from it.
+
+    ``move_data`` moves the initial data of root-level modules into data
+    modules the runtime must define (``plan.data_modules``, see data_modules.py),
+    where that cannot change what init sees.
+    """
     plan = ComponentPlan(prefix)
     replaced: dict[int, bytes] = {}
     module_state: dict[int, AccessorInstance | None] = {}
@@ -199,13 +209,16 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
         if si not in module_state:
             _refuse_table_mutation(c, si, c.modules[si])
             module_state[si] = _stateful_parts(c, si, c.modules[si])
-            if module_state[si] is not None:
-                replaced[si] = _instrument_module(c.modules[si], module_state[si])  # type: ignore[arg-type]
         acc = module_state[si]
         if acc is not None:
             plan.cores.append(
                 CorePlan(ci, si, dataclasses.replace(acc, core_instance=ci))
             )
+
+    moves = find_movable(c, module_state) if move_data else None
+    for si, acc in module_state.items():
+        if acc is not None:
+            replaced[si] = _instrument_module(c.modules[si], acc, moves.get(si) if moves else None)
 
     definitions: dict[int, ComponentPlan] = {}
     for ii, inst in enumerate(c.instances):
@@ -232,6 +245,14 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX) -> tuple[bytes, Compone
             parts.append(c.raw[s.start : s.end])
     if not plan.is_empty:
         parts.extend(_accessor_sections(c, plan))
+    if moves:
+        # After the accessor's core module and instance: the data modules come last in both spaces.
+        added = 1 if plan.cores else 0
+        sections, plan.data_modules = component_sections(
+            c, moves, [(core.core_instance, core.module_section) for core in plan.cores],
+            c.count(Sort.CORE_TYPE), c.count(Sort.CORE_MODULE) + added,
+        )  # fmt: skip
+        parts.extend(sections)
     return b"".join(parts), plan
 
 

@@ -44,3 +44,5 @@ class InitOptions:
     max_memory: int | None = None
     #: Defines imports for init before the stand-ins fill the rest; None for WASI and stand-ins only.
     host: HostDefiner | None = None
+    #: Keep the compiled instrumented component in the cache directory for later runs (compile_cache.py).
+    code_cache: bool = True

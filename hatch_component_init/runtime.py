@@ -16,6 +16,7 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 
+from .compile_cache import load_or_compile
 from .errors import (
     ComponentInitError,
     InitExportError,
@@ -41,15 +42,17 @@ GUEST_STDERR_TAIL = 4000
 _WINCH = 2
 
 
-def make_engine(*, epoch: bool = False, baseline: bool = False) -> wasmtime.Engine:
+def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool = True) -> wasmtime.Engine:
     """An engine with every feature a component may use.
 
     ``baseline`` picks Winch, Wasmtime's baseline compiler: the instrumented
     component runs once, for init, so compiling it 3x faster matters more than
-    running it a little slower.
+    running it a little slower. ``code_cache`` turns on Wasmtime's own code
+    cache; the instrumented component has ours (compile_cache.py).
     """
     config = wasmtime.Config()
-    config.cache = True
+    if code_cache:
+        config.cache = True
     config.cranelift_opt_level = "none"
     if baseline:
         ffi.wasmtime_config_strategy_set(config.ptr(), _WINCH)
@@ -301,23 +304,34 @@ def _refuse_async_imports(component: cm.Component, engine: wasmtime.Engine) -> N
     )
 
 
-def _compile(instrumented: bytes) -> tuple[wasmtime.Engine, cm.Component]:
+def _compile(instrumented: bytes, cache: bool) -> tuple[wasmtime.Engine, cm.Component]:
     """Compile with Winch, or with Cranelift where Winch lacks a feature the component uses."""
     try:
-        engine = make_engine(epoch=True, baseline=True)
-        return engine, cm.Component(engine, instrumented)
+        engine = make_engine(epoch=True, baseline=True, code_cache=False)
+        return engine, load_or_compile(engine, instrumented, "winch", use_cache=cache)
     except wasmtime.WasmtimeError:
         pass
-    engine = make_engine(epoch=True)
+    engine = make_engine(epoch=True, code_cache=False)
     try:
-        return engine, cm.Component(engine, instrumented)
+        return engine, load_or_compile(engine, instrumented, "cranelift-none", use_cache=cache)
     except wasmtime.WasmtimeError as e:
         raise CompileError(f"Wasmtime cannot compile the component: {_describe(e)}") from e
 
 
+def _define_data_modules(linker: cm.Linker, engine: wasmtime.Engine, plan: ComponentPlan) -> None:
+    root = linker.root()
+    try:
+        for data in plan.data_modules:
+            root.add_module(data.import_name, wasmtime.Module(engine, data.wasm))
+    except wasmtime.WasmtimeError as e:
+        raise CompileError(f"Wasmtime cannot compile the data module `{data.import_name}`: {_describe(e)}") from e
+    finally:
+        root.close()
+
+
 def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_output: OutputSink | None) -> ComponentState:
     """Instantiate the instrumented component, call init, reset host handles, read every state."""
-    engine, component = _compile(instrumented)
+    engine, component = _compile(instrumented, options.code_cache)
     _refuse_async_imports(component, engine)
     store = wasmtime.Store(engine)
     linker = cm.Linker(engine)
@@ -329,6 +343,7 @@ def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_
         if options.wasi.enabled:
             settle_access_times(options.wasi.dirs)
             wasi = _wasi_config(options, out)
+        _define_data_modules(linker, engine, plan)
         define_imports(linker, store, component, engine, wasi, options.host)
 
         call = parse_spec(options.init_func)

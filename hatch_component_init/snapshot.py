@@ -52,12 +52,16 @@ def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, i
     """For each chunk, (start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
     # A leading 1 makes a gap at the very start of a chunk look like any other.
     marked = [b"\x01" + data.translate(_NONZERO_TO_ONE) + b"\x01" for _, data in chunks]
-    gap = b"\x01" + b"\x00" * _THRESHOLDS[-1]
-    for n in _THRESHOLDS:
-        candidate = b"\x01" + b"\x00" * n
+    # Longer gaps split less, so the count falls as n grows: bisect for the shortest that fits.
+    low, high = 0, len(_THRESHOLDS) - 1
+    while low < high:
+        middle = (low + high) // 2
+        candidate = b"\x01" + b"\x00" * _THRESHOLDS[middle]
         if sum(_count_runs(m, candidate) for m in marked) <= limit:
-            gap = candidate
-            break
+            high = middle
+        else:
+            low = middle + 1
+    gap = b"\x01" + b"\x00" * _THRESHOLDS[low]
     out = []
     for (base, data), m in zip(chunks, marked):
         runs: list[tuple[int, int]] = []

@@ -412,8 +412,8 @@ def test_an_unsupported_feature_met_before_the_fault_is_what_is_reported() -> No
 def test_an_instrumentation_fault_is_reported_as_our_bug(monkeypatch: pytest.MonkeyPatch) -> None:
     real = api.instrument
 
-    def faulty(parsed: Component):  # type: ignore[no-untyped-def]
-        instrumented, plan = real(parsed)
+    def faulty(parsed: Component, **options: bool):  # type: ignore[no-untyped-def]
+        instrumented, plan = real(parsed, **options)
         return instrumented + b"\x01\x01\x00", plan  # a core module section holding one byte
 
     monkeypatch.setattr(api, "instrument", faulty)

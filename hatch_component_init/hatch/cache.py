@@ -12,17 +12,14 @@ this tool and of Wasmtime. A hit never imports Wasmtime: hashing an 18 MB compon
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from hatch_component_init.__about__ import __version__
-from hatch_component_init.fileio import atomic_write
+from hatch_component_init.file_cache import CACHE_DIR_ENV, FileCache, default_cache_dir, prune_least_recently_used
 
 if TYPE_CHECKING:
     from hatch_component_init.options import InitOptions
@@ -39,21 +36,9 @@ __all__ = [
     "tree_digest",
 ]
 
-#: Environment variable that moves the cache (tests, CI caches, read-only homes).
-CACHE_DIR_ENV = "HATCH_COMPONENT_INIT_CACHE_DIR"
 #: Bump when the meaning of a key changes, so old entries are never mistaken for new ones.
 _KEY_FORMAT = 1
 _CHUNK = 1 << 20
-
-
-def default_cache_dir() -> Path:
-    override = os.environ.get(CACHE_DIR_ENV)
-    if override:
-        return Path(override).expanduser()
-    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
-        return Path(os.environ["LOCALAPPDATA"]) / "hatch-component-init" / "Cache"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "hatch-component-init"
 
 
 def wasmtime_version() -> str:
@@ -153,63 +138,6 @@ def snapshot_key(component: bytes, options: InitOptions, host: tuple[str, Path] 
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 
 
-class FileCache:
-    """Files stored as ``<dir>/<kind>/<key><suffix>``, the least recently used ones pruned."""
-
-    #: Components and snapshots of real apps are 20-60 MB each; a few versions per project is plenty.
-    DEFAULT_MAX_ENTRIES = 16
-    KIND = "files"
-    SUFFIX = ".wasm"
-
-    def __init__(self, directory: Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
-        self.directory = Path(directory)
-        self.max_entries = max_entries
-
-    @property
-    def entries(self) -> Path:
-        return self.directory / self.KIND
-
-    def path_for(self, key: str) -> Path:
-        return self.entries / f"{key}{self.SUFFIX}"
-
-    def get(self, key: str) -> Path | None:
-        path = self.path_for(key)
-        try:
-            # Touching marks the entry as recently used for pruning.
-            os.utime(path)
-        except OSError:
-            return None
-        return path
-
-    def put(self, key: str, data: bytes) -> Path:
-        """Store ``data`` under ``key`` atomically: a concurrent reader sees all of it or nothing."""
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
-        self.prune(keep=path)
-        return path
-
-    def put_file(self, key: str, source: Path) -> Path:
-        """Store a copy of the file ``source`` under ``key``, atomically."""
-        path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            shutil.copyfile(source, partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
-        self.prune(keep=path)
-        return path
-
-    def prune(self, keep: Path) -> None:
-        try:
-            entries = [entry for entry in self.entries.glob(f"*{self.SUFFIX}") if entry != keep]
-        except OSError:
-            return
-        prune_least_recently_used(entries, self.max_entries - 1, _unlink)
-
-
 class SnapshotCache(FileCache):
     """Pre-initialized components, keyed by :func:`snapshot_key`."""
 
@@ -231,22 +159,3 @@ class PrecompiledCache(FileCache):
 
     KIND = "precompiled"
     SUFFIX = ".cwasm"
-
-
-def _unlink(path: Path) -> None:
-    path.unlink()
-
-
-def prune_least_recently_used(entries: list[Path], keep: int, remove: Callable[[Path], None]) -> None:
-    """Remove all but the ``keep`` most recently used (touched) of ``entries``."""
-    dated = []
-    for entry in entries:
-        try:
-            dated.append((entry.stat().st_mtime, entry))
-        except OSError:
-            continue  # removed meanwhile by another build
-    dated.sort(key=lambda pair: pair[0], reverse=True)
-    for _mtime, stale in dated[max(keep, 0) :]:
-        # Another build may be pruning too; the cache stays correct either way.
-        with contextlib.suppress(OSError):
-            remove(stale)

@@ -158,6 +158,7 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             ),
             timeout=self.config_timeout,
             max_memory=self.config_max_memory,
+            code_cache=self.config_cache,
         )
 
     def hook_tables(self) -> Mapping[str, Any]:
@@ -342,6 +343,7 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 max_memory=options.max_memory,
                 on_output=guest_output,
                 host=host,
+                code_cache=options.code_cache,
             )
         except ComponentInitError as e:
             # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.

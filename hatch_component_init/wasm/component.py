@@ -175,6 +175,7 @@ class Component:
     exports: list[ExportEntry] = field(default_factory=list)
     aliases: list[AliasEntry] = field(default_factory=list)
     canons: list[CanonEntry] = field(default_factory=list)
+    import_names: list[str] = field(default_factory=list)
     has_start: bool = False
 
     @property
@@ -474,7 +475,7 @@ def _skip_externdesc(r: Reader) -> int:
 
 def _imports(c: Component, si: int, r: Reader) -> None:
     for _ in range(r.count(3)):
-        read_export_name(r)
+        c.import_names.append(read_export_name(r))
         sort = _skip_externdesc(r)
         c.define(sort, Definition("imported", si))
 

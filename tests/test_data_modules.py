@@ -1,0 +1,241 @@
+"""Initial data travels in data modules, so the instrumented component (and its compiled code)
+stays the same when only the data changes, and the cached code runs with the new data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import test_engine_shapes as shapes
+from hatch_component_init import WasiOptions, pre_initialize
+from hatch_component_init.api import _pipeline
+from hatch_component_init.compile_cache import CompiledCache
+from hatch_component_init.data_modules import MERGE_GAP
+from hatch_component_init.instrument import instrument
+from hatch_component_init.options import InitOptions
+from hatch_component_init.runtime import run_init
+from hatch_component_init.wasm.component import parse_component
+from hatch_component_init.wasm.core_module import parse_core_module
+from wat_support import Running, wat
+
+
+def app(text: str, value: int, extra: str = "") -> bytes:
+    """An app whose init derives state from its data and a global; only ``text`` and ``value`` vary."""
+    return wat(
+        f"""
+(component
+  (core module $m
+    (memory 1)
+    (global $g (mut i32) (i32.const {value}))
+    (global $k i32 (i32.const 5))
+    (data (i32.const 16) "{text}")
+    {extra}
+    (func (export "init") (local $i i32) (local $s i32)
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (i32.const 16)))
+        (local.set $s (i32.add (local.get $s) (i32.load8_u offset=16 (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (i32.store (i32.const 1024) (local.get $s))
+      (global.set $g (i32.mul (global.get $g) (i32.const 3))))
+    (func (export "get") (param i32) (result i32)
+      (if (result i32) (i32.eqz (local.get 0))
+        (then (i32.add (global.get $g) (global.get $k)))
+        (else (i32.load (local.get 0))))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (param "a" u32) (result u32) (canon lift (core func $i "get"))))
+"""
+    )
+
+
+FIRST = app("first build data", 7)
+SECOND = app("SECOND BUILD DATA", 1000)
+
+
+def expected(component: bytes, addresses: tuple[int, ...] = (0, 16, 1024)) -> list[int]:
+    """What ``get`` answers after the raw component runs its own init."""
+    raw = Running(component)
+    raw.call("component-init")
+    return [raw.call("get", a) for a in addresses]
+
+
+def inline(component: bytes) -> bytes:
+    """The output through the path that keeps the data in the instrumented component (a caller's runtime)."""
+    options = InitOptions(wasi=WasiOptions())
+    return _pipeline(component, "component-init", False, lambda i, p: run_init(i, p, options, None), move_data=False)
+
+
+def test_instrumented_component_is_the_same_when_only_data_and_global_values_change() -> None:
+    first, first_plan = instrument(parse_component(memoryview(FIRST)), move_data=True)
+    second, second_plan = instrument(parse_component(memoryview(SECOND)), move_data=True)
+    assert first == second
+    assert [d.import_name for d in first_plan.data_modules] == [d.import_name for d in second_plan.data_modules]
+    assert first_plan.data_modules != second_plan.data_modules
+    # Without moving, the data is in the bytes Wasmtime compiles.
+    assert instrument(parse_component(memoryview(FIRST)))[0] != instrument(parse_component(memoryview(SECOND)))[0]
+
+
+def test_a_rebuilt_app_reuses_the_compiled_code_and_snapshots_its_own_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    entries = tmp_path / CompiledCache.KIND
+    first = pre_initialize(FIRST)
+    cached = sorted(entries.iterdir())
+    assert len(cached) == 1
+    second = pre_initialize(SECOND)
+    assert sorted(entries.iterdir()) == cached  # the second build compiled nothing
+    for output, source in ((first, FIRST), (second, SECOND)):
+        out = Running(output)
+        assert not out.has("component-init")
+        assert [out.call("get", a) for a in (0, 16, 1024)] == expected(source)
+    assert expected(FIRST) != expected(SECOND)
+    assert second == inline(SECOND)
+
+
+def test_a_damaged_cache_entry_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    reference = pre_initialize(FIRST)
+    (entry,) = (tmp_path / CompiledCache.KIND).iterdir()
+    entry.write_bytes(b"\0" * entry.stat().st_size)  # same name and size, wrong contents
+    assert pre_initialize(FIRST) == reference
+    (rewritten,) = (tmp_path / CompiledCache.KIND).iterdir()
+    assert rewritten.read_bytes() != b"\0" * entry.stat().st_size
+
+
+def test_an_entry_wasmtime_cannot_load_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An intact file Wasmtime refuses (as from another engine configuration) costs a compile, nothing else."""
+    import hashlib
+
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    reference = pre_initialize(FIRST)
+    (entry,) = (tmp_path / CompiledCache.KIND).iterdir()
+    junk = b"not a compiled component"
+    key = entry.name.split("-")[0]
+    entry.unlink()
+    (tmp_path / CompiledCache.KIND / f"{key}-{hashlib.sha256(junk).hexdigest()}.cwasm").write_bytes(junk)
+    assert pre_initialize(FIRST) == reference
+    (replaced,) = (tmp_path / CompiledCache.KIND).iterdir()
+    assert replaced.read_bytes() != junk
+
+
+def test_an_unwritable_cache_only_costs_a_compile(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", "/proc/self/no-cache-here")
+    out = Running(pre_initialize(SECOND))
+    assert [out.call("get", a) for a in (0, 16, 1024)] == expected(SECOND)
+
+
+# Segments the data module merges, or must not: overlapping, backwards, sparse, in two memories.
+# With the app's own segment at 16: how many segments the data module gets for each.
+SEGMENTS = {
+    "adjacent and close": ('(data (i32.const 100) "aaaa") (data (i32.const 104) "bbbb") (data (i32.const 120) "cccc")', 1),
+    "overlapping": ('(data (i32.const 200) "xxxxxxxx") (data (i32.const 204) "yy") (data (i32.const 202) "z")', 3),
+    "backwards": ('(data (i32.const 300) "later") (data (i32.const 290) "earlier")', 2),
+    "sparse": (f'(data (i32.const 400) "near") (data (i32.const {400 + 4 + MERGE_GAP + 1}) "far!")', 2),
+    "high offset": ('(data (i32.const 0x8000) "high")', 2),
+}
+
+
+@pytest.mark.parametrize("name", SEGMENTS)
+def test_merged_segments_write_what_the_originals_wrote(name: str) -> None:
+    segments, merged = SEGMENTS[name]
+    component = app("some data here!!", 3, segments)
+    _, plan = instrument(parse_component(memoryview(component)), move_data=True)
+    (data,) = plan.data_modules
+    assert len(parse_core_module(memoryview(data.wasm)).data_segments) == merged
+    output = pre_initialize(component)
+    addresses = (0, 16, 100, 104, 120, 200, 204, 300, 290, 294, 400, 400 + 4 + MERGE_GAP + 1, 0x8000, 1024)
+    out = Running(output)
+    assert [out.call("get", a) for a in addresses] == expected(component, addresses)
+    assert output == inline(component)
+
+
+MEMORY64_AND_PASSIVE = wat(
+    """
+(component
+  (core module $m
+    (memory $a 1)
+    (memory $b i64 1)
+    (global $f (mut f64) (f64.const 2.5))
+    (global $v (mut v128) (v128.const i32x4 1 2 3 4))
+    (data $p "passive!")
+    (data (memory $b) (i64.const 32) "sixty-four")
+    (data (memory $a) (i32.const 8) "thirty-two")
+    (func (export "init")
+      (memory.init $a $p (i32.const 64) (i32.const 0) (i32.const 8))
+      (global.set $f (f64.mul (global.get $f) (f64.const 2)))
+      (i64.store $b (i64.const 48) (i64.load $b (i64.const 32))))
+    (func (export "get") (param i32) (result i32)
+      (i32.add
+        (i32.add (i32.load $a (local.get 0)) (i32.load $b (i64.extend_i32_u (local.get 0))))
+        (i32.add (i32.trunc_f64_s (global.get $f)) (i32x4.extract_lane 3 (global.get $v))))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (param "a" u32) (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+def test_memory64_several_memories_passive_segments_and_float_globals() -> None:
+    _, plan = instrument(parse_component(memoryview(MEMORY64_AND_PASSIVE)), move_data=True)
+    assert plan.data_modules
+    output = pre_initialize(MEMORY64_AND_PASSIVE)
+    out = Running(output)
+    addresses = (0, 8, 32, 48, 64)
+    assert [out.call("get", a) for a in addresses] == expected(MEMORY64_AND_PASSIVE, addresses)
+    assert output == inline(MEMORY64_AND_PASSIVE)
+
+
+GLOBAL_OFFSET = wat(
+    """
+(component
+  (core module $base (global (export "at") i32 (i32.const 40)))
+  (core instance $base (instantiate $base))
+  (core module $m
+    (import "base" "at" (global $at i32))
+    (memory 1)
+    (data (global.get $at) "offset by a global")
+    (func (export "init") (i32.store (i32.const 0) (i32.load (i32.const 40))))
+    (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))
+  (core instance $i (instantiate $m (with "base" (instance $base))))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (param "a" u32) (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+NAME_TAKEN = wat(
+    """
+(component
+  (import "ci-data-m0" (func $f))
+  (core module $m
+    (memory 1)
+    (data (i32.const 4) "data")
+    (func (export "init") (i32.store (i32.const 0) (i32.load (i32.const 4))))
+    (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (param "a" u32) (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    "component",
+    [shapes.START_AND_TABLE, shapes.TWO_MODULES_SHARED_MEMORY, GLOBAL_OFFSET, NAME_TAKEN],
+    ids=["start function", "data into an imported memory", "offset from a global", "import name taken"],
+)
+def test_data_stays_in_place_where_moving_it_could_change_what_init_sees(component: bytes) -> None:
+    _, plan = instrument(parse_component(memoryview(component)), move_data=True)
+    assert plan.data_modules == []
+    assert pre_initialize(component) == inline(component)
+
+
+@pytest.mark.parametrize(
+    "component",
+    [shapes.GLOBALS, shapes.MEMORY_GROW, shapes.TWICE, shapes.NESTED, shapes.MULTI_MEMORY, shapes.SHARED_MEMORY,
+     shapes.NAN_PAYLOADS, shapes.SHADOW_STACK],
+    ids=["globals", "memory growth", "instantiated twice", "nested", "multi-memory", "shared memory",
+         "nan payloads", "shadow stack"],
+)  # fmt: skip
+def test_moving_the_data_gives_the_same_output(component: bytes) -> None:
+    assert pre_initialize(component) == inline(component)
