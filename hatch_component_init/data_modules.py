@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from .accessor import AccessorInstance, global_export_name, memory_export_name
 from .wasm.component import Component
 from .wasm import component_encode as enc
-from .wasm.core_module import CoreModule, GlobalDef
+from .wasm.core_module import ZERO_CONST, CoreModule, GlobalDef
 from .wasm.reader import Reader, encode_name, encode_s32, encode_s64, encode_u32, encode_vec
 
 __all__ = ["DataModule", "ModuleData", "component_sections", "data_module", "find_movable", "instrumented_sections"]
@@ -37,14 +37,6 @@ IMPORT_PREFIX = "ci-data-"
 SOURCE = "ci"
 
 _EMPTY_PASSIVE = b"\x01\x00"
-# The zero constant of each number type, as a constant expression.
-_ZERO = {
-    0x7F: b"\x41\x00\x0b",
-    0x7E: b"\x42\x00\x0b",
-    0x7D: b"\x43" + bytes(4) + b"\x0b",
-    0x7C: b"\x44" + bytes(8) + b"\x0b",
-    0x7B: b"\xfd\x0c" + bytes(16) + b"\x0b",
-}
 _CONST_WIDTH = {0x43: 4, 0x44: 8}
 
 
@@ -105,7 +97,7 @@ def _constant_offset(raw: bytes) -> bool:
 def _movable_value(g: GlobalDef) -> bool:
     """A mutable global initialised by one non-zero constant: its value can be set later."""
     init = g.init_bytes
-    if init == _ZERO.get(g.valtype):
+    if init == ZERO_CONST.get(g.valtype):
         return False
     op = init[0]
     if op in (0x41, 0x42):
@@ -134,7 +126,7 @@ def instrumented_sections(m: CoreModule, moved: ModuleData) -> dict[int, bytes |
     if moved.globals:
         zeroed = {g.index for g in moved.globals}
         replaced[6] = encode_vec(
-            [g.type_bytes + (_ZERO[g.valtype] if g.index in zeroed else g.init_bytes) for g in m.globals]
+            [g.type_bytes + (ZERO_CONST[g.valtype] if g.index in zeroed else g.init_bytes) for g in m.globals]
         )
     return replaced
 
