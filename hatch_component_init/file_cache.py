@@ -40,9 +40,9 @@ class FileCache:
     KIND = "files"
     SUFFIX = ".wasm"
 
-    def __init__(self, directory: Path, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(self, directory: Path, max_entries: int | None = None) -> None:
         self.directory = Path(directory)
-        self.max_entries = max_entries
+        self.max_entries = self.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
 
     @property
     def entries(self) -> Path:

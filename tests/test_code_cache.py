@@ -1,5 +1,6 @@
-"""Initial data travels in data modules, so the instrumented component (and its compiled code)
-stays the same when only the data changes, and the cached code runs with the new data."""
+"""The code cache: compiled instrumented components kept between runs. Initial data travels in
+data modules, so the instrumented component (and its compiled code) stays the same when only
+the data changes, and the cached code runs with the new data."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import test_engine_shapes as shapes
-from hatch_component_init import WasiOptions, pre_initialize
+from hatch_component_init import WasiOptions, pre_initialize, pre_initialize_with
 from hatch_component_init.api import _pipeline
 from hatch_component_init.compile_cache import CompiledCache
 from hatch_component_init.data_modules import MERGE_GAP
@@ -239,3 +240,66 @@ def test_data_stays_in_place_where_moving_it_could_change_what_init_sees(compone
 )  # fmt: skip
 def test_moving_the_data_gives_the_same_output(component: bytes) -> None:
     assert pre_initialize(component) == inline(component)
+
+
+def test_the_cache_keeps_the_most_recently_used_entries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    entries = tmp_path / CompiledCache.KIND
+    # Different code each: a different constant in `get`.
+    apps = [app("data", 1, f'(func (export "v{n}") (result i32) (i32.const {n}))') for n in range(CompiledCache.DEFAULT_MAX_ENTRIES + 1)]
+    for component in apps:
+        pre_initialize(component)
+    assert len(list(entries.iterdir())) == CompiledCache.DEFAULT_MAX_ENTRIES == 8
+    pre_initialize(apps[-1])  # the newest is still there: nothing compiled, nothing pruned
+    assert len(list(entries.iterdir())) == 8
+
+
+def test_no_code_cache_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
+    out = Running(pre_initialize(FIRST, code_cache=False))
+    assert [out.call("get", a) for a in (0, 16, 1024)] == expected(FIRST)
+    (tmp_path / "in.wasm").write_bytes(SECOND)
+    done = subprocess.run(
+        [sys.executable, "-m", "hatch_component_init", "in.wasm", "-o", "out.wasm", "--no-code-cache", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert Running((tmp_path / "out.wasm").read_bytes()).call("get", 0) == expected(SECOND)[0]
+    assert not (tmp_path / "cache").exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "hatch_component_init", "in.wasm", "-o", "out.wasm", "-q"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert len(list((tmp_path / "cache" / CompiledCache.KIND).iterdir())) == 1
+
+
+def test_a_runtime_of_your_own_gets_the_data_in_place() -> None:
+    from hatch_component_init.runtime import make_engine
+    from wasmtime import Store
+    from wasmtime import component as cm
+
+    seen: list[bytes] = []
+
+    class Invoker:
+        def __init__(self, instance: cm.Instance, store: Store) -> None:
+            self.instance, self.store = instance, store
+
+        def call(self, name: str, *args: int) -> object:
+            return self.instance.get_func(self.store, name)(self.store, *args)
+
+    def run(instrumented: bytes) -> Invoker:
+        seen.append(instrumented)
+        engine = make_engine()
+        store = Store(engine)
+        linker = cm.Linker(engine)
+        instance = linker.instantiate(store, cm.Component(engine, instrumented))
+        instance.get_func(store, "component-init")(store)
+        return Invoker(instance, store)
+
+    output = pre_initialize_with(SECOND, run)
+    assert not [n for n in parse_component(memoryview(seen[0])).import_names if n.startswith("ci-data-")]
+    assert output == pre_initialize(SECOND)
