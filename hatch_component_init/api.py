@@ -162,7 +162,7 @@ def _pipeline(
         raise
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
-    output = rewrite_component(parsed, plan, state, removal) + _processed_by()
+    output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())
     validate_component(output)
     return output
 

@@ -20,7 +20,7 @@ from .state import ComponentState, CoreState
 from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
 from .wasm.code_scan import find_data_references
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
-from .wasm.core_module import CoreModule, rebuild
+from .wasm.core_module import CoreModule, rebuild, section_header
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import resolve_init_name
 
@@ -86,7 +86,7 @@ def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
                 g.type_bytes + (global_init(g, next(values)) if g.mutable else g.init_bytes) for g in m.globals
             )
     if segments or m.section(11) is not None:
-        payload = encode_u32(len(segments)) + b"".join(segments)
+        payload = b"".join([encode_u32(len(segments)), *segments])
         if m.section(11) is not None:
             replaced[11] = payload
         else:
@@ -162,9 +162,11 @@ def rewrite_component(
     outer: tuple[Remap, ...] = (),
     *,
     rewrite_modules: bool = True,
+    trailer: bytes = b"",
 ) -> bytes:
     """Re-emit ``c`` with ``state`` (the state of one instance of it); ``rewrite_modules=False``
-    re-encodes without touching any module, the identity transform used to test the codec."""
+    re-encodes without touching any module, the identity transform used to test the codec.
+    ``trailer`` (a custom section) ends the output: joined here, it costs no extra copy of it."""
     cores = {core.core_instance: core for core in (plan.cores if plan else [])}
     nested_plans = {n.instance: n.plan for n in (plan.nested if plan else [])}
 
@@ -238,10 +240,9 @@ def rewrite_component(
     parts: list[bytes | memoryview] = [c.raw[:8]]
     by_section = _entries_by_section(c)
     for si, s in enumerate(c.sections):
-        if s.id == 1 and si in module_variants:
-            parts += [_section(1, v) for v in module_variants[si]]
-        elif s.id == 4 and si in component_variants:
-            parts += [_section(4, v) for v in component_variants[si]]
+        if s.id in (1, 4) and si in (module_variants if s.id == 1 else component_variants):
+            for v in (module_variants if s.id == 1 else component_variants)[si]:
+                parts += (section_header(s.id, len(v)), v)
         elif si in by_section:
             parts.append(
                 _rewrite_section(c, s.id, by_section[si], remap, outer, core_instance_variant, instance_variant,
@@ -249,6 +250,7 @@ def rewrite_component(
             )  # fmt: skip
         else:
             parts.append(c.raw[s.start : s.end])
+    parts.append(trailer)
     return b"".join(parts)
 
 

@@ -95,13 +95,13 @@ def _merge_smallest_gaps(runs: list[tuple[int, int, int]], limit: int) -> list[t
     return merged
 
 
-def _span(chunks: list[tuple[int, bytes]], bases: list[int], start: int, end: int) -> bytes:
-    """Memory bytes [start, end): chunk contents, zeros between chunks."""
+def _span(chunks: list[tuple[int, bytes]], bases: list[int], start: int, end: int) -> bytes | memoryview:
+    """Memory bytes [start, end): chunk contents, zeros between chunks (a view where one chunk holds them)."""
     k = bisect.bisect_right(bases, start) - 1
     base, data = chunks[k]
     if end <= base + len(data):
-        return data[start - base : end - base]
-    parts = []
+        return memoryview(data)[start - base : end - base]
+    parts: list[bytes | memoryview] = []
     pos = start
     while pos < end:
         base, data = chunks[k]
@@ -131,17 +131,33 @@ def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> li
     if len(runs) > limit:
         runs = _merge_smallest_gaps(runs, limit)
     bases = [[base for base, _ in chunks] for chunks in ordered]
+    heads = [b"\x00" if memory_index == 0 else b"\x02" + encode_u32(memory_index) for memory_index, _, _ in memories]
     segments = []
+    join = b"".join
+    # ~26,000 segments for a componentize-py heap: one copy of each segment's bytes, no more.
     for slot, start, end in runs:
-        memory_index, is64, _ = memories[slot]
-        data = _span(ordered[slot], bases[slot], start, end)
-        head = b"\x00" if memory_index == 0 else b"\x02" + encode_u32(memory_index)
+        is64 = memories[slot][1]
         if is64:
             offset = b"\x42" + encode_s64(start - (1 << 64) if start >= 1 << 63 else start)
+        elif start < 1 << 31:
+            offset = b"\x41" + _nonnegative_s32(start)
         else:
-            offset = b"\x41" + encode_s32(start - (1 << 32) if start >= 1 << 31 else start)
-        segments.append(head + offset + b"\x0b" + encode_u32(len(data)) + data)
+            offset = b"\x41" + encode_s32(start - (1 << 32))
+        segments.append(join((heads[slot], offset, b"\x0b", encode_u32(end - start), _span(ordered[slot], bases[slot], start, end))))
     return segments
+
+
+def _nonnegative_s32(v: int) -> bytes:
+    """Signed LEB128 of 0 <= v < 2**31, unrolled: it runs once per segment."""
+    if v < 1 << 6:
+        return bytes((v,))
+    if v < 1 << 13:
+        return bytes((v & 0x7F | 0x80, v >> 7))
+    if v < 1 << 20:
+        return bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14))
+    if v < 1 << 27:
+        return bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14 & 0x7F | 0x80, v >> 21))
+    return bytes((v & 0x7F | 0x80, v >> 7 & 0x7F | 0x80, v >> 14 & 0x7F | 0x80, v >> 21 & 0x7F | 0x80, v >> 28))
 
 
 def data_segments(memory_index: int, is64: bool, state: MemoryState, limit: int | None = None) -> list[bytes]:

@@ -168,3 +168,13 @@ def test_any_limit_recreates_memory(seed: int) -> None:
     segments = snapshot.data_segments(0, False, state, limit=limit)
     assert len(segments) <= limit
     assert _rebuild(len(mem), segments) == mem
+
+
+@pytest.mark.parametrize("shift", range(32))
+def test_segment_offsets_are_minimal_signed_leb128(shift: int) -> None:
+    """The unrolled offset encoder agrees with the general one at every length boundary."""
+    from hatch_component_init.wasm.reader import encode_s32
+
+    for value in {(1 << shift) - 1, 1 << shift, (1 << shift) + 1}:
+        if 0 <= value < 1 << 31:
+            assert snapshot._nonnegative_s32(value) == encode_s32(value)

@@ -251,7 +251,11 @@ def _parse_section(m: CoreModule, sid: int, r: Reader) -> None:
 
 
 def encode_section(sid: int, payload: bytes) -> bytes:
-    return bytes([sid]) + encode_u32(len(payload)) + payload
+    return section_header(sid, len(payload)) + payload
+
+
+def section_header(sid: int, size: int) -> bytes:
+    return bytes((sid,)) + encode_u32(size)
 
 
 def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, bytes]) -> bytes:
@@ -262,7 +266,8 @@ def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, b
 
     def flush(before_order: int) -> None:
         for sid in [k for k in pending if section_order(k) < before_order]:
-            parts.append(encode_section(sid, pending.pop(sid)))
+            payload = pending.pop(sid)
+            parts.extend((section_header(sid, len(payload)), payload))
 
     for s in m.sections:
         if s.id != 0:
@@ -270,7 +275,7 @@ def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, b
         if s.id in replaced:
             payload = replaced[s.id]
             if payload is not None:
-                parts.append(encode_section(s.id, payload))
+                parts.extend((section_header(s.id, len(payload)), payload))
         else:
             parts.append(m.raw[s.start : s.end])
     flush(1 << 30)
