@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import ctypes
 import importlib.metadata
 import os
+import queue
 import re
 import threading
 import time
 from contextlib import contextmanager
+from ctypes import byref, pointer
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -413,11 +416,87 @@ class WasmtimeInvoker:
         self.instance = instance
         self.store = store
 
-    def call(self, name: str, *args: int) -> Any:
+    def _func(self, name: str) -> cm.Func:
         func = self.instance.get_func(self.store, name)
         if func is None:
             raise InitFailedError(f"the instrumented component lacks the accessor export `{name}`")
-        return func(self.store, *args)
+        return func
+
+    def call(self, name: str, *args: int) -> Any:
+        return self._func(name)(self.store, *args)
+
+    def texts(self, name: str, calls: list[tuple[int, ...]]) -> Iterator[bytes]:
+        """The latin-1 string results of calling ``name`` with each argument tuple, as bytes, in order.
+
+        For a 38 MB heap, Wasmtime spends ~0.12 s copying results out of the
+        guest and Python ~0.1 s decoding them; a worker thread makes the calls
+        (Wasmtime runs without the GIL) while this thread decodes, one result
+        ahead. The store is only ever used by one thread at a time.
+        """
+        func = self._func(name)
+        params = [ty for _, ty in func.type(self.store).params]
+        pending: queue.Queue[Any] = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def work() -> None:
+            for args in calls:
+                if stop.is_set():
+                    return
+                pending.put(self._raw_call(func, params, args))
+            pending.put(None)
+
+        def guarded() -> None:
+            try:
+                work()
+            except BaseException as e:  # handed to the reading thread, which raises it
+                pending.put(e)
+
+        worker = threading.Thread(target=guarded, name="component-init-read", daemon=True)
+        worker.start()
+        try:
+            for _ in calls:
+                item = pending.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield _take_latin1(item)
+        finally:
+            stop.set()
+            while worker.is_alive() or not pending.empty():
+                try:
+                    item = pending.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if isinstance(item, ffi.wasmtime_component_val_t):
+                    ffi.wasm_byte_vec_delete(byref(item.of.string))
+            worker.join()
+
+    def _raw_call(self, func: cm.Func, params: list[Any], args: tuple[int, ...]) -> Any:
+        """Call ``func``; its string result stays in Wasmtime's buffer for `_take_latin1`."""
+        values = (ffi.wasmtime_component_val_t * len(args))()
+        for i, (ty, value) in enumerate(zip(params, args)):
+            ty.convert_to_c(self.store, value, pointer(values[i]))
+        result = ffi.wasmtime_component_val_t()
+        error = ffi.wasmtime_component_func_call(
+            byref(func._func), self.store._context(), values, len(args), byref(result), 1
+        )
+        if error:
+            raise wasmtime.WasmtimeError._from_ptr(error)
+        if result.kind != ffi.WASMTIME_COMPONENT_STRING.value:
+            ffi.wasmtime_component_val_delete(byref(result))
+            raise InitFailedError("an accessor export returned something other than a string")
+        return result
+
+
+def _take_latin1(result: Any) -> bytes:
+    """The bytes of a string result whose characters are all below 256, and free Wasmtime's buffer."""
+    vec = result.of.string
+    try:
+        if not vec.size:
+            return b""
+        raw = (ctypes.c_char * vec.size).from_address(ctypes.addressof(vec.data.contents))
+        return str(raw, "utf-8").encode("latin-1")
+    finally:
+        ffi.wasm_byte_vec_delete(byref(vec))
 
 
 #: Wasmtime's words when the store's memory limit refuses a memory's initial size.

@@ -1,0 +1,73 @@
+"""Our invoker copies accessor results out of the guest on a worker thread while the caller decodes."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import wasmtime
+from wasmtime import component as cm
+
+from hatch_component_init.runtime import WasmtimeInvoker, make_engine
+from wat_support import wat
+
+# `text(offset, len)` returns `len` bytes of memory from `offset` as a latin-1 string; it traps when
+# the range runs past the memory, as an accessor would.
+TEXTS = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (func (export "fill") (local $i i32)
+      (loop $next
+        (i32.store8 (local.get $i) (local.get $i))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $next (i32.lt_u (local.get $i) (i32.const 65536)))))
+    (func (export "text") (param i32 i32) (result i32)
+      (memory.copy (i32.const 60000) (local.get 0) (local.get 1))
+      (i32.store (i32.const 59992) (i32.const 60000))
+      (i32.store (i32.const 59996) (local.get 1))
+      (i32.const 59992)))
+  (core instance $i (instantiate $m))
+  (alias core export $i "memory" (core memory $mem))
+  (func (export "fill") (canon lift (core func $i "fill")))
+  (func (export "text") (param "offset" u32) (param "len" u32) (result string)
+    (canon lift (core func $i "text") string-encoding=latin1+utf16 (memory $mem))))
+"""
+)
+
+
+def invoker() -> WasmtimeInvoker:
+    engine = make_engine()
+    store = wasmtime.Store(engine)
+    instance = cm.Linker(engine).instantiate(store, cm.Component(engine, TEXTS))
+    instance.get_func(store, "fill")(store)
+    return WasmtimeInvoker(instance, store)
+
+
+def test_pipelined_results_are_the_bytes_in_order() -> None:
+    calls = [(offset, size) for offset in range(0, 5000, 250) for size in (0, 1, 250, 5000)]
+    got = list(invoker().texts("text", calls))
+    assert got == [bytes(i % 256 for i in range(offset, offset + size)) for offset, size in calls]
+    # The sequential path agrees, byte for byte.
+    plain = invoker()
+    assert got == [plain.call("text", *args).encode("latin-1") for args in calls]
+
+
+def test_a_trap_in_the_worker_reaches_the_caller_and_the_worker_ends() -> None:
+    before = threading.active_count()
+    calls = [(0, 100), (100, 100), (65500, 100), (0, 100)]  # the third runs past the memory
+    got = []
+    with pytest.raises(wasmtime.WasmtimeError, match="out of bounds"):
+        for data in invoker().texts("text", calls):
+            got.append(data)
+    assert got == [bytes(range(100)), bytes(range(100, 200))]
+    assert threading.active_count() == before
+
+
+def test_a_caller_that_stops_early_ends_the_worker() -> None:
+    before = threading.active_count()
+    results = invoker().texts("text", [(0, 10)] * 50)
+    assert next(results) == bytes(range(10))
+    results.close()
+    assert threading.active_count() == before
