@@ -23,7 +23,7 @@ from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
 from .runtime import CompileError, check_input, run_init, validate_component
 from .state import ComponentState
-from .wasm.component import Component, parse_component
+from .wasm.component import Component, core_modules, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import parse_spec
 
@@ -163,7 +163,7 @@ def _pipeline(
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())
-    validate_component(output)
+    validate_component(output, [m.raw for m in core_modules(parsed)])
     return output
 
 

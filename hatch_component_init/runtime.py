@@ -10,10 +10,11 @@ import queue
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from ctypes import byref, pointer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -70,7 +71,7 @@ def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool
     return wasmtime.Engine(config)
 
 
-def validate_component(data: bytes) -> None:
+def validate_component(data: bytes, known_valid: Iterable[memoryview] = ()) -> None:
     """Check that Wasmtime accepts ``data``; an error here means our rewrite is wrong.
 
     Compiling the output would cost as much as compiling the input again, so it
@@ -78,13 +79,28 @@ def validate_component(data: bytes) -> None:
     every core module is validated on its own (code, data, types), and the
     component with each module reduced to a stub of the same interface is
     compiled, which type-checks instances, aliases, lifts, lowers and exports.
+    Modules byte-identical to one of ``known_valid`` (the input's, which
+    Wasmtime compiled) are not validated again; the others are validated on
+    worker threads (Wasmtime runs without the GIL) while the stub compiles.
     """
     engine = make_engine()
+    known: dict[int, list[memoryview]] = {}
+    for raw in known_valid:
+        known.setdefault(len(raw), []).append(raw)
+
+    def check(module: memoryview) -> None:
+        wasm = bytes(module)
+        if not any(wasm == bytes(raw) for raw in known.get(len(wasm), ())):
+            wasmtime.Module.validate(engine, wasm)
+
     try:
         parsed = parse_component(memoryview(data), with_data=False)
-        for module in core_modules(parsed):
-            wasmtime.Module.validate(engine, bytes(module.raw))
-        cm.Component(engine, stub_component(parsed))
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="component-init-validate") as pool:
+            # Largest first: the big module's validation overlaps everything else.
+            checks = [pool.submit(check, m.raw) for m in sorted(core_modules(parsed), key=lambda m: -len(m.raw))]
+            cm.Component(engine, stub_component(parsed))
+            for done in checks:
+                done.result()
     except (wasmtime.WasmtimeError, ComponentInitError) as e:
         raise OutputInvalidError(
             "the pre-initialized component does not validate; this is a bug in hatch-component-init, "

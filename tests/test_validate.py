@@ -49,3 +49,18 @@ def test_invalid_component_level_typing_is_caught() -> None:
     patched[pos + 3] = 0x7F
     with pytest.raises(OutputInvalidError):
         validate_component(bytes(patched))
+
+
+def test_only_modules_identical_to_known_valid_ones_skip_validation() -> None:
+    from hatch_component_init.wasm.component import core_modules, parse_component
+
+    good = wat(GOOD)
+    data = bytearray(good)
+    pos = data.index(b"\x41\x07\x0b")
+    data[pos] = 0x42  # invalid, and the same length as the good module
+    (bad_module,) = core_modules(parse_component(memoryview(bytes(data))))
+    (good_module,) = core_modules(parse_component(memoryview(good)))
+    with pytest.raises(OutputInvalidError):
+        validate_component(bytes(data), [good_module.raw])
+    # The same bytes as a module Wasmtime already compiled (as the input's are): not validated again.
+    validate_component(bytes(data), [bad_module.raw])
