@@ -12,7 +12,7 @@ is renumbered. Sections nothing touches are copied byte for byte.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from .errors import InitExportError, UnsupportedComponentError
 from .instrument import ComponentPlan
@@ -20,7 +20,7 @@ from .state import ComponentState, CoreState
 from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
 from .wasm.code_scan import find_data_references
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
-from .wasm.core_module import CoreModule, rebuild, section_header
+from .wasm.core_module import CoreModule, Payload, rebuild_parts, section_header
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import resolve_init_name
 
@@ -57,8 +57,13 @@ def kept_segments(m: CoreModule) -> list[bytes]:
 
 
 def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
-    replaced: dict[int, bytes | None] = {8: None}  # start ran during init; it must not run again
-    added: dict[int, bytes] = {}
+    return b"".join(rewrite_module_parts(m, state))
+
+
+def rewrite_module_parts(m: CoreModule, state: CoreState | None) -> list[bytes | memoryview]:
+    """The rewritten module as the pieces it is made of (a 40 MB module is then copied once, at the end)."""
+    replaced: dict[int, Payload | None] = {8: None}  # start ran during init; it must not run again
+    added: dict[int, Payload] = {}
     # A module that defines no memory gets no snapshot segments, so nothing piles up there;
     # leaving its passive segments alone keeps such a module byte for byte when it has no active ones.
     if state is not None and m.memories:
@@ -86,14 +91,14 @@ def rewrite_module(m: CoreModule, state: CoreState | None) -> bytes:
                 g.type_bytes + (global_init(g, next(values)) if g.mutable else g.init_bytes) for g in m.globals
             )
     if segments or m.section(11) is not None:
-        payload = b"".join([encode_u32(len(segments)), *segments])
+        payload = [encode_u32(len(segments)), *segments]
         if m.section(11) is not None:
             replaced[11] = payload
         else:
             added[11] = payload
     if m.section(12) is not None:
         replaced[12] = encode_u32(len(segments))
-    return rebuild(m, replaced, added)
+    return rebuild_parts(m, replaced, added)
 
 
 # ---------------------------------------------------------------- init export removal
@@ -170,8 +175,9 @@ def rewrite_component(
     cores = {core.core_instance: core for core in (plan.cores if plan else [])}
     nested_plans = {n.instance: n.plan for n in (plan.nested if plan else [])}
 
-    # One variant per distinct state of each instantiated module / component.
-    module_variants: dict[int, list[bytes]] = {}
+    # One variant per distinct state of each instantiated module / component (as pieces, joined
+    # once with the whole output; a variant is compared with the others only if there are others).
+    module_variants: dict[int, list[list[bytes | memoryview]]] = {}
     core_instance_variant: dict[int, int] = {}
     for ci, entry in enumerate(c.core_instances):
         if entry.module is None:
@@ -181,11 +187,18 @@ def rewrite_component(
             continue  # instrument() already refused stateful ones
         core_state = state.cores.get(ci) if (state is not None and ci in cores) else None
         module = c.modules[d.section]
-        out = rewrite_module(module, core_state) if rewrite_modules else bytes(module.raw)
+        pieces = rewrite_module_parts(module, core_state) if rewrite_modules else [module.raw]
         variants = module_variants.setdefault(d.section, [])
-        if out not in variants:
-            variants.append(out)
-        core_instance_variant[id(entry)] = variants.index(out)
+        if not variants:
+            variants.append(pieces)
+            core_instance_variant[id(entry)] = 0
+            continue
+        joined = [b"".join(v) for v in variants]
+        out = b"".join(pieces)
+        if out not in joined:
+            variants.append([out])
+            joined.append(out)
+        core_instance_variant[id(entry)] = joined.index(out)
 
     module_shift = _shifts(c, Sort.CORE_MODULE, module_variants)
 
@@ -240,9 +253,13 @@ def rewrite_component(
     parts: list[bytes | memoryview] = [c.raw[:8]]
     by_section = _entries_by_section(c)
     for si, s in enumerate(c.sections):
-        if s.id in (1, 4) and si in (module_variants if s.id == 1 else component_variants):
-            for v in (module_variants if s.id == 1 else component_variants)[si]:
-                parts += (section_header(s.id, len(v)), v)
+        if s.id == 1 and si in module_variants:
+            for pieces in module_variants[si]:
+                parts.append(section_header(1, sum(map(len, pieces))))
+                parts += pieces
+        elif s.id == 4 and si in component_variants:
+            for v in component_variants[si]:
+                parts += (section_header(4, len(v)), v)
         elif si in by_section:
             parts.append(
                 _rewrite_section(c, s.id, by_section[si], remap, outer, core_instance_variant, instance_variant,
@@ -265,22 +282,22 @@ def _shifts(c: Component, sort: int, variants: dict[int, list[bytes]]) -> list[i
     return out
 
 
-def _refuse_shared_copies(c: Component, variants: dict[int, list[bytes]], sort: int) -> None:
+def _refuse_shared_copies(c: Component, variants: dict[int, list[Any]], sort: int) -> None:
     """A rewritten definition must not also reach places that instantiate it afresh."""
+    used = {e.index for e in c.exports if e.sort == sort}
+    used |= {idx for e in c.instances for _, s, idx in e.args + e.exports if s == sort}
+    for nested in c.components.values():
+        used |= {a.name_or_index for a in nested.aliases if a.kind == 2 and a.instance == 1 and a.sort == sort}  # type: ignore[misc]
     space = c.space(sort)
     rewritten = set()
-    for i, d in enumerate(space):
-        if d.kind == "defined" and d.section in variants:
+    for i in used:
+        d = space[i] if 0 <= i < len(space) else None
+        if d is not None and d.kind == "defined" and d.section in variants:
             original = bytes(c.raw[c.sections[d.section].payload_start : c.sections[d.section].end])
-            if variants[d.section] != [original]:
+            joined = [b"".join(v) if isinstance(v, list) else v for v in variants[d.section]]
+            if joined != [original]:
                 rewritten.add(i)
-    if not rewritten:
-        return
-    used = [e.index for e in c.exports if e.sort == sort]
-    used += [idx for e in c.instances for _, s, idx in e.args + e.exports if s == sort]
-    for nested in c.components.values():
-        used += [a.name_or_index for a in nested.aliases if a.kind == 2 and a.instance == 1 and a.sort == sort]  # type: ignore[misc]
-    if rewritten & set(used):
+    if rewritten:
         raise UnsupportedComponentError(
             f"a {Sort.NAMES[sort]} that is instantiated during init is also exported or passed to another "
             "component, which would instantiate it afresh; its snapshot cannot be shared that way"

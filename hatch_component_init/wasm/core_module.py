@@ -258,16 +258,33 @@ def section_header(sid: int, size: int) -> bytes:
     return bytes((sid,)) + encode_u32(size)
 
 
-def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, bytes]) -> bytes:
+#: A section payload: bytes, or the list of pieces it is made of (joined only once, with everything else).
+Payload = bytes | list[bytes]
+
+
+def rebuild(m: CoreModule, replaced: dict[int, Payload | None], added: dict[int, Payload]) -> bytes:
     """Re-emit the module: sections in ``replaced`` get that payload (None drops them),
     sections in ``added`` are inserted where the core order puts them; the rest is copied raw."""
+    return b"".join(rebuild_parts(m, replaced, added))
+
+
+def rebuild_parts(
+    m: CoreModule, replaced: dict[int, Payload | None], added: dict[int, Payload]
+) -> list[bytes | memoryview]:
+    """:func:`rebuild` as the pieces that make up the module, in order, for a caller that joins them later."""
     parts: list[bytes | memoryview] = [m.raw[:8]]
     pending = dict(sorted(added.items(), key=lambda kv: section_order(kv[0])))
 
+    def emit(sid: int, payload: Payload) -> None:
+        if isinstance(payload, list):
+            parts.append(section_header(sid, sum(map(len, payload))))
+            parts.extend(payload)
+        else:
+            parts.extend((section_header(sid, len(payload)), payload))
+
     def flush(before_order: int) -> None:
         for sid in [k for k in pending if section_order(k) < before_order]:
-            payload = pending.pop(sid)
-            parts.extend((section_header(sid, len(payload)), payload))
+            emit(sid, pending.pop(sid))
 
     for s in m.sections:
         if s.id != 0:
@@ -275,11 +292,11 @@ def rebuild(m: CoreModule, replaced: dict[int, bytes | None], added: dict[int, b
         if s.id in replaced:
             payload = replaced[s.id]
             if payload is not None:
-                parts.extend((section_header(s.id, len(payload)), payload))
+                emit(s.id, payload)
         else:
             parts.append(m.raw[s.start : s.end])
     flush(1 << 30)
-    return b"".join(parts)
+    return parts
 
 
 def stub_module(m: CoreModule) -> bytes:
