@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +20,7 @@ import wasmtime
 from wasmtime import component as cm
 
 from .file_cache import FileCache, default_cache_dir
+from .versions import wasmtime_version
 
 __all__ = ["CompiledCache", "load_or_compile"]
 
@@ -45,7 +45,7 @@ class CompiledCache(FileCache):
 
 
 def _key(instrumented: bytes, compiler: str) -> str:
-    digest = hashlib.sha256(f"{_FORMAT} {importlib.metadata.version('wasmtime')} {compiler}\0".encode())
+    digest = hashlib.sha256(f"{_FORMAT} {wasmtime_version()} {compiler}\0".encode())
     digest.update(instrumented)
     return digest.hexdigest()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import importlib.metadata
 import os
 import queue
 import re
@@ -34,6 +33,7 @@ from .readback import PAGE, read_back
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
 from .state import ComponentState
+from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
@@ -284,7 +284,7 @@ def _find_init(
 
 
 #: Who runs init, for messages about what it cannot do.
-_PYTHON_WASMTIME = f"the wasmtime Python package ({importlib.metadata.version('wasmtime')})"
+_PYTHON_WASMTIME = f"the wasmtime Python package ({wasmtime_version()})"
 
 
 def _is_async(ty: cm.FuncType) -> bool:

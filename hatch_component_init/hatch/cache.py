@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.file_cache import CACHE_DIR_ENV, FileCache, default_cache_dir, prune_least_recently_used
+from hatch_component_init.versions import wasmtime_version
 
 if TYPE_CHECKING:
     from hatch_component_init.options import InitOptions
@@ -39,25 +40,6 @@ __all__ = [
 #: Bump when the meaning of a key changes, so old entries are never mistaken for new ones.
 _KEY_FORMAT = 1
 _CHUNK = 1 << 20
-
-
-def wasmtime_version() -> str:
-    """The installed wasmtime version, read without importing it (that costs ~80 ms)."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("wasmtime")
-    if spec is not None and spec.origin:
-        site_dir = Path(spec.origin).parent.parent
-        # The dist-info next to the package is the one that installed it (if there is just one).
-        found = list(site_dir.glob("wasmtime-*.dist-info"))
-        if len(found) == 1:
-            return found[0].name[len("wasmtime-") : -len(".dist-info")]
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("wasmtime")
-    except PackageNotFoundError:
-        return "unknown"
 
 
 def file_digest(path: str) -> str:
