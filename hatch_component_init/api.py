@@ -17,7 +17,7 @@ from .errors import (
     release_frames,
 )
 from .fileio import atomic_write
-from .instrument import ComponentPlan, instrument
+from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
 from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
@@ -77,9 +77,10 @@ def pre_initialize(
         code_cache=code_cache,
     )
     return _pipeline(
-        component, init_func, keep_init_func, lambda instrumented, plan: run_init(instrumented, plan, options, on_output),
+        component, init_func, keep_init_func,
+        lambda instrumented, plan, check_code: run_init(instrumented, plan, options, on_output, check_code),
         move_data=True,
-    )
+    )  # fmt: skip
 
 
 def pre_initialize_with(
@@ -104,7 +105,8 @@ def pre_initialize_with(
     """
     name = parse_spec(init_func).name
 
-    def run_and_read(instrumented: bytes, plan: ComponentPlan) -> ComponentState:
+    def run_and_read(instrumented: bytes, plan: ComponentPlan, check_code: Callable[[], None]) -> ComponentState:
+        check_code()
         try:
             invoker = run(instrumented)
         except ComponentInitError:
@@ -125,14 +127,17 @@ def _pipeline(
     component: bytes,
     init_func: str,
     keep_init_func: bool,
-    run: Callable[[bytes, ComponentPlan], ComponentState],
+    run: Callable[[bytes, ComponentPlan, Callable[[], None]], ComponentState],
     *,
     move_data: bool = False,
 ) -> bytes:
     """Parse, instrument, ``run`` (init and read back), rewrite the original, validate.
 
-    ``move_data``: ``run`` defines the plan's data modules (our runtime does;
-    a caller's runtime gets a component that needs nothing but its own imports).
+    ``run(instrumented, plan, check_code)`` must call ``check_code()`` before
+    running anything, unless it runs code that already passed it (our
+    runtime's compile cache). ``move_data``: ``run`` defines the plan's data
+    modules (our runtime does; a caller's runtime gets a component that needs
+    nothing but its own imports).
     """
     view = memoryview(component)
     parsed = parse_component(view)
@@ -149,8 +154,16 @@ def _pipeline(
     except UnsupportedComponentError:
         check_input(component, parsed)  # a malformed input is reported as malformed, even if also unsupported
         raise
+
+    def check_code() -> None:
+        try:
+            refuse_table_mutation(parsed)
+        except UnsupportedComponentError:
+            check_input(component, parsed)
+            raise
+
     try:
-        state = run(instrumented, plan)
+        state = run(instrumented, plan, check_code)
     except CompileError as e:
         check_input(component, parsed)  # a malformed input is reported as such, at its offset
         raise OutputInvalidError(

@@ -24,8 +24,8 @@ from .versions import wasmtime_version
 
 __all__ = ["CompiledCache", "load_or_compile"]
 
-#: Bump when what a key covers changes.
-_FORMAT = 1
+#: Bump when what a key covers, or what an entry vouches for, changes.
+_FORMAT = 2
 
 
 class CompiledCache(FileCache):
@@ -50,20 +50,31 @@ def _key(instrumented: bytes, compiler: str) -> str:
     return digest.hexdigest()
 
 
-def load_or_compile(engine: wasmtime.Engine, instrumented: bytes, compiler: str, *, use_cache: bool = True) -> cm.Component:
+def load_or_compile(
+    engine: wasmtime.Engine,
+    instrumented: bytes,
+    compiler: str,
+    *,
+    use_cache: bool = True,
+    before_compile: Callable[[], None] = lambda: None,
+) -> cm.Component:
     """The compiled component, from the cache when an intact entry compiled by ``compiler`` is there.
 
     ``compiler`` names the engine's configuration (part of the key); a
     WasmtimeError from compiling propagates, nothing is cached then.
     ``use_cache=False`` compiles and leaves the cache alone.
+    ``before_compile()`` runs before any compile, and not on a cache hit: the
+    cache only holds what it let through.
     """
     if not use_cache:
+        before_compile()
         return cm.Component(engine, instrumented)
     cache = CompiledCache(default_cache_dir())
     key = _key(instrumented, compiler)
     loaded = _load(cache, key, lambda path: cm.Component.deserialize_file(engine, str(path)))
     if loaded is not None:
         return loaded
+    before_compile()
     component = cm.Component(engine, instrumented)
     try:
         artifact = component.serialize()

@@ -21,7 +21,7 @@ from .wasm.component import Component, Sort
 from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, function_type, read_valtype, rebuild
 from .wasm.reader import Reader, encode_u32
 
-__all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument"]
+__all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument", "refuse_table_mutation"]
 
 #: Core exports that reset host-handle bookkeeping (WASI adapter, wasi-libc) before a snapshot.
 RESET_EXPORTS = ("reset_adapter_state", "__wasilibc_reset_preopens")
@@ -80,6 +80,27 @@ def _with_prefix(plan: ComponentPlan, prefix: str) -> ComponentPlan:
 
 def _module_name(c: Component, section: int) -> str:
     return f"core module #{sorted(c.modules).index(section)} (at offset {c.base + c.sections[section].start:#x})"
+
+
+def refuse_table_mutation(c: Component) -> None:
+    """Refuse a component whose instantiated modules change a table at run time (any depth).
+
+    Separate from :func:`instrument` because it reads all the code (~0.07 s for
+    a componentize-py app) and its verdict depends on the code alone: the
+    runtime skips it when the compile cache already holds this code, which
+    only code that passed it gets into.
+    """
+    seen: set[int] = set()
+    for entry in c.core_instances:
+        d = c.at(Sort.CORE_MODULE, entry.module) if entry.module is not None else None
+        if d is not None and d.kind == "defined" and d.section not in seen:
+            seen.add(d.section)
+            _refuse_table_mutation(c, d.section, c.modules[d.section])
+    for inst in c.instances:
+        d = c.at(Sort.COMPONENT, inst.component) if inst.component is not None else None
+        if d is not None and d.kind == "defined" and d.section not in seen:
+            seen.add(d.section)
+            refuse_table_mutation(c.components[d.section])
 
 
 def _refuse_table_mutation(c: Component, si: int, m: CoreModule) -> None:
@@ -207,7 +228,6 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX, *, move_data: bool = Fa
             )
         si = d.section
         if si not in module_state:
-            _refuse_table_mutation(c, si, c.modules[si])
             module_state[si] = _stateful_parts(c, si, c.modules[si])
         acc = module_state[si]
         if acc is not None:

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from ctypes import byref, pointer
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import wasmtime
 from wasmtime import _ffi as ffi
@@ -323,16 +323,20 @@ def _refuse_async_imports(component: cm.Component, engine: wasmtime.Engine) -> N
     )
 
 
-def _compile(instrumented: bytes, cache: bool) -> tuple[wasmtime.Engine, cm.Component]:
-    """Compile with Winch, or with Cranelift where Winch lacks a feature the component uses."""
+def _compile(instrumented: bytes, cache: bool, check_code: Callable[[], None]) -> tuple[wasmtime.Engine, cm.Component]:
+    """Compile with Winch, or with Cranelift where Winch lacks a feature the component uses.
+
+    ``check_code()`` runs before anything is compiled (only code that passed it
+    enters the compile cache, so a cache hit skips it).
+    """
     try:
         engine = make_engine(epoch=True, baseline=True, code_cache=False)
-        return engine, load_or_compile(engine, instrumented, "winch", use_cache=cache)
+        return engine, load_or_compile(engine, instrumented, "winch", use_cache=cache, before_compile=check_code)
     except wasmtime.WasmtimeError:
         pass
     engine = make_engine(epoch=True, code_cache=False)
     try:
-        return engine, load_or_compile(engine, instrumented, "cranelift-none", use_cache=cache)
+        return engine, load_or_compile(engine, instrumented, "cranelift-none", use_cache=cache, before_compile=check_code)
     except wasmtime.WasmtimeError as e:
         raise CompileError(f"Wasmtime cannot compile the component: {_describe(e)}") from e
 
@@ -348,9 +352,19 @@ def _define_data_modules(linker: cm.Linker, engine: wasmtime.Engine, plan: Compo
         root.close()
 
 
-def run_init(instrumented: bytes, plan: ComponentPlan, options: InitOptions, on_output: OutputSink | None) -> ComponentState:
-    """Instantiate the instrumented component, call init, reset host handles, read every state."""
-    engine, component = _compile(instrumented, options.code_cache)
+def run_init(
+    instrumented: bytes,
+    plan: ComponentPlan,
+    options: InitOptions,
+    on_output: OutputSink | None,
+    check_code: Callable[[], None] = lambda: None,
+) -> ComponentState:
+    """Instantiate the instrumented component, call init, reset host handles, read every state.
+
+    ``check_code()`` refuses code that cannot be snapshotted; it is skipped
+    when the compiled code comes from the cache (see `_compile`).
+    """
+    engine, component = _compile(instrumented, options.code_cache, check_code)
     _refuse_async_imports(component, engine)
     store = wasmtime.Store(engine)
     linker = cm.Linker(engine)

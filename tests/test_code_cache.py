@@ -65,7 +65,7 @@ def expected(component: bytes, addresses: tuple[int, ...] = (0, 16, 1024)) -> li
 def inline(component: bytes) -> bytes:
     """The output through the path that keeps the data in the instrumented component (a caller's runtime)."""
     options = InitOptions(wasi=WasiOptions())
-    return _pipeline(component, "component-init", False, lambda i, p: run_init(i, p, options, None), move_data=False)
+    return _pipeline(component, "component-init", False, lambda i, p, check: run_init(i, p, options, None, check), move_data=False)
 
 
 def test_instrumented_component_is_the_same_when_only_data_and_global_values_change() -> None:
@@ -303,3 +303,21 @@ def test_a_runtime_of_your_own_gets_the_data_in_place() -> None:
     output = pre_initialize_with(SECOND, run)
     assert not [n for n in parse_component(memoryview(seen[0])).import_names if n.startswith("ci-data-")]
     assert output == pre_initialize(SECOND)
+
+
+def test_code_that_changes_a_table_is_refused_before_it_runs_and_never_cached(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hatch_component_init import UnsupportedComponentError
+
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    for code_cache in (True, False, True):
+        with pytest.raises(UnsupportedComponentError, match="changes a table at run time"):
+            pre_initialize(shapes.TABLE_MUTATION, code_cache=code_cache)
+    assert not (tmp_path / CompiledCache.KIND).exists() or not list((tmp_path / CompiledCache.KIND).iterdir())
+
+    def run(instrumented: bytes) -> object:
+        raise AssertionError("the runtime callback ran refused code")
+
+    with pytest.raises(UnsupportedComponentError, match="changes a table at run time"):
+        pre_initialize_with(shapes.TABLE_MUTATION, run)
