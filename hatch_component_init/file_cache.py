@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
-from .fileio import atomic_write
+from .fileio import atomic_copy, atomic_write
 
 __all__ = ["CACHE_DIR_ENV", "FileCache", "default_cache_dir", "prune_least_recently_used"]
 
@@ -71,13 +70,7 @@ class FileCache:
     def put_file(self, key: str, source: Path) -> Path:
         """Store a copy of the file ``source`` under ``key``, atomically."""
         path = self.path_for(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            shutil.copyfile(source, partial)
-            os.replace(partial, path)
-        finally:
-            partial.unlink(missing_ok=True)
+        atomic_copy(source, path)
         self.prune(keep=path)
         return path
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write"]
+__all__ = ["atomic_copy", "atomic_write"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -39,6 +40,17 @@ def atomic_write(path: Path, data: bytes) -> None:
             pass
         raise
     _fsync_dir(path.parent)
+
+
+def atomic_copy(source: Path, path: Path) -> None:
+    """Copy the file ``source`` to ``path`` through a partial file and a rename: readers see all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(source, partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+from hatch_component_init.fileio import atomic_copy
 
 from .cache import ComponentCache, default_cache_dir
 from .config import (
@@ -216,14 +217,7 @@ class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         return outputs
 
     def _copy_to_output(self, source: Path) -> None:
-        output = self.output_path
-        output.parent.mkdir(parents=True, exist_ok=True)
-        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
-        try:
-            shutil.copyfile(source, partial)
-            os.replace(partial, output)
-        finally:
-            partial.unlink(missing_ok=True)
+        atomic_copy(source, self.output_path)
 
     def _install_requirements(self, cache_dir: Path) -> None:
         from .requirements import install_requirements
