@@ -16,7 +16,7 @@ from .errors import (
     UnsupportedComponentError,
     release_frames,
 )
-from .fileio import atomic_write
+from .fileio import PendingWrite
 from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
 from .readback import Invoker, read_back
@@ -27,10 +27,17 @@ from .wasm.component import Component, core_modules, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import parse_spec
 
-__all__ = ["PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_with"]
+__all__ = [
+    "PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_unchecked",
+    "pre_initialize_with",
+]  # fmt: skip
 
 #: Custom section recording that this tool (and which version) produced the output.
 PROCESSED_BY_SECTION = "hatch-component-init"
+
+
+#: A pre-initialized component, and the check that it is valid (run it before using the bytes).
+Unchecked = tuple[bytes, Callable[[], None]]
 
 
 def pre_initialize(
@@ -60,6 +67,31 @@ def pre_initialize(
     that later runs on this component, or on a rebuild of it with new data,
     skip compiling. Raises a subclass of
     :class:`hatch_component_init.errors.ComponentInitError`.
+    """
+    output, check = pre_initialize_unchecked(
+        component, init_func=init_func, keep_init_func=keep_init_func, wasi=wasi, timeout=timeout,
+        max_memory=max_memory, on_output=on_output, host=host, code_cache=code_cache,
+    )  # fmt: skip
+    check()
+    return output
+
+
+def pre_initialize_unchecked(
+    component: bytes,
+    *,
+    init_func: str = DEFAULT_INIT_FUNC,
+    keep_init_func: bool = False,
+    wasi: WasiOptions | None = WasiOptions(),
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_memory: int | None = None,
+    on_output: OutputSink | None = None,
+    host: HostDefiner | None = None,
+    code_cache: bool = True,
+) -> Unchecked:
+    """:func:`pre_initialize`, returning the output before it is validated, with the check that does it.
+
+    A caller that writes the output starts writing while the check runs, and
+    keeps (renames) what it wrote only if the check passes.
     """
     if timeout is not None and not timeout > 0:
         raise ConfigError(f"the timeout must be a positive number of seconds, not {timeout!r}")
@@ -120,7 +152,9 @@ def pre_initialize_with(
         except Exception as e:
             raise HostError(f"reading the state through the runtime callback's invoker failed: {type(e).__name__}: {e}") from e
 
-    return _pipeline(component, init_func, keep_init_func, run_and_read)
+    output, check = _pipeline(component, init_func, keep_init_func, run_and_read)
+    check()
+    return output
 
 
 def _pipeline(
@@ -130,8 +164,8 @@ def _pipeline(
     run: Callable[[bytes, ComponentPlan, Callable[[], None]], ComponentState],
     *,
     move_data: bool = False,
-) -> bytes:
-    """Parse, instrument, ``run`` (init and read back), rewrite the original, validate.
+) -> Unchecked:
+    """Parse, instrument, ``run`` (init and read back), rewrite the original; and the check that validates it.
 
     ``run(instrumented, plan, check_code)`` must call ``check_code()`` before
     running anything, unless it runs code that already passed it (our
@@ -176,8 +210,8 @@ def _pipeline(
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())
-    validate_component(output, [m.raw for m in core_modules(parsed)])
-    return output
+    known_valid = [m.raw for m in core_modules(parsed)]
+    return output, lambda: validate_component(output, known_valid)
 
 
 def processed_by(parsed: Component) -> str | None:
@@ -221,6 +255,12 @@ def pre_initialize_file(input_path: Path, output_path: Path, **kwargs: object) -
     ``output_path`` may be ``input_path``: it is replaced only once the output is complete and valid.
     """
     data = Path(input_path).read_bytes()
-    output = pre_initialize(data, **kwargs)  # type: ignore[arg-type]
-    atomic_write(Path(output_path), output)
+    output, check = pre_initialize_unchecked(data, **kwargs)  # type: ignore[arg-type]
+    pending = PendingWrite(Path(output_path), output)  # written while the check runs
+    try:
+        check()
+    except BaseException:
+        pending.discard()
+        raise
+    pending.commit()
     return output

@@ -307,8 +307,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard) -> int:
-    from .api import pre_initialize  # heavy imports (wasmtime) only once the arguments are good
-    from .fileio import atomic_write
+    from .api import pre_initialize_unchecked  # heavy imports (wasmtime) only once the arguments are good
+    from .fileio import PendingWrite
     from .host_spec import load_host
 
     try:
@@ -329,9 +329,9 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
     except ComponentInitError as e:
         return _fail(str(e))
 
-    def work() -> bytes:
+    def work() -> tuple[bytes, Callable[[], None]]:
         try:
-            return pre_initialize(
+            return pre_initialize_unchecked(
                 data,
                 init_func=args.init_func,
                 keep_init_func=args.keep_init_func,
@@ -346,8 +346,16 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
             out.flush()
 
     start = time.perf_counter()
+    pending = None
+    checked = False
     try:
-        result = _run_in_worker(work, guard)
+        result, check = _run_in_worker(work, guard)
+        try:
+            pending = PendingWrite(args.output, result)  # the disk writes while the output is checked
+        except OSError as e:
+            return _fail(f"cannot write `{args.output}`: {e.strerror or e}; nothing was written")
+        check()
+        checked = True
     except ComponentInitError as e:
         code = _fail(_explain(e, args.input))
         if args.verbose:
@@ -355,11 +363,14 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return code
     except Exception as e:  # includes MemoryError and RecursionError; Interrupted passes through
         return _fail(_internal_error(e, args.input))
+    finally:
+        if pending is not None and not checked:
+            pending.discard()  # failed, or interrupted: the partial file goes, the output is untouched
 
-    # The output is complete: from here on a signal no longer stops the run, it only gets noted.
+    # The output is complete and valid: from here on a signal no longer stops the run, it only gets noted.
     guard.deferring = True
     try:
-        atomic_write(args.output, result)
+        pending.commit()
     except OSError as e:
         return _fail(f"cannot write `{args.output}`: {e.strerror or e}; nothing was written")
     if not args.quiet:

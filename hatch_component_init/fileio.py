@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
-__all__ = ["atomic_copy", "atomic_write"]
+__all__ = ["PendingWrite", "atomic_copy", "atomic_write"]
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -17,29 +18,58 @@ def atomic_write(path: Path, data: bytes) -> None:
     ``path`` keeps its old content. An existing file keeps its permission bits;
     a symlink is written through (its target is replaced, the link stays).
     """
-    path = Path(path)
-    if path.is_symlink():
-        path = Path(os.path.realpath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o777)
-        else:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
+    PendingWrite(path, data).commit()
+
+
+class PendingWrite:
+    """``data`` being written to a temp file next to ``path`` on a thread (the disk works while
+    the caller checks the data); :meth:`commit` renames it into place, :meth:`discard` removes it.
+
+    Until ``commit`` returns, ``path`` keeps its old content; see :func:`atomic_write`.
+    """
+
+    def __init__(self, path: Path, data: bytes) -> None:
+        path = Path(path)
+        if path.is_symlink():
+            path = Path(os.path.realpath(path))
+        self.path = path
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, args=(fd, data), name="component-init-write", daemon=True)
+        self._thread.start()
+
+    def _write(self, fd: int, data: bytes) -> None:
         try:
-            os.unlink(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+        except BaseException as e:  # raised by commit, in the caller's thread
+            self._error = e
+
+    def commit(self) -> None:
+        try:
+            self._thread.join()
+            if self._error is not None:
+                raise self._error
+            if self.path.exists():
+                os.chmod(self._tmp, self.path.stat().st_mode & 0o777)
+            else:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(self._tmp, 0o666 & ~umask)
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        _fsync_dir(self.path.parent)
+
+    def discard(self) -> None:
+        self._thread.join()
+        try:
+            os.unlink(self._tmp)
         except FileNotFoundError:
             pass
-        raise
-    _fsync_dir(path.parent)
 
 
 def atomic_copy(source: Path, path: Path) -> None:

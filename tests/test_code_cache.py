@@ -65,7 +65,11 @@ def expected(component: bytes, addresses: tuple[int, ...] = (0, 16, 1024)) -> li
 def inline(component: bytes) -> bytes:
     """The output through the path that keeps the data in the instrumented component (a caller's runtime)."""
     options = InitOptions(wasi=WasiOptions())
-    return _pipeline(component, "component-init", False, lambda i, p, check: run_init(i, p, options, None, check), move_data=False)
+    output, check = _pipeline(
+        component, "component-init", False, lambda i, p, check_code: run_init(i, p, options, None, check_code), move_data=False
+    )
+    check()
+    return output
 
 
 def test_instrumented_component_is_the_same_when_only_data_and_global_values_change() -> None:
