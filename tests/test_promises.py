@@ -577,9 +577,9 @@ def test_zero_pages_never_reach_python() -> None:
 
 @pytest.mark.parametrize("written_mib", [8, 16])
 def test_python_memory_is_proportional_to_the_snapshot(written_mib: int) -> None:
-    # README: about 5 x the non-zero bytes of the snapshot (reads, segments, the output).
+    # README: about 3 x the non-zero bytes of the snapshot (reads, segments, the output).
     written = written_mib << 20
-    assert _python_peak(_filled(1000, written >> 16)) <= 6 * written
+    assert _python_peak(_filled(1000, written >> 16)) <= 3.5 * written
 
 
 # ---------------------------------------------------------------- pre_initialize_file
