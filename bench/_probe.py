@@ -263,6 +263,7 @@ def phases(path: str, data_dir: str, output: str) -> dict[str, object]:
     else:  # no compile helper in this version: every Component() counts, the output's validation too
         timed(cm, "Component", "run: load instrumented code (cache)")
     timed(runtime, "read_back", "run: read state back (accessor calls)")
+    timed(runtime, "_define_data_modules", "run: compile the data modules")
     for module_name, name, label in (
         ("hatch_component_init.readback", "_call_resets", "run: reset WASI handles"),
         ("hatch_component_init.rewrite", "module_segments", "rewrite: encode data segments"),
@@ -274,11 +275,16 @@ def phases(path: str, data_dir: str, output: str) -> dict[str, object]:
     with open(path, "rb") as f:
         data = f.read()
     wasi = api.WasiOptions(dirs=((Path(data_dir), "/data"),))
+    # As the CLI does it: the output is written (temp file, fsync) while it is validated.
+    from hatch_component_init.fileio import PendingWrite
+
     t = time.perf_counter()
-    result = api.pre_initialize(data, wasi=wasi, on_output=lambda stream, chunk: None)
+    result, check = api.pre_initialize_unchecked(data, wasi=wasi, on_output=lambda stream, chunk: None)
     total = time.perf_counter() - t
     t = time.perf_counter()
-    api.atomic_write(Path(output), result)
+    pending = PendingWrite(Path(output), result)
+    check()
+    pending.commit()
     write = time.perf_counter() - t
     return {"import": imported, "total": total, "write": write, "stages": spent}
 
