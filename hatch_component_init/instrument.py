@@ -16,7 +16,6 @@ from .accessor import AccessorInstance, build_accessor, global_export_name, memo
 from .data_modules import DataModule, ModuleData, component_sections, find_movable, instrumented_sections
 from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
-from .wasm.code_scan import find_table_mutation
 from .wasm.component import Component, Sort
 from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, function_type, read_valtype, rebuild
 from .wasm.reader import Reader, encode_u32
@@ -104,6 +103,9 @@ def refuse_table_mutation(c: Component) -> None:
 
 
 def _refuse_table_mutation(c: Component, si: int, m: CoreModule) -> None:
+    # Imported here: compiling its tables costs ~12 ms, and a compile-cache hit never scans.
+    from .wasm.code_scan import find_table_mutation
+
     code = m.section(10)
     if code is None:
         return

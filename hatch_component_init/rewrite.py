@@ -18,7 +18,6 @@ from .errors import InitExportError, UnsupportedComponentError
 from .instrument import ComponentPlan
 from .state import ComponentState, CoreState
 from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
-from .wasm.code_scan import find_data_references
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
 from .wasm.core_module import CoreModule, Payload, rebuild_parts, section_header
 from .wasm.reader import Reader, encode_name, encode_u32
@@ -45,6 +44,8 @@ def kept_segments(m: CoreModule) -> list[bytes]:
     """
     if not m.data_segments or m.section(12) is None:
         return []  # code that names a data index needs a DataCount section to validate
+    from .wasm.code_scan import find_data_references  # only here: compiling its tables costs ~12 ms
+
     code = m.section(10)
     used = find_data_references(m.payload(code), m.base + code.payload_start) if code is not None else frozenset()
     used = frozenset(i for i in used if i < len(m.data_segments))

@@ -9,7 +9,6 @@ import queue
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from ctypes import byref, pointer
 from pathlib import Path
@@ -88,19 +87,31 @@ def validate_component(data: bytes, known_valid: Iterable[memoryview] = ()) -> N
     for raw in known_valid:
         known.setdefault(len(raw), []).append(raw)
 
-    def check(module: memoryview) -> None:
-        wasm = bytes(module)
-        if not any(wasm == bytes(raw) for raw in known.get(len(wasm), ())):
-            wasmtime.Module.validate(engine, wasm)
+    errors: list[BaseException] = []
+
+    def check(modules: list[memoryview]) -> None:
+        try:
+            for module in modules:
+                wasm = bytes(module)
+                if not any(wasm == bytes(raw) for raw in known.get(len(wasm), ())):
+                    wasmtime.Module.validate(engine, wasm)
+        except BaseException as e:  # raised below, in the caller's thread
+            errors.append(e)
 
     try:
         parsed = parse_component(memoryview(data), with_data=False)
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="component-init-validate") as pool:
-            # Largest first: the big module's validation overlaps everything else.
-            checks = [pool.submit(check, m.raw) for m in sorted(core_modules(parsed), key=lambda m: -len(m.raw))]
+        # Two workers, the largest module first: the big module's validation overlaps everything else.
+        ordered = sorted((m.raw for m in core_modules(parsed)), key=len, reverse=True)
+        workers = [threading.Thread(target=check, args=(ordered[k::2],), daemon=True) for k in (0, 1)]
+        for worker in workers:
+            worker.start()
+        try:
             cm.Component(engine, stub_component(parsed))
-            for done in checks:
-                done.result()
+        finally:
+            for worker in workers:
+                worker.join()
+        if errors:
+            raise errors[0]
     except (wasmtime.WasmtimeError, ComponentInitError) as e:
         raise OutputInvalidError(
             "the pre-initialized component does not validate; this is a bug in hatch-component-init, "
