@@ -325,3 +325,13 @@ def test_code_that_changes_a_table_is_refused_before_it_runs_and_never_cached(
 
     with pytest.raises(UnsupportedComponentError, match="changes a table at run time"):
         pre_initialize_with(shapes.TABLE_MUTATION, run)
+
+
+def test_the_validation_stubs_of_two_snapshots_of_an_app_are_the_same_bytes() -> None:
+    """So the stub compile that validates a rebuilt app's output comes from Wasmtime's code cache."""
+    from hatch_component_init.wasm.component import stub_component
+
+    first, second = pre_initialize(FIRST), pre_initialize(SECOND)
+    assert first != second
+    stubs = [stub_component(parse_component(memoryview(out), with_data=False)) for out in (first, second)]
+    assert stubs[0] == stubs[1]
