@@ -24,10 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .accessor import AccessorInstance, global_export_name, memory_export_name
-from .wasm.component import Component
+from .snapshot import segment_head
 from .wasm import component_encode as enc
-from .wasm.core_module import ZERO_CONST, CoreModule, GlobalDef
-from .wasm.reader import Reader, encode_name, encode_s32, encode_s64, encode_u32, encode_vec
+from .wasm.component import Component
+from .wasm.core_module import CORE_MAGIC, ZERO_CONST, CoreModule, GlobalDef, encode_section
+from .wasm.reader import Reader, encode_name, encode_u32, encode_vec
 
 __all__ = ["DataModule", "ModuleData", "component_sections", "data_module", "find_movable", "instrumented_sections"]
 
@@ -40,11 +41,15 @@ _EMPTY_PASSIVE = b"\x01\x00"
 _CONST_WIDTH = {0x43: 4, 0x44: 8}
 
 
+#: An active segment with a constant offset: (memory index, 64-bit, the address it writes at, data).
+Segment = tuple[int, bool, int, bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class ModuleData:
-    """What one module gives to its data module: active segments (raw) and globals to set."""
+    """What one module gives to its data module: its active segments, in order, and globals to set."""
 
-    segments: tuple[bytes, ...]
+    segments: tuple[Segment, ...]
     globals: tuple[GlobalDef, ...]
 
 
@@ -68,12 +73,12 @@ def find_movable(c: Component, stateful: dict[int, AccessorInstance | None]) -> 
     moves: dict[int, ModuleData] = {}
     for si, acc in stateful.items():
         m = c.modules[si]
-        active = [raw for passive, raw in m.data_segments if not passive]
-        if active and (acc is None or m.imported_memories or not all(_constant_offset(raw) for raw in active)):
+        active = [_constant_segment(raw) for passive, raw in m.data_segments if not passive]
+        if active and (acc is None or m.imported_memories or None in active):
             return None
         values = tuple(g for g in (acc.globals if acc is not None else ()) if _movable_value(g))
         if active or values:
-            moves[si] = ModuleData(tuple(active), values)
+            moves[si] = ModuleData(tuple(active), values)  # type: ignore[arg-type]
     return moves
 
 
@@ -83,15 +88,18 @@ def _runs_code_at_instantiation(c: Component) -> bool:
     return any(_runs_code_at_instantiation(nested) for nested in c.components.values())
 
 
-def _constant_offset(raw: bytes) -> bool:
-    """Whether an active segment's offset is a single `i32.const` or `i64.const`."""
+def _constant_segment(raw: bytes) -> Segment | None:
+    """An active segment, parsed, if its offset is a single `i32.const` or `i64.const`; else None."""
     r = Reader(memoryview(raw))
-    if r.u32() == 2:
-        r.u32()
-    if r.u8() not in (0x41, 0x42):
-        return False
-    r.s64()
-    return r.u8() == 0x0B
+    memory = r.u32() and r.u32()  # flags 2 carry a memory index; flags 0 mean memory 0
+    op = r.u8()
+    if op not in (0x41, 0x42):
+        return None
+    value = r.s64()
+    if r.u8() != 0x0B:
+        return None
+    is64 = op == 0x42
+    return memory, is64, value % (1 << (64 if is64 else 32)), bytes(r.take(r.u32()))
 
 
 def _movable_value(g: GlobalDef) -> bool:
@@ -156,14 +164,14 @@ def data_module(m: CoreModule, moved: ModuleData) -> bytes:
         sections += [(8, b"\x00"), (10, encode_vec([encode_u32(len(func)) + func]))]
     if moved.segments:
         sections.append((11, encode_vec(_merged(moved.segments))))
-    return b"\x00asm\x01\x00\x00\x00" + b"".join(bytes([sid]) + encode_u32(len(p)) + p for sid, p in sections)
+    return CORE_MAGIC + b"".join(encode_section(sid, payload) for sid, payload in sections)
 
 
 #: Zeros a merged segment may carry between two segments: less than Wasmtime spends per extra segment.
 MERGE_GAP = 4096
 
 
-def _merged(segments: tuple[bytes, ...]) -> list[bytes]:
+def _merged(segments: tuple[Segment, ...]) -> list[bytes]:
     """The same writes in fewer segments: neighbours in one memory, in ascending order, become one.
 
     Wasmtime's module compile costs ~0.1 ms per segment (0.2 s for the 1,766
@@ -173,7 +181,7 @@ def _merged(segments: tuple[bytes, ...]) -> list[bytes]:
     was already there; segments that overlap or go backwards are left as they are.
     """
     out: list[bytes] = []
-    run: list[tuple[int, bool, int, bytes]] = []  # (memory, is64, offset, data) written in order
+    run: list[Segment] = []  # neighbours, written in order
 
     def flush() -> None:
         if not run:
@@ -184,11 +192,11 @@ def _merged(segments: tuple[bytes, ...]) -> list[bytes]:
             parts.append(data)
             if nxt is not None:
                 parts.append(bytes(nxt[2] - offset - len(data)))
-        out.append(_active(memory, is64, start, b"".join(parts)))
+        data = b"".join(parts)
+        out.append(segment_head(memory, is64, start, len(data)) + data)
         run.clear()
 
-    for raw in segments:
-        seg = _parse_active(raw)
+    for seg in segments:
         if run:
             memory, is64, offset, data = run[-1]
             end = offset + len(data)
@@ -197,24 +205,6 @@ def _merged(segments: tuple[bytes, ...]) -> list[bytes]:
         run.append(seg)
     flush()
     return out
-
-
-def _parse_active(raw: bytes) -> tuple[int, bool, int, bytes]:
-    """(memory index, 64-bit offset, offset as the unsigned address it means, data) of a constant-offset segment."""
-    r = Reader(memoryview(raw))
-    memory = r.u32() and r.u32()  # flags 2 carry a memory index; flags 0 mean memory 0
-    is64 = r.u8() == 0x42
-    value = r.s64()
-    r.u8()  # end
-    data = bytes(r.take(r.u32()))
-    return memory, is64, value % (1 << (64 if is64 else 32)), data
-
-
-def _active(memory: int, is64: bool, offset: int, data: bytes) -> bytes:
-    head = b"\x00" if memory == 0 else b"\x02" + encode_u32(memory)
-    signed = offset - (1 << 64) if is64 and offset >= 1 << 63 else offset - (1 << 32) if not is64 and offset >= 1 << 31 else offset
-    const = (b"\x42" + encode_s64(signed)) if is64 else (b"\x41" + encode_s32(signed))
-    return head + const + b"\x0b" + encode_u32(len(data)) + data
 
 
 def module_type(m: CoreModule, moved: ModuleData) -> bytes:

@@ -17,7 +17,9 @@ from .data_modules import DataModule, ModuleData, component_sections, find_movab
 from .errors import UnsupportedComponentError
 from .wasm import component_encode as enc
 from .wasm.component import Component, Sort
-from .wasm.core_module import NUM_TYPES, CoreModule, GlobalDef, export_entry, function_type, read_valtype, rebuild
+from .wasm.core_module import (
+    NUM_TYPES, CoreModule, GlobalDef, encode_section, export_entry, function_type, read_valtype, rebuild,
+)  # fmt: skip
 from .wasm.reader import Reader, encode_u32
 
 __all__ = ["ComponentPlan", "CorePlan", "NestedPlan", "instrument", "refuse_table_mutation"]
@@ -200,10 +202,6 @@ def _instrument_module(m: CoreModule, acc: AccessorInstance, moved: ModuleData |
     return rebuild(m, replaced, {})
 
 
-def _section_bytes(sid: int, body: bytes) -> bytes:
-    return bytes([sid]) + encode_u32(len(body)) + body
-
-
 def instrument(c: Component, prefix: str = LOCAL_PREFIX, *, move_data: bool = False) -> tuple[bytes, ComponentPlan]:
     """The instrumented component and the plan of what to read back from it.
 
@@ -262,7 +260,7 @@ def instrument(c: Component, prefix: str = LOCAL_PREFIX, *, move_data: bool = Fa
     parts: list[bytes | memoryview] = [c.raw[:8]]
     for si, s in enumerate(c.sections):
         if si in replaced:
-            parts.append(_section_bytes(s.id, replaced[si]))
+            parts.append(encode_section(s.id, replaced[si]))
         else:
             parts.append(c.raw[s.start : s.end])
     if not plan.is_empty:
@@ -285,7 +283,7 @@ def _accessor_sections(c: Component, plan: ComponentPlan) -> list[bytes]:
     if plan.cores:
         accessor = build_accessor([core.accessor for core in plan.cores])
         module = c.count(Sort.CORE_MODULE)
-        out.append(_section_bytes(1, accessor))
+        out.append(encode_section(1, accessor))
         instance = c.count(Sort.CORE_INSTANCE)
         args = sorted({(core.accessor.import_module, core.core_instance) for core in plan.cores})
         out.append(enc.section(2, [enc.core_instantiate(module, args)]))

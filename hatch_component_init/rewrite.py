@@ -19,7 +19,7 @@ from .instrument import ComponentPlan
 from .state import ComponentState, CoreState
 from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
-from .wasm.core_module import CoreModule, Payload, rebuild_parts, section_header
+from .wasm.core_module import CoreModule, Payload, encode_section, rebuild_parts, section_header
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import resolve_init_name
 
@@ -313,10 +313,6 @@ def _entries_by_section(c: Component) -> dict[int, list[object]]:
     return out
 
 
-def _section(sid: int, payload: bytes) -> bytes:
-    return bytes([sid]) + encode_u32(len(payload)) + payload
-
-
 def _rewrite_section(
     c: Component, sid: int, entries: list[object], remap: Remap, outer: tuple[Remap, ...],
     core_variant: dict[int, int], instance_variant: dict[int, int], removed_export: object, removal: InitRemoval | None,
@@ -335,7 +331,7 @@ def _rewrite_section(
     s = c.sections[entries[0].section]  # type: ignore[attr-defined]
     if not changed:
         return bytes(c.raw[s.start : s.end])
-    return _section(sid, encode_u32(len(items)) + b"".join(items))
+    return encode_section(sid, encode_u32(len(items)) + b"".join(items))
 
 
 def _rewrite_entry(

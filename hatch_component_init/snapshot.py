@@ -9,7 +9,9 @@ from .state import MemoryState
 from .wasm.core_module import GlobalDef
 from .wasm.reader import encode_s32, encode_s64, encode_u32
 
-__all__ = ["ENGINE_LIMIT", "MAX_SEGMENTS", "data_segments", "global_init", "module_segments", "segment_budget"]
+__all__ = [
+    "ENGINE_LIMIT", "MAX_SEGMENTS", "data_segments", "global_init", "module_segments", "segment_budget", "segment_head",
+]  # fmt: skip
 
 #: A zero run shorter than this costs less inside a segment than a new segment's header.
 MIN_GAP = 10
@@ -131,20 +133,27 @@ def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> li
     if len(runs) > limit:
         runs = _merge_smallest_gaps(runs, limit)
     bases = [[base for base, _ in chunks] for chunks in ordered]
-    heads = [b"\x00" if memory_index == 0 else b"\x02" + encode_u32(memory_index) for memory_index, _, _ in memories]
     segments = []
     join = b"".join
     # ~26,000 segments for a componentize-py heap: one copy of each segment's bytes, no more.
     for slot, start, end in runs:
-        is64 = memories[slot][1]
-        if is64:
-            offset = b"\x42" + encode_s64(start - (1 << 64) if start >= 1 << 63 else start)
-        elif start < 1 << 31:
-            offset = b"\x41" + _nonnegative_s32(start)
-        else:
-            offset = b"\x41" + encode_s32(start - (1 << 32))
-        segments.append(join((heads[slot], offset, b"\x0b", encode_u32(end - start), _span(ordered[slot], bases[slot], start, end))))
+        memory_index, is64, _ = memories[slot]
+        head = segment_head(memory_index, is64, start, end - start)
+        segments.append(join((head, _span(ordered[slot], bases[slot], start, end))))
     return segments
+
+
+def segment_head(memory_index: int, is64: bool, offset: int, size: int) -> bytes:
+    """Everything of an active data segment before its bytes: memory, constant offset (the
+    unsigned address ``offset``), and the size of the data."""
+    head = b"\x00" if memory_index == 0 else b"\x02" + encode_u32(memory_index)
+    if is64:
+        const = b"\x42" + encode_s64(offset - (1 << 64) if offset >= 1 << 63 else offset)
+    elif offset < 1 << 31:
+        const = b"\x41" + _nonnegative_s32(offset)
+    else:
+        const = b"\x41" + encode_s32(offset - (1 << 32))
+    return head + const + b"\x0b" + encode_u32(size)
 
 
 def _nonnegative_s32(v: int) -> bytes:
