@@ -34,7 +34,7 @@ from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
-from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, hook_tables, reader_for, validate_build
+from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
 from .loader import install_loader_in_tree, ship_loader
 from .precompile import ship_precompiled
 
@@ -64,7 +64,7 @@ def editable_target(root: Path, destination: str, sources: Mapping[str, str]) ->
     return Path(root, destination)
 
 
-class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENT_INIT_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -161,16 +161,9 @@ class ComponentInitBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             code_cache=self.config_cache,
         )
 
-    def hook_tables(self) -> Mapping[str, Any]:
-        return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
-
-    def validate(self) -> None:
-        """Check the options of every one of our hooks in this build, before any of them does work."""
-        validate_build(self.root, self.hook_tables())
-
     def dependencies(self) -> list[str]:
         # Called while the frontend asks for build requirements: a mistake fails before anything is installed.
-        validate_build(self.root, self.hook_tables(), files=False)
+        self.validate_without_files()
         return []
 
     # -- paths ----------------------------------------------------------------------------------

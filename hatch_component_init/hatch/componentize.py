@@ -32,10 +32,9 @@ from .config import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_PY_HOOK,
     OptionReader,
+    SharedOptionChecks,
     componentize_py_requirement,
-    hook_tables,
     reader_for,
-    validate_build,
 )
 
 __all__ = ["ComponentizePyBuildHook"]
@@ -50,7 +49,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENTIZE_PY_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -109,17 +108,10 @@ class ComponentizePyBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         """The componentize-py this hook needs, as a requirement string."""
         return componentize_py_requirement(self.config_componentize_py_version)
 
-    def hook_tables(self) -> Mapping[str, Any]:
-        return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
-
-    def validate(self) -> None:
-        """Check the options of every one of our hooks in this build, before any of them does work."""
-        validate_build(self.root, self.hook_tables())
-
     def dependencies(self) -> list[str]:
         # Called while the frontend asks for build requirements, before it installs them: a
         # mistake in the options fails here, before componentize-py is even downloaded.
-        validate_build(self.root, self.hook_tables(), files=False)
+        self.validate_without_files()
         if self.target_name == "sdist":
             return []  # nothing is built for an sdist
         requirements = [self.requirement]

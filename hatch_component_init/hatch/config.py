@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMAS",
     "Option",
     "OptionReader",
+    "SharedOptionChecks",
     "componentize_py_requirement",
     "hook_tables",
     "reader_for",
@@ -424,3 +425,24 @@ def hook_tables(build_config: Any, hook_name: str, config: Mapping[str, Any]) ->
     if isinstance(tables, Mapping) and hook_name in tables:
         return tables
     return {hook_name: config}
+
+
+class SharedOptionChecks:
+    """What both hooks do with the build's options: one schema checks every hook table of the
+    build, before either hook does any work (mixed into each hook, ahead of hatchling's base)."""
+
+    PLUGIN_NAME: str
+    build_config: Any
+    config: Mapping[str, Any]
+    root: str
+
+    def hook_tables(self) -> Mapping[str, Any]:
+        return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
+
+    def validate(self) -> None:
+        """Check the options of every one of our hooks in this build, before any of them does work."""
+        validate_build(self.root, self.hook_tables())
+
+    def validate_without_files(self) -> None:
+        """The checks that need no file system, for while the frontend asks for build requirements."""
+        validate_build(self.root, self.hook_tables(), files=False)
