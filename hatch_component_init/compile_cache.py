@@ -1,7 +1,7 @@
 """Compiled instrumented components kept between runs, loaded by mapping the file.
 
 The instrumented component of an app is the same from one build to the next
-(its data travels in data modules: data_modules.py), so its compile (~1.5 s
+(its data travels in data modules: data_modules.py), so its compile (~1.4 s
 for an 18 MB componentize-py app) is paid once per app code, Wasmtime version
 and compiler. Wasmtime's own cache would do the same but decompresses each
 entry (~0.13 s for that app); a mapped file loads in milliseconds. Entries are

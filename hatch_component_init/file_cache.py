@@ -82,7 +82,6 @@ class FileCache:
         prune_least_recently_used(entries, self.max_entries - 1, _unlink)
 
 
-
 def _unlink(path: Path) -> None:
     path.unlink()
 

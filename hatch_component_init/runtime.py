@@ -49,8 +49,8 @@ def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool
     """An engine with every feature a component may use.
 
     ``baseline`` picks Winch, Wasmtime's baseline compiler: the instrumented
-    component runs once, for init, so compiling it 3x faster matters more than
-    running it a little slower. ``code_cache`` turns on Wasmtime's own code
+    component runs once, for init, so compiling it in 1.4 s instead of 3.4 s
+    (an 18 MB componentize-py app) matters more than init running ~50% slower. ``code_cache`` turns on Wasmtime's own code
     cache; the instrumented component has ours (compile_cache.py).
     """
     config = wasmtime.Config()
