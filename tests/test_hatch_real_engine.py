@@ -27,6 +27,7 @@ from hatch_support import (
 )
 
 import test_engine_shapes
+from test_cli import TRAPPING
 from hatch_component_init.compile_cache import CompiledCache
 from hatch_component_init.errors import ComponentInitError
 from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, wat
@@ -121,18 +122,6 @@ OPTIONS_PROBE = wat(
   (func (export "number") (result u32) (canon lift (core func $i "number"))))
 """
 )
-
-TRAPPING = wat(
-    """
-(component
-  (core module $m
-    (global $g (mut i32) (i32.const 0))
-    (func (export "init") (global.set $g (i32.const 1)) unreachable))
-  (core instance $i (instantiate $m))
-  (func (export "component-init") (canon lift (core func $i "init"))))
-"""
-)
-
 
 def test_options_reach_the_guest(tmp_path: Path) -> None:
     options = """\
