@@ -920,13 +920,14 @@ def main() -> int:
     return 0
 
 
-README = BENCH.parent / "README.md"
+# The headline table lives in the performance page of the docs.
+README = BENCH.parent / "docs" / "performance.md"
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
 
 def update_readme(text: str) -> None:
-    """Put the headline table (the report up to its first subsection) between the README's markers."""
+    """Put the headline table (the report up to its first subsection) between the markers of docs/performance.md."""
     readme = README.read_text(encoding="utf-8")
     if README_START not in readme or README_END not in readme:
         print(f"[bench] {README} has no {README_START} ... {README_END} markers; not updated", file=sys.stderr)

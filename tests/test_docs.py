@@ -7,7 +7,8 @@ One test per page. The contract (what a page may rely on):
   written to that path in the page's scratch directory (a fresh temp dir per page) before
   anything of the page runs;
 - ```python blocks without a file marker run in order, in one namespace per page, with the
-  scratch directory as the current directory and first on ``sys.path``;
+  scratch directory as the current directory and first on ``sys.path``, and with the environment
+  variables the page's commands left (so a subprocess finds what an activated venv put on PATH);
 - ```console blocks: each line starting with ``$ `` is a command (a line ending in ``\\``
   continues on the next), run with bash in order, after the python blocks before it; a ``cd``
   or an ``export`` carries over to the page's next command. Other lines are shown output and
@@ -130,16 +131,27 @@ class Shell:
 
 def shell_env(tmp_path: Path) -> dict[str, str]:
     bin_dir = str(Path(sys.executable).parent)  # not resolved: the venv's bin, not the base Python's
+    # Not an activated venv: componentize-py reads $VIRTUAL_ENV's site-packages, and the test venv's
+    # spin-sdk there brings WIT worlds that a page's own build does not expect.
+    inherited = {name: value for name, value in os.environ.items() if name != "VIRTUAL_ENV"}
     return {
-        **os.environ,
+        **inherited,
         **hatch_home_env(tmp_path / "hatch-home"),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-        "VIRTUAL_ENV": sys.prefix,
         "HCI_FIXTURES": str(FIXTURES),
         "HCI_REPO": str(REPO),
         "HATCH_COMPONENT_INIT_CACHE_DIR": str(tmp_path / "hook-cache"),
         "HATCH_COMPONENT_INIT_SKIP": "",
     }
+
+
+def use_environment(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Give a python block the environment the page's commands left (an activated venv's PATH, exports)."""
+    for name in set(os.environ) - set(env):
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if os.environ.get(name) != value:
+            monkeypatch.setenv(name, value)
 
 
 def write_file(scratch: Path, page: Path, block: Block) -> None:
@@ -158,7 +170,7 @@ def page_id(page: Path) -> str:
 
 
 #: Pages being rewritten to the contract (the old README's blocks need files it never showed).
-PENDING = {"README.md"}
+PENDING: set[str] = set()
 
 
 def page_param(page: Path) -> object:
@@ -195,6 +207,7 @@ def run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             if block.file is not None:
                 continue
             if block.language == "python":
+                use_environment(shell.env, monkeypatch)
                 exec(compile(block.code, where, "exec"), namespace)
             elif block.language == "console":
                 page_commands = commands(block.code)
@@ -264,8 +277,10 @@ $ echo "$SEEN" \\
 ```
 
 ```python
+import os
 assert greeting == "hello"
 assert Path("pkg/seen.txt").read_text() == "hello\\n"
+assert os.environ["SEEN"] == "hello"
 ```
 
 <!-- exit: 3 -->
@@ -301,3 +316,20 @@ def test_harness_fails_a_broken_page(
     page.write_text(text.replace(*change, 1))
     with pytest.raises(AssertionError, match=re.escape(message) if message else None):
         run_page(page, tmp_path / "run", monkeypatch)
+
+
+def test_readme_is_a_front_door() -> None:
+    assert len((REPO / "README.md").read_text().splitlines()) <= 300
+
+
+def test_quick_start_commands_are_the_ones_ci_and_the_sample_run() -> None:
+    # The Quick start is a text block (running the suite from inside the suite would recurse): its
+    # two commands must stay the sample's script and the install + test command that .ci/run runs.
+    text = (REPO / "README.md").read_text()
+    quick_start = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    block = next(b for b in blocks(REPO / "README.md") if b.code.strip() and b.code in quick_start)
+    build_sample, run_tests = [line.split("  #")[0].strip() for line in block.code.splitlines()]
+    assert build_sample == "sh sample_project/run.sh" and (REPO / "sample_project" / "run.sh").is_file()
+    ci = (REPO / ".ci" / "run").read_text().replace(" --quiet", "")
+    for step in run_tests.split(" && "):
+        assert re.search(rf"(^|\s){re.escape(step)}($|\s)", ci, re.M), f"the Quick start's `{step}` is not what .ci/run does"

@@ -1,4 +1,4 @@
-"""Hostile input: mutated and hand-made components against the README's promise, stage by stage.
+"""Hostile input: mutated and hand-made components against the promise of docs/guarantees.md, stage by stage.
 
 What "Guarantees" -> "Hostile input" promises, and what every input here is checked for:
 

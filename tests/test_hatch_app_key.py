@@ -222,7 +222,7 @@ def test_environment_markers_and_caches(app: Path, venv: Path) -> None:
     assert sorted(app_key.SKIPPED_DIR_NAMES) == sorted(
         [".git", ".hg", ".svn", ".bzr", "_darcs", ".jj", "__pycache__", ".pytest_cache", ".mypy_cache",
          ".ruff_cache", ".tox", ".nox", ".hypothesis"]
-    )  # fmt: skip  (README lists these)
+    )  # fmt: skip  (docs/building.md lists these)
 
 
 def test_hook_outputs_are_left_out(tmp_path: Path) -> None:

@@ -62,7 +62,7 @@ def test_rebuilds_hit_both_caches_and_edits_ship(
     assert "Wasmtime not run" in log
     assert "Building component" not in log
     assert wheel_member(wheel, DESTINATION) == shipped
-    with capsys.disabled():  # measured, never asserted (see README: The componentize-py cache)
+    with capsys.disabled():  # measured, never asserted (see docs/building.md: The componentize-py cache)
         print(f"\ngreeter, in process: first build {first:.1f} s, no-change rebuild {rebuild:.2f} s ({rebuild / first:.2f}x)")
 
     # An edit to the app is a miss of both caches, and the new code ships.

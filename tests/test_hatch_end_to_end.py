@@ -81,7 +81,7 @@ def test_wheel_is_reproducible_with_source_date_epoch(
 ) -> None:
     # Two builds with two fresh snapshot caches: the engine runs twice, and the wheels match.
     # (The same project: the WASI adapter keeps a copy of the last stat result, so a copy of
-    # the data files with other inodes and timestamps may differ in those bytes; see README.)
+    # the data files with other inodes and timestamps may differ in those bytes; see docs/guarantees.md.)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     project = make_project(tmp_path / "greeter", COMPONENT_INIT_HOOK, raw_component=greeter_component)
     wheels = []

@@ -105,7 +105,7 @@ def test_isolated_rebuild_hits_both_caches(tmp_path: Path, isolated: dict[str, s
 
 
 def test_uv_ignores_pip_find_links(tmp_path: Path, isolated: dict[str, str]) -> None:
-    # Why README tells uv and hatch users to set UV_FIND_LINKS: with PIP_FIND_LINKS alone, uv cannot
+    # Why the docs tell uv and hatch users to set UV_FIND_LINKS: with PIP_FIND_LINKS alone, uv cannot
     # find hatch-component-init and the build stops while installing the build requirements.
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
     env = {**os.environ, **isolated}

@@ -141,7 +141,7 @@ class TestBuildRequirements:
 
 
 class TestExampleWheelTag:
-    """README's Example sets `requires-python`: without it hatchling tags the wheel `py2.py3-none-any`."""
+    """The README's tutorial sets `requires-python`: without it hatchling tags the wheel `py2.py3-none-any`."""
 
     @pytest.mark.parametrize(
         ("requires_python", "wheel"),

@@ -1,4 +1,4 @@
-"""README promises that no other test file checks: each test fails if its promise breaks.
+"""Promises of the docs (docs/guarantees.md and the other pages) that no other test file checks: each test fails if its promise breaks.
 
 Refusals are checked end to end (the whole pipeline, with the message), the
 guarantees by running the output or by looking at what is on disk.
@@ -473,7 +473,7 @@ def test_wasi_random_is_a_fixed_seed_stream_during_init() -> None:
 
 # ---------------------------------------------------------------- the segment cap
 
-#: The cap README promises ("more than 50,000 segments").
+#: The cap docs/how-it-works.md promises ("more than 50,000 segments").
 MAX_SEGMENTS = 50_000
 
 
@@ -577,7 +577,7 @@ def test_zero_pages_never_reach_python() -> None:
 
 @pytest.mark.parametrize("written_mib", [8, 16])
 def test_python_memory_is_proportional_to_the_snapshot(written_mib: int) -> None:
-    # README: about 3 x the non-zero bytes of the snapshot (reads, segments, the output).
+    # docs/guarantees.md: about 3 x the non-zero bytes of the snapshot (reads, segments, the output).
     written = written_mib << 20
     assert _python_peak(_filled(1000, written >> 16)) <= 3.5 * written
 
