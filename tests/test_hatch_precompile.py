@@ -353,6 +353,38 @@ class TestHook:
         assert got["answer"] == 42
         assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
 
+    @pytest.mark.parametrize("value", ["0", "false", "off"])
+    def test_development_switch_skips_the_precompile(
+        self,
+        tmp_path: Path,
+        app_component: bytes,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        value: str,
+    ) -> None:
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", value)
+        project = make_project(
+            tmp_path / "greeter", hook_table(precompile="true", loader=f'"{LOADER}"'), raw_component=app_component
+        )
+        wheel = build_in_process(project)
+
+        assert f"HATCH_COMPONENT_INIT_PRECOMPILE={value}: a development build" in capsys.readouterr().err
+        assert wheel.name == "greeter-1.0-py3-none-any.whl"
+        assert "Root-Is-Purelib: true" in wheel_metadata(wheel, "WHEEL")
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert {DESTINATION, LOADER} <= names and PRECOMPILED not in names
+        home = tmp_path / "home"
+        got = run_loader(unpack(wheel, tmp_path / "site"), home, module="greeter_pkg._component")
+        assert got["answer"] == 42
+        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert wasmtime_cache_files(home) > 0  # compiled once, with Wasmtime's cache
+
+    def test_development_switch_on_precompiles(self, tmp_path: Path, app_component: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", "1")
+        project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
+        assert PRECOMPILED in zipfile.ZipFile(build_in_process(project)).namelist()
+
     def test_precompile_without_loader(self, tmp_path: Path, app_component: bytes) -> None:
         project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
         wheel = build_in_process(project)

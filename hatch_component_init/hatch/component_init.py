@@ -38,16 +38,24 @@ from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, Sha
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
 
-__all__ = ["SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
+__all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
+#: Set to 0 for a development build: `precompile = true` is then ignored (no `.cwasm`, a pure wheel whose
+#: loader compiles the component with Wasmtime's cache). Hatch has no notion of a release build; like
+#: its own HATCH_BUILD_* switches, an environment variable reaches every frontend (isolated or not).
+PRECOMPILE_ENV = "HATCH_COMPONENT_INIT_PRECOMPILE"
 
 _PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
 
 
 def _enabled(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _disabled(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"0", "false", "no", "off"}
 
 
 def _megabytes(size: int) -> str:
@@ -216,9 +224,18 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 self._install_loader_in_tree(self.editable_path)
         else:
             build_data["force_include"][str(snapshot)] = self.config_destination
-            precompiled = self._ship_precompiled(snapshot, build_data) if self.config_precompile else None
+            precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
             if self.config_loader:
                 self._ship_loader(build_data, precompiled)
+
+    def _precompiles(self) -> bool:
+        if self.config_precompile and _disabled(PRECOMPILE_ENV):
+            self.app.display_warning(
+                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: a development build, `precompile` is ignored "
+                f"(no `.cwasm`; the component is compiled when it is first loaded)"
+            )
+            return False
+        return self.config_precompile
 
     def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
         from .cache import PrecompiledCache
