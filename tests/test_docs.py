@@ -13,7 +13,9 @@ One test per page. The contract (what a page may rely on):
   continues on the next), run with bash in order, after the python blocks before it; a ``cd``
   or an ``export`` carries over to the page's next command. Other lines are shown output and
   are not checked. A command must exit 0, except the last one of a block directly preceded
-  by ``<!-- exit: N -->``, which must exit N (a page that shows a failure);
+  by ``<!-- exit: N -->``, which must exit N (a page that shows a failure). In a block directly
+  preceded by ``<!-- output -->`` each shown line (but ``...``) must be a line of its command's
+  output, in that order (markers may be stacked on consecutive lines);
 - ```text blocks (and any other language without a file marker) are shown, not run;
 - a page containing ``<!-- slow -->`` runs as a slow test.
 
@@ -41,6 +43,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 
 FILE_MARKER = re.compile(r"^<!-- file: (\S+) -->$")
 EXIT_MARKER = re.compile(r"^<!-- exit: (\d+) -->$")
+OUTPUT_MARKER = "<!-- output -->"
+MARKER = re.compile(r"^<!-- .* -->$")
 SLOW_MARKER = "<!-- slow -->"
 #: Seconds one console command may take (an isolated wheel build with componentize-py under load).
 COMMAND_TIMEOUT = 1800
@@ -53,6 +57,7 @@ class Block:
     line: int  # 1-based line of the opening fence
     file: str | None  # the file marker's path
     exit_status: int  # what the block's last command must exit with
+    check_output: bool  # the output shown in the block must be printed
 
 
 def blocks(page: Path) -> list[Block]:
@@ -60,15 +65,22 @@ def blocks(page: Path) -> list[Block]:
     text = page.read_text()
     lines = text.splitlines()
     found = []
+    used_markers: set[int] = set()
     for token in MarkdownIt("commonmark").parse(text):
         if token.type != "fence" or token.map is None:
             continue
         start = token.map[0]
         language = token.info.split(maxsplit=1)[0] if token.info.strip() else ""
         assert language, f"{page.name}:{start + 1}: a fenced block without a language tag"
-        before = lines[start - 1].strip() if start > 0 else ""
-        file_match = FILE_MARKER.match(before)
-        exit_match = EXIT_MARKER.match(before)
+        # The marker lines (`<!-- ... -->`) stacked directly above the fence.
+        above = start - 1
+        markers = []
+        while above >= 0 and MARKER.match(lines[above].strip()):
+            markers.append(lines[above].strip())
+            used_markers.add(above)
+            above -= 1
+        file_match = next(filter(None, map(FILE_MARKER.match, markers)), None)
+        exit_match = next(filter(None, map(EXIT_MARKER.match, markers)), None)
         found.append(
             Block(
                 language=language,
@@ -76,18 +88,18 @@ def blocks(page: Path) -> list[Block]:
                 line=start + 1,
                 file=file_match.group(1) if file_match else None,
                 exit_status=int(exit_match.group(1)) if exit_match else 0,
+                check_output=OUTPUT_MARKER in markers,
             )
         )
-    markers = [n for n, line in enumerate(lines) if FILE_MARKER.match(line.strip())]
-    fenced = {block.line - 2 for block in found if block.file is not None}
-    for n in markers:
-        assert n in fenced, f"{page.name}:{n + 1}: a file marker not directly followed by a fenced block"
+    for n, line in enumerate(lines):
+        if (FILE_MARKER.match(line.strip()) or line.strip() == OUTPUT_MARKER) and n not in used_markers:
+            raise AssertionError(f"{page.name}:{n + 1}: a marker not directly followed by a fenced block")
     return found
 
 
-def commands(code: str) -> list[str]:
-    """The ``$ `` lines of a console block, continuation lines joined."""
-    result: list[str] = []
+def commands(code: str) -> list[tuple[str, list[str]]]:
+    """The ``$ `` lines of a console block (continuation lines joined), each with the output shown after it."""
+    result: list[tuple[str, list[str]]] = []
     pending: list[str] | None = None
     for line in code.splitlines():
         if pending is not None:
@@ -95,12 +107,25 @@ def commands(code: str) -> list[str]:
         elif line.startswith("$ "):
             pending = [line[2:]]
         else:
+            if result:
+                result[-1][1].append(line)
             continue
         if not line.endswith("\\"):
-            result.append("\n".join(pending))
+            result.append(("\n".join(pending), []))
             pending = None
     assert pending is None, f"a command continues past the end of its block: {pending}"
     return result
+
+
+def check_shown_output(where: str, command: str, shown: list[str], output: str) -> None:
+    """Each shown line (but `...`) is a line of the command's output, in the order shown."""
+    actual = iter(line.strip() for line in output.splitlines())
+    for line in shown:
+        if line.strip() in ("", "..."):
+            continue
+        assert any(line.strip() == got for got in actual), (
+            f"{where}: `{command}` did not print `{line.strip()}` (in this order); it printed:\n{output[-6000:]}"
+        )
 
 
 class Shell:
@@ -212,12 +237,14 @@ def run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
             elif block.language == "console":
                 page_commands = commands(block.code)
                 assert page_commands, f"{where}: a console block without a `$ ` command"
-                for n, command in enumerate(page_commands):
+                for n, (command, shown) in enumerate(page_commands):
                     expected = block.exit_status if n == len(page_commands) - 1 else 0
                     status, output = shell.run(command)
                     assert status == expected, (
                         f"{where}: `{command}` exited with {status}, expected {expected}:\n{output[-6000:]}"
                     )
+                    if block.check_output:
+                        check_shown_output(where, command, shown, output)
     finally:
         # Modules the page defined (a host module, a package) must not leak into the next page.
         for name in set(sys.modules) - modules_before:
@@ -283,10 +310,20 @@ assert Path("pkg/seen.txt").read_text() == "hello\\n"
 assert os.environ["SEEN"] == "hello"
 ```
 
+<!-- output -->
+```console
+$ printf 'one\\ntwo\\nthree\\n'
+one
+...
+three
+```
+
+<!-- output -->
 <!-- exit: 3 -->
 ```console
 $ test "$HCI_FIXTURES" = "{fixtures}" && test -d "$HCI_FIXTURES/greeter" && test "$(command -v python)" = "{python}"
-$ exit 3
+$ echo bye; exit 3
+bye
 ```
 """
 
@@ -301,7 +338,10 @@ def test_harness_runs_a_page_as_promised(tmp_path: Path, monkeypatch: pytest.Mon
     ("change", "message"),
     [
         (("```text\nhello", "```\nhello"), "without a language tag"),
-        (("$ exit 3", "$ exit 4"), "exited with 4, expected 3"),
+        (("$ echo bye; exit 3", "$ echo bye; exit 4"), "exited with 4, expected 3"),
+        (("...\nthree", "...\nfour"), "did not print `four`"),
+        (("one\n...", "two\none"), "did not print `one` (in this order)"),
+        (("bye\n```", "hi\n```"), "did not print `hi`"),
         (("$ cd pkg", "$ cd pkg && false"), "exited with 1, expected 0"),
         (('== "hello"', '== "bye"'), None),
         (("<!-- file: pkg/data.txt -->\n", "<!-- file: pkg/data.txt -->\n\n"), "not directly followed"),
