@@ -313,6 +313,31 @@ def test_table_mutation_is_refused() -> None:
         pre_initialize(TABLE_MUTATION)
 
 
+NESTED_TABLE_MUTATION = wat(
+    """
+(component
+  (component $inner
+    (core module $m
+      (table 2 funcref)
+      (global $g (mut i32) (i32.const 0))
+      (func $f)
+      (func (export "init") (global.set $g (i32.const 1)) (table.set (i32.const 0) (ref.func $f)))
+      (elem declare func $f))
+    (core instance $i (instantiate $m))
+    (func (export "init") (canon lift (core func $i "init"))))
+  (instance $x (instantiate $inner))
+  (alias export $x "init" (func $init))
+  (export "component-init" (func $init)))
+"""
+)
+
+
+@pytest.mark.parametrize("code_cache", [True, False])
+def test_table_mutation_in_a_nested_component_is_refused(code_cache: bool) -> None:
+    with pytest.raises(UnsupportedComponentError, match=r"changes a table at run time \(`table.set`"):
+        pre_initialize(NESTED_TABLE_MUTATION, code_cache=code_cache)
+
+
 IMPORTS = wat(
     """
 (component
