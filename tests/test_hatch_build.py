@@ -287,6 +287,20 @@ class TestSdist:
         assert "greeter-1.0/build/greeter.wasm" in names
         assert "greeter-1.0/data/greeting.txt" in names
 
+    def test_carries_dirs_and_component_that_version_control_ignores(self, project: Path, engine: FakeEngine) -> None:
+        subprocess.run(["git", "init", "-q", str(project)], check=True)
+        (project / ".gitignore").write_text("/data/\n*.wasm\n")
+        sdist = build_in_process(project, target="sdist")
+        with tarfile.open(sdist) as archive:
+            names = set(archive.getnames())
+            assert archive.extractfile("greeter-1.0/data/greeting.txt").read() == (project / "data/greeting.txt").read_bytes()  # type: ignore[union-attr]
+        assert "greeter-1.0/build/greeter.wasm" in names
+        assert not engine.calls
+        # The project's other ignored files stay out: only what the wheel build needs is forced in.
+        (project / "stray.wasm").write_bytes(b"ignored")
+        with tarfile.open(build_in_process(project, target="sdist")) as archive:
+            assert "greeter-1.0/stray.wasm" not in archive.getnames()
+
     def test_warns_when_wheel_cannot_be_built_from_it(
         self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
     ) -> None:
