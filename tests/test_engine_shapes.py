@@ -624,7 +624,9 @@ SHADOW_STACK = wat(
       (global.set $sp (i32.const 2048))
       (i64.store (i32.const 2048) (i64.const -1))
       (global.set $sp (i32.const 4096))
-      ;; live data above the stack pointer and outside the stack
+      ;; the bottom of the dead stack, and live data just below it, above the stack pointer and outside the stack
+      (i32.store (i32.const 1024) (i32.const 5))
+      (i32.store (i32.const 1020) (i32.const 3))
       (i32.store (i32.const 4096) (i32.const 7))
       (i32.store (i32.const 8192) (i32.const 9)))
     (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))
@@ -637,8 +639,10 @@ SHADOW_STACK = wat(
 
 def test_dead_shadow_stack_is_zeroed() -> None:
     out = Running(snapshot(SHADOW_STACK))
-    assert out.call("load", 2048) == 0  # below the stack pointer: dead, scrubbed
-    assert (out.call("load", 4096), out.call("load", 8192)) == (7, 9)
+    # Below the stack pointer, down to `__stack_low`: dead, scrubbed.
+    assert (out.call("load", 2048), out.call("load", 1024)) == (0, 0)
+    # Below `__stack_low` (not the stack), at the stack pointer and above, and outside: kept.
+    assert (out.call("load", 1020), out.call("load", 4096), out.call("load", 8192)) == (3, 7, 9)
 
 
 def test_init_in_a_shim_component_instance_is_removed() -> None:
