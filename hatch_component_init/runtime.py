@@ -36,7 +36,7 @@ from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
-__all__ = ["CompileError", "check_input", "make_engine", "run_init", "validate_component"]
+__all__ = ["CompileError", "check_input", "make_engine", "refuse_malformed_before", "run_init", "validate_component"]
 
 GUEST_STDERR_TAIL = 4000
 
@@ -154,6 +154,22 @@ def check_input(data: bytes, parsed: Component) -> None:
         cm.Component(engine, bytes(data))
     except wasmtime.WasmtimeError as e:
         raise _invalid("the component is invalid", e, 0) from e
+
+
+def refuse_malformed_before(data: bytes, offset: int) -> None:
+    """Raise InvalidComponentError if Wasmtime calls ``data`` malformed at ``offset`` or before it.
+
+    For an input our parser refused at ``offset`` as a byte it does not know:
+    either a newer binary format (unsupported) or a corrupt byte (malformed),
+    which only Wasmtime can tell. Compiles the whole input, on the way to an
+    error only.
+    """
+    try:
+        cm.Component(make_engine(), bytes(data))
+    except wasmtime.WasmtimeError as e:
+        error = _invalid("the component is invalid", e, 0)
+        if isinstance(error, InvalidComponentError) and error.offset is not None and error.offset <= offset:
+            raise error from e
 
 
 _WASMTIME_OFFSET = re.compile(r"\s*\(?at offset (0x[0-9a-fA-F]+|\d+)\)?")
