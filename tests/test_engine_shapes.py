@@ -415,6 +415,89 @@ def test_bad_init_arguments(spec: str, message: str) -> None:
         snapshot(ARGS, init_func=spec)
 
 
+#: init(c: char, xs: list<u16>, o: option<u32>) keeps the char, the sum of the list and the option (0 for none, else 1 + it).
+CHAR_LIST_OPTION_ARGS = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $c (mut i32) (i32.const 0))
+    (global $sum (mut i32) (i32.const 0))
+    (global $o (mut i32) (i32.const -1))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "init") (param $c i32) (param $ptr i32) (param $len i32) (param $some i32) (param $o i32)
+      (local $i i32)
+      (global.set $c (local.get $c))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+        (global.set $sum (i32.add (global.get $sum)
+          (i32.load16_u (i32.add (local.get $ptr) (i32.shl (local.get $i) (i32.const 1))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (global.set $o (select (i32.add (local.get $o) (i32.const 1)) (i32.const 0) (local.get $some))))
+    (func (export "c") (result i32) (global.get $c))
+    (func (export "sum") (result i32) (global.get $sum))
+    (func (export "o") (result i32) (global.get $o)))
+  (core instance $i (instantiate $m))
+  (type $list (list u16))
+  (type $option (option u32))
+  (func (export "component-init") (param "c" char) (param "xs" $list) (param "o" $option)
+    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (func (export "c") (result u32) (canon lift (core func $i "c")))
+  (func (export "sum") (result u32) (canon lift (core func $i "sum")))
+  (func (export "o") (result u32) (canon lift (core func $i "o"))))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("component-init('x', [1, 2, 65535], some(7))", (ord("x"), 65538, 8)),
+        ("component-init('\\u{1F600}', [], none)", (0x1F600, 0, 0)),
+        ("component-init('\\n', [40000], some(0))", (ord("\n"), 40000, 1)),
+    ],
+)
+def test_init_with_char_list_and_option_arguments(spec: str, expected: tuple[int, int, int]) -> None:
+    out = Running(snapshot(CHAR_LIST_OPTION_ARGS, init_func=spec))
+    assert (out.call("c"), out.call("sum"), out.call("o")) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("component-init(\"x\", [], none)", "argument `c` .* expected a char such as 'x', got `\"x\"`"),
+        ("component-init('x', 3, none)", "argument `xs` .* expected a list such as \\[1, 2\\], got `3`"),
+        ("component-init('x', [1, -1], none)", "out of range for u16"),
+        ("component-init('x', [], 7)", "argument `o` .* expected `none` or `some\\(...\\)`, got `7`"),
+        ("component-init('x', [], some(-1))", "out of range for u32"),
+    ],
+)
+def test_bad_char_list_and_option_arguments(spec: str, message: str) -> None:
+    from hatch_component_init import InitExportError
+
+    with pytest.raises(InitExportError, match=message):
+        snapshot(CHAR_LIST_OPTION_ARGS, init_func=spec)
+
+
+def test_init_arguments_of_other_types_are_refused_by_name() -> None:
+    from hatch_component_init import InitExportError
+
+    pair = wat(
+        """
+(component
+  (core module $m (func (export "init") (param i32 i32)))
+  (core instance $i (instantiate $m))
+  (type $pair (tuple u32 u32))
+  (func (export "component-init") (param "p" $pair) (canon lift (core func $i "init"))))
+"""
+    )
+    with pytest.raises(InitExportError, match="argument `p` of `component-init`: parameters of type tuple cannot be given"):
+        snapshot(pair, init_func="component-init((1, 2))")
+    with pytest.raises(InitExportError, match=r"takes 1 argument\(s\) \(p: tuple\) but 0 were given"):
+        snapshot(pair, init_func="component-init()")
+
+
 def test_trap_in_init_is_reported() -> None:
     trapping = wat(
         """
