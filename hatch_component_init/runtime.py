@@ -34,7 +34,7 @@ from .options import InitOptions, OutputSink
 from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
-from .wave import InitCall, convert_args, parse_spec, resolve_init_name
+from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
 __all__ = ["CompileError", "check_input", "make_engine", "refuse_malformed_before", "run_init", "validate_component"]
 
@@ -415,7 +415,7 @@ def run_init(
             init = _find_init(instance, store, component, engine, call, plan.prefix)
             params = init.type(store).params
             if call.args is None and params:
-                sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+                sig = ", ".join(f"{n}: {wit_type_name(t)}" for n, t in params)
                 raise InitExportError(
                     f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
                     f"e.g. -f '{call.name}(...)'"

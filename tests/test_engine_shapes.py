@@ -496,6 +496,8 @@ def test_init_arguments_of_other_types_are_refused_by_name() -> None:
         snapshot(pair, init_func="component-init((1, 2))")
     with pytest.raises(InitExportError, match=r"takes 1 argument\(s\) \(p: tuple\) but 0 were given"):
         snapshot(pair, init_func="component-init()")
+    with pytest.raises(InitExportError, match=r"takes arguments \(p: tuple\); give them as a call"):
+        snapshot(pair)
 
 
 def test_trap_in_init_is_reported() -> None:
@@ -509,6 +511,33 @@ def test_trap_in_init_is_reported() -> None:
     )
     with pytest.raises(InitFailedError, match="unreachable"):
         snapshot(trapping)
+
+
+#: init calls wasi:cli/exit with `ok` (0) or `err` (1), as the guest's `exit(0)` / `exit(1)` do.
+EXITING = wat(
+    """
+(component
+  (type $result (result))
+  (import "wasi:cli/exit@0.2.0" (instance $exit (export "exit" (func (param "status" $result)))))
+  (alias export $exit "exit" (func $exit))
+  (core func $exit (canon lower (func $exit)))
+  (core module $m
+    (import "cli" "exit" (func $exit (param i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func (export "exit-ok") (global.set $g (i32.const 1)) (call $exit (i32.const 0)))
+    (func (export "exit-err") (global.set $g (i32.const 1)) (call $exit (i32.const 1))))
+  (core instance $i (instantiate $m (with "cli" (instance (export "exit" (func $exit))))))
+  (func (export "exit-ok") (canon lift (core func $i "exit-ok")))
+  (func (export "exit-err") (canon lift (core func $i "exit-err"))))
+"""
+)
+
+
+@pytest.mark.parametrize(("init", "status"), [("exit-ok", 0), ("exit-err", 1)])
+def test_init_that_calls_exit_is_reported(init: str, status: int) -> None:
+    # Even exit(0): init did not return, so its state is not one the component can go on from.
+    with pytest.raises(InitFailedError, match=f"the init function `{init}` failed: the guest exited with status {status}"):
+        snapshot(EXITING, init_func=init)
 
 
 F32_ARG = wat(
