@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from hatch_component_init import InitFailedError, UnsupportedComponentError, pre_initialize
-from wat_support import Running, snapshot, wat
+from wat_support import Running, engine, snapshot, wat
 
 GLOBALS = wat(
     """
@@ -131,6 +131,50 @@ AT_MAXIMUM = wat(
 def test_memory_at_its_maximum() -> None:
     out = Running(snapshot(AT_MAXIMUM))
     assert out.call("load", 0x1FFFC) == 1234
+
+
+NEVER_GROWN = wat(
+    """
+(component
+  (core module $m
+    (memory 1)
+    (func (export "init") (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 65536)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size))
+    (func (export "grow") (result i32) (memory.grow (i32.const 1))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u32) (canon lift (core func $i "load")))
+  (func (export "pages") (result u32) (canon lift (core func $i "pages")))
+  (func (export "grow") (result s32) (canon lift (core func $i "grow"))))
+"""
+)
+
+
+def test_reading_a_memory_does_not_grow_it() -> None:
+    """The accessor copies into its own memory: a full memory that may grow is read as it is, not grown."""
+    from wasmtime import Store
+    from wasmtime import component as cm
+
+    from hatch_component_init import pre_initialize_with
+    from hatch_component_init.runtime import WasmtimeInvoker
+
+    out = Running(snapshot(NEVER_GROWN))
+    assert (out.call("pages"), out.call("load", 0), out.call("load", 65532)) == (1, 0xABABABAB, 0xABABABAB)
+    assert out.call("grow") == 1
+    # Seen from the instance that was read (a caller's runtime keeps it): still one page afterwards.
+    kept: list[tuple[Store, cm.Instance]] = []
+
+    def run(instrumented: bytes) -> WasmtimeInvoker:
+        store = Store(engine())
+        instance = cm.Linker(engine()).instantiate(store, cm.Component(engine(), instrumented))
+        instance.get_func(store, "component-init")(store)  # type: ignore[misc]
+        kept.append((store, instance))
+        return WasmtimeInvoker(instance, store)
+
+    assert pre_initialize_with(NEVER_GROWN, run) == snapshot(NEVER_GROWN, wasi=None)
+    ((store, instance),) = kept
+    assert instance.get_func(store, "pages")(store) == 1  # type: ignore[misc]
 
 
 def test_large_memory_is_read_in_chunks() -> None:
