@@ -376,3 +376,38 @@ def test_the_suite_writes_its_caches_into_its_own_directory(session_cache_dirs: 
     pre_initialize(component)  # compiles (our code cache), then validates the output (Wasmtime's cache)
     assert list((default_cache_dir() / CompiledCache.KIND).iterdir())
     assert list((session_cache_dirs / "wasmtime").rglob("*"))
+
+
+def _compiled_by(entry: Path) -> list[str]:
+    """Which compiler's engine loads the cached code: each engine refuses the other's."""
+    from wasmtime import WasmtimeError
+    from wasmtime import component as cm
+
+    from hatch_component_init.runtime import make_engine
+
+    loads = []
+    for name, baseline in (("winch", True), ("cranelift", False)):
+        try:
+            cm.Component.deserialize_file(make_engine(epoch=True, baseline=baseline, code_cache=False), str(entry))
+            loads.append(name)
+        except WasmtimeError:
+            pass
+    return loads
+
+
+#: init gets its value through a tail call, which Wasmtime 50's Winch does not compile.
+TAIL_CALL = app(
+    "tail call", 1, '(func $five (result i32) (i32.const 5)) (func (export "five") (result i32) (return_call $five))'
+)
+
+
+def test_winch_compiles_init_and_cranelift_what_winch_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    entries = tmp_path / CompiledCache.KIND
+    pre_initialize(FIRST)
+    (first,) = entries.iterdir()
+    assert _compiled_by(first) == ["winch"]
+    output = pre_initialize(TAIL_CALL)
+    (tail,) = set(entries.iterdir()) - {first}
+    assert _compiled_by(tail) == ["cranelift"]
+    assert [Running(output).call("get", a) for a in (0, 16, 1024)] == expected(TAIL_CALL)
