@@ -90,6 +90,24 @@ class TestWheel:
         after = tree_snapshot(project)
         assert {k: v for k, v in after.items() if not k.startswith("dist/")} == before
 
+    def test_ships_nothing_from_dirs_even_inside_the_package(self, tmp_path: Path, engine: FakeEngine) -> None:
+        hooks = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }', 'dirs = { "data" = "/data", "greeter_pkg/assets" = "/assets" }')
+        project = make_project(tmp_path / "p", hooks, raw_component=RAW)
+        (project / "greeter_pkg" / "assets" / "deep").mkdir(parents=True)
+        (project / "greeter_pkg" / "assets" / "words.txt").write_text("read by init only\n")
+        (project / "greeter_pkg" / "assets" / "deep" / "more.txt").write_text("and this\n")
+        (project / "greeter_pkg" / "assets.py").write_text("SHIPPED = True\n")  # a neighbour, not granted
+        wheel = build_in_process(project)
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert not [name for name in names if "assets/" in name or name.startswith("data/")], names
+        assert {"greeter_pkg/__init__.py", "greeter_pkg/assets.py", DESTINATION} <= names
+        (call,) = engine.calls
+        assert call["wasi"].dirs == ((project / "data", "/data"), (project / "greeter_pkg" / "assets", "/assets"))
+        # The sdist still carries them: a wheel built from it runs init again.
+        with tarfile.open(build_in_process(project, target="sdist")) as archive:
+            assert "greeter-1.0/greeter_pkg/assets/deep/more.txt" in archive.getnames()
+
     def test_options_reach_engine(self, tmp_path: Path, engine: FakeEngine) -> None:
         options = (
             'init-func = "setup"\nkeep-init-func = true\nenv = { MODE = "fast" }\ntimeout = 12\nmax-memory = 1048576\n'

@@ -210,10 +210,24 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             if self.config_loader:
                 install_loader_in_tree(self, self.editable_path)
         else:
+            self._keep_dirs_out_of_the_wheel()
             build_data["force_include"][str(snapshot)] = self.config_destination
             precompiled = ship_precompiled(self, snapshot, build_data) if self.config_precompile else None
             if self.config_loader:
                 ship_loader(self, build_data, precompiled)
+
+    def _keep_dirs_out_of_the_wheel(self) -> None:
+        """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
+        patterns = [f"/{self._relative(host)}/" for host, _guest in self.init_options.wasi.dirs if self._inside_root(host)]
+        if not patterns:
+            return
+        # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
+        # computed once per build, so ours are added to the project's own patterns (they come last and win).
+        import pathspec
+
+        config = self.build_config
+        ours = pathspec.GitIgnoreSpec.from_lines(patterns)
+        config.exclude_spec = ours if config.exclude_spec is None else config.exclude_spec + ours
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
