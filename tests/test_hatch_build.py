@@ -388,6 +388,35 @@ class TestEditable:
         ).clean(["standard", "editable"])
         assert in_tree.read_bytes() == b"the user's own file"
 
+    @pytest.mark.parametrize(
+        ("layout", "package_dir"),
+        [
+            ('packages = ["src/greeter_pkg"]', "src/greeter_pkg"),  # hatchling strips `src/`
+            ('only-include = ["pkgsrc"]\nsources = { "pkgsrc" = "greeter_pkg" }', "pkgsrc"),  # renamed in the wheel
+        ],
+        ids=["src-layout", "renamed"],
+    )
+    def test_writes_where_the_sources_rewrite_comes_from(
+        self, tmp_path: Path, engine: FakeEngine, layout: str, package_dir: str
+    ) -> None:
+        project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK, raw_component=RAW, wheel_options=DEV_MODE_DIRS)
+        (project / package_dir).parent.mkdir(parents=True, exist_ok=True)
+        (project / "greeter_pkg").rename(project / package_dir)
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('packages = ["greeter_pkg"]', layout))
+        # The regular wheel ships the package (and the snapshot) at greeter_pkg/.
+        with zipfile.ZipFile(build_in_process(project)) as archive:
+            assert {"greeter_pkg/__init__.py", DESTINATION} <= set(archive.namelist())
+        build_in_process(project, version="editable")
+        in_tree = project / package_dir / "greeter.wasm"
+        assert in_tree.read_bytes() == fake_snapshot(RAW)
+        assert not (project / DESTINATION).exists()
+        # `hatch clean`: the hook removes it from the same place.
+        from hatchling.builders.wheel import WheelBuilder
+
+        list(WheelBuilder(str(project)).build(directory=str(project / "dist"), versions=["editable"], clean_only=True))
+        assert not in_tree.exists()
+
     def test_destination_is_input(self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         hooks = '[tool.hatch.build.hooks.component-init]\ncomponent = "greeter_pkg/greeter.wasm"\n'
         project = make_project(tmp_path / "p", hooks, wheel_options=DEV_MODE_DIRS)
