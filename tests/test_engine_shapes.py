@@ -443,20 +443,25 @@ def test_init_with_wave_arguments() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("component", "spec", "message"),
     [
-        ("component-init", "takes arguments"),
-        ("component-init(1, 2, \"x\", blue)", "expected a bool"),
-        ("component-init(true, 2, \"x\", purple)", "one of `red`, `green`, `blue`"),
-        ("component-init(true, 2)", "takes 4 argument"),
-        ("component-init(true, 99999999999999999999, \"x\", red)", "out of range"),
+        ("ARGS", "component-init", "takes arguments"),
+        ("ARGS", "component-init(1, 2, \"x\", blue)", "expected a bool"),
+        ("ARGS", "component-init(true, 2, \"x\", purple)", "one of `red`, `green`, `blue`"),
+        ("ARGS", "component-init(true, 2)", "takes 4 argument"),
+        ("ARGS", "component-init(true, 99999999999999999999, \"x\", red)", "out of range"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init(\"x\", [], none)", "argument `c` .* expected a char such as 'x', got `\"x\"`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', 3, none)", "argument `xs` .* expected a list such as \\[1, 2\\], got `3`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [1, -1], none)", "out of range for u16"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [], 7)", "argument `o` .* expected `none` or `some\\(...\\)`, got `7`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [], some(-1))", "out of range for u32"),
     ],
 )
-def test_bad_init_arguments(spec: str, message: str) -> None:
+def test_bad_init_arguments(component: str, spec: str, message: str) -> None:
     from hatch_component_init import InitExportError
 
     with pytest.raises(InitExportError, match=message):
-        snapshot(ARGS, init_func=spec)
+        snapshot(globals()[component], init_func=spec)
 
 
 #: init(c: char, xs: list<u16>, o: option<u32>) keeps the char, the sum of the list and the option (0 for none, else 1 + it).
@@ -505,23 +510,6 @@ CHAR_LIST_OPTION_ARGS = wat(
 def test_init_with_char_list_and_option_arguments(spec: str, expected: tuple[int, int, int]) -> None:
     out = Running(snapshot(CHAR_LIST_OPTION_ARGS, init_func=spec))
     assert (out.call("c"), out.call("sum"), out.call("o")) == expected
-
-
-@pytest.mark.parametrize(
-    ("spec", "message"),
-    [
-        ("component-init(\"x\", [], none)", "argument `c` .* expected a char such as 'x', got `\"x\"`"),
-        ("component-init('x', 3, none)", "argument `xs` .* expected a list such as \\[1, 2\\], got `3`"),
-        ("component-init('x', [1, -1], none)", "out of range for u16"),
-        ("component-init('x', [], 7)", "argument `o` .* expected `none` or `some\\(...\\)`, got `7`"),
-        ("component-init('x', [], some(-1))", "out of range for u32"),
-    ],
-)
-def test_bad_char_list_and_option_arguments(spec: str, message: str) -> None:
-    from hatch_component_init import InitExportError
-
-    with pytest.raises(InitExportError, match=message):
-        snapshot(CHAR_LIST_OPTION_ARGS, init_func=spec)
 
 
 def test_init_arguments_of_other_types_are_refused_by_name() -> None:

@@ -32,9 +32,9 @@ from hatch_component_init import (
 from hatch_component_init.compile_cache import CompiledCache
 from hatch_component_init.errors import ComponentInitError
 from hatch_component_init.wasm.component import parse_component
-from test_cli import ENV_PROBE, listing
+from test_cli import DIR_NAMES_PROBE, ENV_PROBE, listing
 from test_engine_shapes import NESTED, TABLE_MUTATION, TWICE
-from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, snapshot, wat
+from wat_support import Running, snapshot, wat
 
 # ---------------------------------------------------------------- refused, with a clear message
 
@@ -371,32 +371,10 @@ def test_guest_gets_no_arguments_and_an_empty_environment_by_default(monkeypatch
     assert given.call("env") == [("MODE", "fast")]  # the probe does see what is given
 
 
-PREOPEN_PROBE = wat(
-    f"""
-(component $root
-{PREOPENS_IMPORT}
-{BUMP_ALLOCATOR}
-  (alias export $pre "get-directories" (func $get-dirs))
-  (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
-  (core module $m
-    (import "libc" "memory" (memory 1))
-    (import "pre" "get-directories" (func $get-dirs (param i32)))
-    (global $count (mut i32) (i32.const -1))
-    (func (export "init") (call $get-dirs (i32.const 16)) (global.set $count (i32.load (i32.const 20))))
-    (func (export "count") (result i32) (global.get $count)))
-  (core instance $i (instantiate $m
-    (with "libc" (instance $libc))
-    (with "pre" (instance (export "get-directories" (func $get-dirs))))))
-  (func (export "component-init") (canon lift (core func $i "init")))
-  (func (export "count") (result s32) (canon lift (core func $i "count"))))
-"""
-)
-
-
 def test_no_directories_are_granted_by_default(tmp_path: Path) -> None:
-    assert Running(snapshot(PREOPEN_PROBE)).call("count") == 0
-    granted = snapshot(PREOPEN_PROBE, wasi=WasiOptions(dirs=((tmp_path, "/data"),)))
-    assert Running(granted).call("count") == 1
+    assert Running(snapshot(DIR_NAMES_PROBE)).call("names") == ""
+    granted = snapshot(DIR_NAMES_PROBE, wasi=WasiOptions(dirs=((tmp_path, "/data"),)))
+    assert Running(granted).call("names") == "/data;"
 
 
 RANDOM_PROBE = wat(
