@@ -87,8 +87,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         return str(self.options.value("destination"))
 
     @cached_property
-    def config_init_func(self) -> str:
-        return str(self.options.value("init-func"))
+    def config_init_func(self) -> str | None:
+        """The init call to run; None for `init-func = false`: the component is shipped as it is."""
+        value = self.options.value("init-func")
+        return None if value is False else str(value)
 
     @cached_property
     def config_keep_init_func(self) -> bool:
@@ -148,6 +150,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     @cached_property
     def init_options(self) -> InitOptions:
+        assert self.config_init_func is not None, "`init-func = false`: there is no init run to configure"
         return InitOptions(
             init_func=self.config_init_func,
             keep_init_func=self.config_keep_init_func,
@@ -197,10 +200,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             return
 
         if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
-            self.app.display_warning(
-                f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
-                "component is used; set `destination` to another path to use the pre-initialized one"
-            )
+            if self.config_init_func is not None:
+                self.app.display_warning(
+                    f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
+                    "component is used; set `destination` to another path to use the pre-initialized one"
+                )
             if self.config_loader:
                 install_loader_in_tree(self, self.editable_path)
             return
@@ -240,6 +244,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
         """A file outside the project holding what the wheel ships at ``destination``."""
         component = self._read_component(build_data)
+        if self.config_init_func is None:
+            return self._as_it_is(component)
         if _enabled(SKIP_ENV):
             self.app.display_warning(
                 f"{SKIP_ENV} is set: shipping `{self.config_component}` at `{self.config_destination}` "
@@ -283,6 +289,24 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         )
         return path
 
+    def _as_it_is(self, component: bytes) -> Path:
+        """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
+        from hatch_component_init.errors import ComponentInitError
+        from hatch_component_init.runtime import check_component
+
+        started = time.perf_counter()
+        try:
+            check_component(component)
+        except ComponentInitError as e:
+            self.app.display_debug(traceback.format_exc())
+            message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
+            raise ComponentInitError(message) from None
+        self.app.display_success(
+            f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
+            f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
+        )
+        return self._stage(component)
+
     def _read_component(self, build_data: dict[str, Any]) -> bytes:
         try:
             return self.component_path.read_bytes()
@@ -314,7 +338,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _run_engine(self, component: bytes, host_module: Path | None) -> bytes:
         # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
         from hatch_component_init.api import pre_initialize
-        from hatch_component_init.errors import ComponentInitError, HostError
+        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
 
         from .host import OPTION, load_fresh
 
@@ -344,6 +368,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             # A HostError here can only come from the host definitions (we pass no runtime callback).
             blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
             message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+            if isinstance(e, MissingInitExportError):
+                message += (
+                    " If the component needs no init, set `init-func = false` to ship it as it is "
+                    "(`precompile` and `loader` work the same)."
+                )
         finally:
             guest_output.flush()
         raise ComponentInitError(message)
@@ -369,8 +398,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         data = snapshot.read_bytes()
         self._remove_staging()
         self.write_in_tree(target, data)
+        what = "component" if self.config_init_func is None else "pre-initialized component"
         self.app.display_info(
-            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
+            f"Editable install: wrote the {what} to `{self._relative(target)}` "
             "in the source tree (removed by `hatch clean`)"
         )
 
@@ -404,7 +434,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 f"Component `{self.config_component}` is not in the project and no build hook makes it: "
                 "a wheel cannot be built from this sdist"
             )
-        for host, _guest in self.init_options.wasi.dirs:
+        for name in self.config_dirs:
+            host = Path(self.root, name)
             if host.is_dir() and self._inside_root(host):
                 build_data["artifacts"].append(f"/{self._relative(host)}/")
         host_module = self.host_module()
