@@ -23,6 +23,8 @@ from hatch_component_init.wasm.component import parse_component
 pytestmark = pytest.mark.slow
 
 FIXTURE = Path(__file__).parent / "fixtures" / "toplevel"
+#: Runs the componentize-py command with this Python.
+CLI = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 #: Set while componentize-py builds: the top level must not see it.
 PROBE = "HCI_TOPLEVEL_PROBE"
 
@@ -66,7 +68,8 @@ def test_top_level_sees_its_directory_at_0(app: bytes) -> None:
     facts = json.loads(str(call(app, "facts")))
     # `os.path.dirname(__file__)` is the way to the app's files: its directory is mounted at /0 ...
     assert facts["build_time"]["file"] == "/0/app.py"
-    assert "/0" in facts["build_time"]["mounted"]
+    # Two python-path entries (the app's directory, then the site-packages componentize-py appends), no more.
+    assert facts["build_time"]["mounted"] == ["/0", "/1"]
     # ... and the working directory is /, not the app's directory.
     assert facts["build_time"]["cwd"] == "/"
 
@@ -98,8 +101,7 @@ def test_unread_file_under_python_path_leaves_size_unchanged(app: bytes, tmp_pat
 
 def failed_build(world: str, module: str, output: Path) -> str:
     """The error output of a componentize-py build of ``module`` that must fail (its head names the cause)."""
-    script = "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
-    command = [sys.executable, "-c", script, "-d", str(FIXTURE / "wit"), "-w", world, "componentize",
+    command = [sys.executable, "-c", CLI, "-d", str(FIXTURE / "wit"), "-w", world, "componentize",
                "-p", str(FIXTURE), module, "-o", str(output)]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     assert result.returncode != 0 and not output.exists()
@@ -114,3 +116,10 @@ def test_relative_path_fails_at_top_level(tmp_path: Path) -> None:
 def test_host_function_fails_at_top_level(tmp_path: Path) -> None:
     error = failed_build("toplevel-import", "calls_import", tmp_path / "import.wasm")
     assert "called trapping stub: host-word" in error
+
+
+def test_no_option_limits_or_grants_anything_to_the_top_level() -> None:
+    """Time and memory limits, directories, environment: componentize-py has no option for them."""
+    result = subprocess.run([sys.executable, "-c", CLI, "componentize", "--help"], capture_output=True, text=True)
+    options = {line.split()[1].rstrip(",") for line in result.stdout.splitlines() if line.startswith("  -")}
+    assert options == {"--python-path", "--module-worlds", "--intersect-world", "--output", "--stub-wasi", "--help"}, options
