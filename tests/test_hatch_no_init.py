@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 from hatch_support import COMPONENTIZE_HOOK, DESTINATION, build_in_process, make_project, run_build, wheel_member
-from test_hatch_precompile import LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
-from wat_support import wat
+from test_hatch_precompile import APP_WAT, LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
+from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ComponentInitError
 from hatch_component_init.hatch.cache import PrecompiledCache, SnapshotCache
@@ -137,6 +137,17 @@ def test_missing_init_export_names_the_option(tmp_path: Path, no_init_component:
         "with -f/--init-func, or the hook option `init-func`. If the component needs no init, set "
         "`init-func = false` to ship it as it is (`precompile` and `loader` work the same)."
     )
+
+
+def test_already_pre_initialized_component(tmp_path: Path) -> None:
+    """An output of ours has no init export left: the message names `init-func = false`, which ships it."""
+    initialized = snapshot(wat(APP_WAT))
+    table = no_init_table().replace("init-func = false\n", "")
+    with pytest.raises(ComponentInitError, match=r"was already pre-initialized .* set `init-func = false` to ship it"):
+        build_in_process(make_project(tmp_path / "refused", table, raw_component=initialized))
+
+    wheel = build_in_process(make_project(tmp_path / "shipped", no_init_table(), raw_component=initialized))
+    assert wheel_member(wheel, DESTINATION) == initialized
 
 
 # -- a componentize-py app with no init export, installed into a fresh venv ----------------------------
