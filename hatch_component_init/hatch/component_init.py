@@ -11,6 +11,10 @@ Where the snapshot goes, per build:
   extension build) and ``clean`` removes it again.
 - sdist: no snapshot; only makes sure the sdist carries what the wheel build
   needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
+
+With ``init-func = false`` nothing is run: the component itself, once Wasmtime
+has checked it, takes the snapshot's place above (and `precompile` and `loader`
+work the same); it is not put in the snapshot cache, which holds runs.
 """
 
 from __future__ import annotations
