@@ -114,6 +114,24 @@ class TestShippedAsItIs:
         got = run_loader(project, tmp_path / "home", module="greeter_pkg._component")
         assert got["answer"] == 7
 
+    def test_editable_component_in_place_is_not_warned_about(
+        self, tmp_path: Path, no_init_component: bytes, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        # With nothing to pre-initialize, the input itself is what the package should load.
+        table = no_init_table(loader=f'"{LOADER}"').replace(f'destination = "{DESTINATION}"\n', "")
+        project = make_project(tmp_path / "greeter", table, raw_component=no_init_component, wheel_options='dev-mode-dirs = ["."]')
+        build_in_process(project, version="editable")
+        assert "raw component is used" not in capsys.readouterr().err
+        assert (project / LOADER).is_file()
+
+    def test_sdist_carries_the_component(self, tmp_path: Path, no_init_component: bytes) -> None:
+        import tarfile
+
+        project = make_project(tmp_path / "greeter", no_init_table(), raw_component=no_init_component)
+        sdist = build_in_process(project, target="sdist")
+        with tarfile.open(sdist) as archive:
+            assert archive.extractfile("greeter-1.0/build/greeter.wasm").read() == no_init_component  # type: ignore[union-attr]
+
     def test_invalid_component_is_refused(self, tmp_path: Path, snapshot_cache_dir: Path) -> None:
         project = make_project(tmp_path / "greeter", no_init_table(precompile="true"), raw_component=wat(INVALID_WAT))
         message = (
