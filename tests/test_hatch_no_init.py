@@ -18,7 +18,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENTIZE_HOOK, DESTINATION, build_in_process, make_project, run_build, wheel_member
+from hatch_support import DESTINATION, build_in_process, make_project, run_build, wheel_member
 from test_hatch_precompile import APP_WAT, LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
 from wat_support import snapshot, wat
 
