@@ -299,7 +299,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     def _keep_dirs_out_of_the_wheel(self) -> None:
         """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
-        patterns = [f"/{self._relative(host)}/" for host, _guest in self.init_options.wasi.dirs if self._inside_root(host)]
+        hosts = [Path(self.root, host) for host in self.config_dirs]
+        patterns = [f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)]
         if not patterns or self.build_config is None:  # None: a hook made outside a builder, which selects no files
             return
         # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
