@@ -194,14 +194,8 @@ def page_id(page: Path) -> str:
     return str(page.relative_to(REPO)) if page.is_relative_to(REPO) else page.name
 
 
-#: Pages being rewritten to the contract (the old README's blocks need files it never showed).
-PENDING: set[str] = set()
-
-
 def page_param(page: Path) -> object:
     marks = [pytest.mark.slow] if SLOW_MARKER in page.read_text() else []
-    if page_id(page) in PENDING:
-        marks.append(pytest.mark.xfail(strict=True, reason="rewritten to the docs contract next"))
     return pytest.param(page, marks=marks, id=page_id(page))
 
 

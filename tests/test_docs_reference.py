@@ -23,6 +23,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 #: How the page names each kind of option the schema knows.
 TYPE_NAMES = {
     "string": "string",
+    "string-or-false": "string or `false`",
     "boolean": "boolean",
     "string-list": "array of strings",
     "string-table": "table of strings",
