@@ -38,7 +38,7 @@ from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name
 
-__all__ = ["CompileError", "async_api_hint", "check_input", "make_engine", "run_init", "validate_component"]
+__all__ = ["CompileError", "async_api_hint", "async_imports", "check_input", "make_engine", "run_init", "validate_component"]
 
 GUEST_STDERR_TAIL = 4000
 
@@ -296,7 +296,7 @@ def _find_init(
 _PYTHON_WASMTIME = f"the wasmtime Python package ({wasmtime_version()})"
 
 
-def _async_imports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
+def async_imports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
     """The `async func`s ``component`` imports: with any, Wasmtime runs it only through its async API."""
     found: list[str] = []
     for name, ty in extern_items(component.type.imports(engine)):
@@ -351,7 +351,7 @@ def run_init(
     engine, component = _compile(instrumented, options.code_cache, check_code)
     # A component importing an `async func` runs only through Wasmtime's async API; everything else
     # keeps the synchronous path (an async init alone is called through the async API, see `_call_init`).
-    async_store = bool(_async_imports(component, engine))
+    async_store = bool(async_imports(component, engine))
     store = wasmtime.Store(engine)
     linker = cm.Linker(engine)
     try:

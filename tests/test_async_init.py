@@ -6,16 +6,20 @@ included, gets a stand-in that traps naming the import if init calls it.
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import wasmtime
 from wasmtime import component as cm
 
+from conftest import FIXTURES, componentize
 from hatch_component_init import HostError, InitFailedError, WasiOptions, pre_initialize, pre_initialize_with
 from hatch_component_init.async_abi import call_async, instantiate_async
 from hatch_component_init.host_imports import define_imports
 from hatch_component_init.rewrite import reencode
+from hatch_component_init.runtime import async_imports
 from hatch_component_init.wasm.component import parse_component
 from wat_support import BUMP_ALLOCATOR, engine, snapshot, wat
 
@@ -202,3 +206,75 @@ def test_caller_runtime_without_the_async_api_is_a_clear_error() -> None:
     message = str(info.value)
     assert "the runtime callback failed" in message
     assert "imports `async func`s" in message and "async API" in message
+
+
+# ---------------------------------------------------------------- componentize-py builds
+
+
+@pytest.fixture(scope="session")
+def cli_p3_init_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """tests/fixtures/cli_p3_init: componentize-py's `cli-p3` shape (WASI 0.3 command) with an init export."""
+    from test_real_world import _wit_with_wasi_deps
+
+    tmp = tmp_path_factory.mktemp("cli-p3-init")
+    app = FIXTURES / "cli_p3_init"
+    return componentize(app, "local:p3-init/init", "app", tmp / "cli.wasm", wit=_wit_with_wasi_deps(app, tmp))
+
+
+def _run_p3_command(wasmtime_cli: Path, component: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "command.wasm"
+    path.write_bytes(component)
+    r = subprocess.run(
+        [str(wasmtime_cli), "run", "-Sp3", "-W", "component-model-async=y", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+@pytest.mark.slow
+def test_cli_p3_app_is_pre_initialized_and_runs_from_the_snapshot(
+    cli_p3_init_component: bytes, tmp_path: Path, wasmtime_cli: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
+    assert _run_p3_command(wasmtime_cli, cli_p3_init_component, tmp_path) == "not initialized (run 1)\n"
+    output = pre_initialize(cli_p3_init_component)
+    assert reencode(parse_component(memoryview(output))) == output
+    words = " ".join(sorted(["snapshot", "from", "the", "answering"], key=len))
+    expected = f"{words}: {sum(n * n for n in range(1, 11))} (run 1)\n"
+    assert _run_p3_command(wasmtime_cli, output, tmp_path) == expected
+    # Again, with the compiled code from the cache: the same bytes.
+    assert pre_initialize(cli_p3_init_component) == output
+
+
+@pytest.fixture(scope="session")
+def spin_p3_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """tests/fixtures/spin_p3: a spin-sdk 5 http app, its world merged with one that adds an init export."""
+    import spin_sdk
+
+    site_packages = Path(spin_sdk.__file__).parent.parent  # componentize-py finds spin-sdk's WIT through it
+    return componentize(
+        FIXTURES / "spin_p3",
+        ("spin:up/http-trigger@4.1.0", "local:spin-init/init"),
+        "app",
+        tmp_path_factory.mktemp("spin-p3") / "spin.wasm",
+        extra=("-p", str(site_packages)),
+    )
+
+
+@pytest.mark.slow
+def test_spin_5_http_app_is_pre_initialized(spin_p3_component: bytes) -> None:
+    before = RunningAsync(spin_p3_component)
+    assert len(async_imports(before.component, engine())) > 80  # WASIp3: its world imports that many
+    assert before.call("init-state") == ""
+    output = pre_initialize(spin_p3_component)
+    assert reencode(parse_component(memoryview(output))) == output
+    out = RunningAsync(output)
+    assert not out.has("component-init")
+    assert out.has("wasi:http/handler@0.3.0")
+    table = {word: word[::-1] for word in ("spin", "snapshot", "init")}
+    table["squares"] = str(sum(n * n for n in range(1, 11)))
+    assert out.call("init-state") == ",".join(f"{k}={v}" for k, v in sorted(table.items()))
+
