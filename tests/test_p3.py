@@ -325,20 +325,25 @@ def test_p3_build_round_trips(cli_p3_component: bytes) -> None:
     assert {0x0D, 0x1F, 0x22, 0x23} <= ops  # subtask.drop, waitable-set.new/.drop, waitable.join
 
 
-#: What `run` of tests/fixtures/cli_p3 calls first, to print: a WASI 0.3 function, which init is not given.
-P3_STDOUT = "wasi:cli/stdout@0.3.0-rc-2026-03-15#write-via-stream"
+#: What componentize-py's runtime calls first when an export is called: a WASI 0.2 function.
+P3_FIRST_CALL = "wasi:cli/environment@0.2.9#get-environment"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("wasi", [True, False])
-def test_p3_run_as_init_fails_naming_the_wasi_0_3_call(cli_p3_component: bytes, wasi: bool) -> None:
-    # The component runs (through Wasmtime's async API); `run` prints through WASI 0.3, which only traps.
-    kwargs = {} if wasi else {"wasi": None}
+def test_p3_run_as_init_runs(cli_p3_component: bytes) -> None:
+    # The component runs through Wasmtime's async API; `run` prints through WASI 0.2, which init is given.
+    output: list[tuple[str, bytes]] = []
+    pre_initialize(cli_p3_component, init_func=P3_RUN, on_output=lambda stream, data: output.append((stream, data)))
+    assert b"".join(data for stream, data in output if stream == "stdout") == b"run number 1\n"
+
+
+@pytest.mark.slow
+def test_p3_run_as_init_without_wasi_fails_naming_the_call(cli_p3_component: bytes) -> None:
     with pytest.raises(InitFailedError) as info:
-        pre_initialize(cli_p3_component, init_func=P3_RUN, **kwargs)
+        pre_initialize(cli_p3_component, init_func=P3_RUN, wasi=None)
     message = str(info.value)
     assert f"init function `{P3_RUN}` failed" in message
-    assert f"the import `{P3_STDOUT}` was called during init" in message
+    assert f"the import `{P3_FIRST_CALL}` was called during init" in message
     assert "valid" not in message
 
 
@@ -347,8 +352,8 @@ def test_p3_run_as_init_failure_through_the_cli(cli_p3_component: bytes, tmp_pat
     from test_cli import assert_clean_failure, cli
 
     (tmp_path / "cli.wasm").write_bytes(cli_p3_component)
-    r = cli(tmp_path / "cli.wasm", "-o", tmp_path / "out.wasm", "-f", P3_RUN)
-    assert_clean_failure(r, 1, f"the import `{P3_STDOUT}` was called during init")
+    r = cli(tmp_path / "cli.wasm", "-o", tmp_path / "out.wasm", "-f", P3_RUN, "--no-wasi")
+    assert_clean_failure(r, 1, f"the import `{P3_FIRST_CALL}` was called during init")
     assert "not a valid" not in r.stderr
     assert not (tmp_path / "out.wasm").exists()
 
