@@ -17,7 +17,7 @@ from typing import Any, Callable
 import wasmtime
 from wasmtime import component as cm
 
-from .async_abi import add_wasi_async, is_async
+from .async_abi import is_async
 from .errors import HostError, InitFailedError
 
 __all__ = [
@@ -61,27 +61,22 @@ def define_imports(
     engine: wasmtime.Engine,
     wasi_config: wasmtime.WasiConfig | None,
     host: Callable[[cm.Linker], None] | None = None,
-    *,
-    async_store: bool = False,
 ) -> None:
     """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, then
     whatever ``host`` defines (it may shadow WASI), then stand-ins for everything still missing.
 
-    ``async_store``: the store runs through Wasmtime's async API (the component imports an
-    `async func`), so WASI comes in the variant such a store calls."""
+    WASI is the synchronous variant even for a store that runs through Wasmtime's async API:
+    the async one (`add_wasip2_async`) needs a Tokio runtime that the C API does not provide
+    for its futures, and its clocks abort the process (a Rust panic) when a guest waits.
+    Synchronous host functions are called from such a store as from any other."""
     imports = extern_items(component.type.imports(engine))
     provided = wasi_packages_provided([name for name, _ in imports], wasi=wasi_config is not None)
     try:
         if wasi_config is not None:
-            http = any(name.startswith("wasi:http/") for name in provided)
-            if async_store:
-                add_wasi_async(linker, http)
-            else:
-                linker.add_wasip2()
-                if http:
-                    linker.add_wasi_http()
+            linker.add_wasip2()
             store.set_wasi(wasi_config)
-            if http:
+            if any(name.startswith("wasi:http/") for name in provided):
+                linker.add_wasi_http()
                 store.set_wasi_http()
             _override_provided(linker, imports, engine)
     except wasmtime.WasmtimeError as e:

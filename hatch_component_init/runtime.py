@@ -239,19 +239,17 @@ def _wasi_config(options: InitOptions, out: _Output) -> wasmtime.WasiConfig:
 
 
 @contextmanager
-def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | None) -> Iterator[Callable[[], bool]]:
-    """Interrupt the guest after ``timeout`` seconds; yields whether the time is up (for async calls
-    that wait on the host, where no guest code runs to be interrupted)."""
+def _deadline(engine: wasmtime.Engine, store: wasmtime.Store, timeout: float | None) -> Iterator[None]:
     if timeout is None or not timeout < threading.TIMEOUT_MAX:
         store.set_epoch_deadline(1 << 62)
-        yield lambda: False
+        yield
         return
     store.set_epoch_deadline(1)
     timer = threading.Timer(timeout, engine.increment_epoch)
     timer.daemon = True
     timer.start()
     try:
-        yield lambda: not timer.is_alive()
+        yield
     finally:
         timer.cancel()
 
@@ -363,13 +361,13 @@ def run_init(
             settle_access_times(options.wasi.dirs)
             wasi = _wasi_config(options, out)
         _define_data_modules(linker, engine, plan)
-        define_imports(linker, store, component, engine, wasi, options.host, async_store=async_store)
+        define_imports(linker, store, component, engine, wasi, options.host)
 
         call = parse_spec(options.init_func)
-        with _deadline(engine, store, options.timeout) as gave_up:
+        with _deadline(engine, store, options.timeout):
             try:
                 if async_store:
-                    instance = instantiate_async(linker, store, component, gave_up)
+                    instance = instantiate_async(linker, store, component)
                 else:
                     instance = linker.instantiate(store, component)
             except GUEST_ERRORS as e:
@@ -386,14 +384,14 @@ def run_init(
             args = convert_args(call, params)
             try:
                 if async_store or is_async(init.type(store)):
-                    call_async(init, store, *args, gave_up=gave_up)
+                    call_async(init, store, *args)
                 else:
                     init(store, *args)
             except GUEST_ERRORS as e:
                 raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
             try:
                 granted = len(options.wasi.dirs) if options.wasi.enabled else 0
-                invoker = WasmtimeInvoker(instance, store, async_calls=async_store, gave_up=gave_up)
+                invoker = WasmtimeInvoker(instance, store, async_calls=async_store)
                 return read_back(invoker, plan, granted, call.name)
             except GUEST_ERRORS as e:
                 raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
@@ -475,13 +473,11 @@ class WasmtimeInvoker:
         store: wasmtime.Store,
         *,
         async_calls: bool = False,
-        gave_up: Callable[[], bool] = lambda: False,
     ) -> None:
         self.instance = instance
         self.store = store
         #: Whether the store runs through Wasmtime's async API, which then takes every call.
         self.async_calls = async_calls
-        self.gave_up = gave_up
 
     def _func(self, name: str) -> cm.Func:
         func = self.instance.get_func(self.store, name)
@@ -491,7 +487,7 @@ class WasmtimeInvoker:
 
     def call(self, name: str, *args: int) -> Any:
         if self.async_calls:
-            return call_async(self._func(name), self.store, *args, gave_up=self.gave_up)
+            return call_async(self._func(name), self.store, *args)
         return self._func(name)(self.store, *args)
 
     def texts(self, name: str, calls: list[tuple[int, ...]]) -> Iterator[bytes]:
@@ -546,7 +542,7 @@ class WasmtimeInvoker:
             ty.convert_to_c(self.store, value, pointer(values[i]))
         result = ffi.wasmtime_component_val_t()
         if self.async_calls:
-            call_raw_async(func, self.store, values, len(args), byref(result), self.gave_up)
+            call_raw_async(func, self.store, values, len(args), byref(result))
         else:
             error = ffi.wasmtime_component_func_call(
                 byref(func._func), self.store._context(), values, len(args), byref(result), 1

@@ -38,7 +38,7 @@ class RunningAsync:
         if wasi:
             config = wasmtime.WasiConfig()
             config.env = [list(pair) for pair in env]
-        define_imports(self.linker, self.store, self.component, engine(), config, async_store=True)
+        define_imports(self.linker, self.store, self.component, engine(), config)
         self.instance = instantiate_async(self.linker, self.store, self.component)
 
     def has(self, name: str) -> bool:
@@ -278,3 +278,28 @@ def test_spin_5_http_app_is_pre_initialized(spin_p3_component: bytes) -> None:
     table["squares"] = str(sum(n * n for n in range(1, 11)))
     assert out.call("init-state") == ",".join(f"{k}={v}" for k, v in sorted(table.items()))
 
+
+
+
+#: An async (stackful) init that waits on an empty waitable set: nothing can ever wake it.
+WAITS_FOR_NOTHING = wat(
+    """
+(component
+  (core module $libc (memory (export "memory") 1))
+  (core instance $libc (instantiate $libc))
+  (core module $m
+    (import "" "waitable-set.new" (func $new (result i32)))
+    (import "" "waitable-set.wait" (func $wait (param i32 i32) (result i32)))
+    (func (export "init") (drop (call $wait (call $new) (i32.const 0)))))
+  (core func $new (canon waitable-set.new))
+  (core func $wait (canon waitable-set.wait (memory (core memory $libc "memory"))))
+  (core instance $i (instantiate $m (with "" (instance
+    (export "waitable-set.new" (func $new)) (export "waitable-set.wait" (func $wait))))))
+  (func (export "component-init") async (canon lift (core func $i "init") async)))
+"""
+)
+
+
+def test_async_init_that_waits_for_nothing_fails_instead_of_hanging() -> None:
+    with pytest.raises(InitFailedError, match=r"init function `component-init` failed: .*deadlock detected"):
+        snapshot(WAITS_FOR_NOTHING)
