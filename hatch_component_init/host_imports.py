@@ -172,7 +172,7 @@ def _define_item(
 ) -> None:
     if isinstance(ty, cm.FuncType):
         if is_async(ty):
-            return  # defined by `define_async_stand_ins`, last
+            return  # by `_define_async_stand_ins`, after every other definition
         _unless_defined(lambda: where.add_func(name, _stand_in(path)))
     elif isinstance(ty, cm.ResourceType):
         _unless_defined(lambda: where.add_resource(name, ids.host_type(ty), lambda store, rep: None))

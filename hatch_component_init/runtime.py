@@ -347,8 +347,8 @@ def run_init(
     when the compiled code comes from the cache (see `_compile`).
     """
     engine, component = _compile(instrumented, options.code_cache, check_code)
-    # A component importing an `async func` runs only through Wasmtime's async API; everything else
-    # keeps the synchronous path (an async init alone is called through the async API, see `_call_init`).
+    # A component importing an `async func` runs only through Wasmtime's async API (async_abi.py);
+    # everything else keeps the synchronous path, but for an `async func` init, called through it.
     async_store = bool(async_imports(component, engine))
     store = wasmtime.Store(engine)
     linker = cm.Linker(engine)
