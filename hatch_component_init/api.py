@@ -12,6 +12,7 @@ from .errors import (
     ConfigError,
     HostError,
     InitExportError,
+    MissingInitExportError,
     OutputInvalidError,
     UnsupportedComponentError,
     release_frames,
@@ -237,7 +238,7 @@ def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
     dots = [i for i, ch in enumerate(init_name) if ch == "."]
     if init_name in names or any(init_name[:i] in names for i in dots):
         return
-    raise InitExportError(
+    raise MissingInitExportError(
         f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "
         f"section records), and its init export `{init_name}` was removed then. Pre-initialize the original "
         "component instead, or keep the export next time with --keep-init-func (hook option `keep-init-func`)"
