@@ -1,6 +1,6 @@
 """Components that import `async func`s, or whose init is one, run through Wasmtime's async API.
 
-WASI 0.2 comes from Wasmtime (its async variant), every other import, WASI 0.3
+WASI 0.2 comes from Wasmtime, every other import, WASI 0.3
 included, gets a stand-in that traps naming the import if init calls it.
 """
 
