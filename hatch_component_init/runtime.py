@@ -427,7 +427,11 @@ def run_init(
 
 
 #: Wasmtime's words when an `async func` import is bound to a function of synchronous type.
-_SYNC_FOR_ASYNC = re.compile(r"component imports instance `([^`]+)`.*?instance export `([^`]+)` has the wrong type.*?type mismatch with async", re.S)
+_SYNC_FOR_ASYNC = re.compile(
+    r"component imports (?:instance `(?P<instance>[^`]+)`.*?instance export `(?P<export>[^`]+)` has the wrong type"
+    r"|function `(?P<func>[^`]+)`).*?type mismatch with async",
+    re.S,
+)
 
 
 def _refuse_sync_host_for_async(e: Exception, options: InitOptions) -> None:
@@ -436,8 +440,9 @@ def _refuse_sync_host_for_async(e: Exception, options: InitOptions) -> None:
     if found is None or options.host is None:
         return
     name = getattr(options.host, "__qualname__", repr(options.host))
+    imported = found["func"] or f"{found['instance']}#{found['export']}"
     raise HostError(
-        f"the host definitions `{name}` define `{found[1]}#{found[2]}`, which the component imports as an "
+        f"the host definitions `{name}` define `{imported}`, which the component imports as an "
         f"`async func`, with a synchronous function: {_PYTHON_WASMTIME} can define only those (its `add_func`). "
         "Leave that import out of the host definitions (init then gets a stand-in that traps if called), "
         "or move the call out of init."

@@ -184,6 +184,29 @@ def test_host_defining_an_async_import_synchronously_is_a_clear_error() -> None:
     assert "imports as an `async func`" in message and "Leave that import out" in message
 
 
+#: A top-level `async func` import.
+ASYNC_FUNC_IMPORT = wat(
+    """
+(component
+  (import "nap" (func $nap async))
+  (core func $nap (canon lower (func $nap)))
+  (core module $m (import "" "nap" (func)) (func (export "init")))
+  (core instance $i (instantiate $m (with "" (instance (export "nap" (func $nap))))))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+
+def test_host_defining_a_top_level_async_import_synchronously_is_a_clear_error() -> None:
+    def napper(linker: cm.Linker) -> None:
+        with linker.root() as root:
+            root.add_func("nap", lambda store: None)
+
+    with pytest.raises(HostError, match=r"napper` define `nap`, which the component imports as an `async func`"):
+        snapshot(ASYNC_FUNC_IMPORT, host=napper)
+    RunningAsync(snapshot(ASYNC_FUNC_IMPORT), wasi=False)  # left undefined, it gets a stand-in
+
+
 def test_async_component_code_cache(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
     first = snapshot(ASYNC_IMPORT, wasi=WasiOptions(env=ENV), code_cache=True)
