@@ -288,7 +288,10 @@ def spin_p3_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.mark.slow
-def test_spin_5_http_app_is_pre_initialized(spin_p3_component: bytes) -> None:
+def test_spin_5_http_app_is_pre_initialized(
+    spin_p3_component: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
     before = RunningAsync(spin_p3_component)
     assert len(async_imports(before.component, engine())) > 80  # WASIp3: its world imports that many
     assert before.call("init-state") == ""
@@ -300,6 +303,7 @@ def test_spin_5_http_app_is_pre_initialized(spin_p3_component: bytes) -> None:
     table = {word: word[::-1] for word in ("spin", "snapshot", "init")}
     table["squares"] = str(sum(n * n for n in range(1, 11)))
     assert out.call("init-state") == ",".join(f"{k}={v}" for k, v in sorted(table.items()))
+    assert pre_initialize(spin_p3_component) == output  # deterministic (this time from the code cache)
 
 
 
