@@ -22,7 +22,7 @@ from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
 from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
-from .runtime import CompileError, async_api_hint, check_input, run_init, validate_component
+from .runtime import CompileError, async_api_hint, check_input, refuse_malformed_before, run_init, validate_component
 from .state import ComponentState
 from .wasm.component import Component, core_modules, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
@@ -175,7 +175,12 @@ def _pipeline(
     nothing but its own imports).
     """
     view = memoryview(component)
-    parsed = parse_component(view)
+    try:
+        parsed = parse_component(view)
+    except UnsupportedComponentError as e:
+        if e.offset is not None:
+            refuse_malformed_before(component, e.offset)
+        raise
     call = parse_spec(init_func)
     _refuse_already_initialized(parsed, call.name)
     removal = None

@@ -37,12 +37,19 @@ from .options import InitOptions, OutputSink
 from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
-from .wave import InitCall, convert_args, parse_spec, resolve_init_name
+from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
 __all__ = [
-    "CompileError", "async_api_hint", "async_imports", "check_component", "check_input", "make_engine", "run_init",
+    "CompileError",
+    "async_api_hint",
+    "async_imports",
+    "check_component",
+    "check_input",
+    "make_engine",
+    "refuse_malformed_before",
+    "run_init",
     "validate_component",
-]  # fmt: skip
+]
 
 GUEST_STDERR_TAIL = 4000
 
@@ -162,6 +169,30 @@ def check_input(data: bytes, parsed: Component) -> None:
         raise _invalid("the component is invalid", e, 0) from e
 
 
+def refuse_malformed_before(data: bytes, offset: int) -> None:
+    """Raise InvalidComponentError if Wasmtime calls ``data`` malformed at ``offset`` or before it.
+
+    For an input our parser refused at ``offset`` as a byte it does not know:
+    either a newer binary format (unsupported) or a corrupt byte (malformed),
+    which only Wasmtime can tell. Compiles the whole input, on the way to an
+    error only.
+    """
+    refusal = _compile_refusal(data)
+    if refusal is not None:
+        error, cause = refusal
+        if isinstance(error, InvalidComponentError) and error.offset is not None and error.offset <= offset:
+            raise error from cause
+
+
+def _compile_refusal(data: bytes) -> tuple[ComponentInitError, wasmtime.WasmtimeError] | None:
+    """Our error for Wasmtime's refusal to compile ``data`` (the whole input, a compile's cost), and Wasmtime's; or None."""
+    try:
+        cm.Component(make_engine(), bytes(data))
+    except wasmtime.WasmtimeError as e:
+        return _invalid("the component is invalid", e, 0), e
+    return None
+
+
 def check_component(data: bytes) -> None:
     """Raise InvalidComponentError, at the offset Wasmtime names, if Wasmtime refuses ``data``.
 
@@ -172,10 +203,9 @@ def check_component(data: bytes) -> None:
     try:
         parsed = parse_component(memoryview(data), with_data=False)
     except UnsupportedComponentError:
-        try:
-            cm.Component(make_engine(), bytes(data))
-        except wasmtime.WasmtimeError as e:
-            raise _invalid("the component is invalid", e, 0) from e
+        refusal = _compile_refusal(data)
+        if refusal is not None:
+            raise refusal[0] from refusal[1]
         return
     check_input(data, parsed)
 
@@ -398,7 +428,7 @@ def run_init(
             init = _find_init(instance, store, component, engine, call, plan.prefix)
             params = init.type(store).params
             if call.args is None and params:
-                sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+                sig = ", ".join(f"{n}: {wit_type_name(t)}" for n, t in params)
                 raise InitExportError(
                     f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
                     f"e.g. -f '{call.name}(...)'"
