@@ -12,6 +12,10 @@ __all__ = [
     "OutputInvalidError",
     "UnsupportedComponentError",
     "ConfigError",
+    "OptionTypeError",
+    "OptionValueError",
+    "MissingPathError",
+    "BuildStepError",
     "PrecompileError",
     "release_frames",
 ]
@@ -53,6 +57,31 @@ class OutputInvalidError(ComponentInitError):
 
 class ConfigError(ComponentInitError):
     """An option given to the API, the CLI or the hook is invalid."""
+
+
+class OptionTypeError(ConfigError, TypeError):
+    """A hook option has the wrong type (a ``TypeError`` too, as hatchling's own option errors are)."""
+
+
+class OptionValueError(ConfigError, ValueError):
+    """A hook option has a bad value, or the hooks' tables do not fit together."""
+
+
+class MissingPathError(ConfigError, FileNotFoundError):
+    """A file or directory that an option names does not exist (or is not the kind it must be)."""
+
+
+class BuildStepError(ComponentInitError):
+    """A tool a hook runs for the build (componentize-py, pip) failed, or is missing from the build environment.
+
+    ``output`` is what the tool ``tool`` printed (for componentize-py, often the
+    app's own Python traceback); the hooks show it before the message.
+    """
+
+    def __init__(self, message: str, *, tool: str = "", output: str = "") -> None:
+        self.tool = tool
+        self.output = output
+        super().__init__(message)
 
 
 class PrecompileError(ComponentInitError):

@@ -214,6 +214,7 @@ class TestUnknownOptions:
 
     def test_hatch_own_options_accepted(self, tmp_path: Path) -> None:
         config = {"component": "app.wasm", "dependencies": ["x"], "enable-by-default": True}
+        (tmp_path / "app.wasm").write_bytes(b"")
         ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel").validate()
 
     @pytest.mark.parametrize(("key", "suggestion"), [("python_path", "python-path"), ("worl", "world")])

@@ -21,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, DESTINATION, DEV_MODE_DIRS, build_in_process, make_project, run_build
+from hatch_support import COMPONENT_INIT_HOOK, DESTINATION, DEV_MODE_DIRS, build_in_process, failed_build, make_project, run_build
 from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ConfigError
@@ -419,18 +419,23 @@ class TestHook:
             ),
         ],
     )
-    def test_bad_options(self, tmp_path: Path, app_component: bytes, options: dict[str, str], message: str) -> None:
+    def test_bad_options(
+        self, tmp_path: Path, app_component: bytes, options: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = make_project(tmp_path / "greeter", hook_table(**options), raw_component=app_component)
-        with pytest.raises((TypeError, ValueError)) as error:
-            build_in_process(project)
-        assert message in str(error.value)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, (TypeError, ValueError))
+        assert message in failure.message
 
-    def test_project_excluding_this_wasmtime(self, tmp_path: Path, app_component: bytes) -> None:
+    def test_project_excluding_this_wasmtime(
+        self, tmp_path: Path, app_component: bytes, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
         pyproject = project / "pyproject.toml"
         pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"', 'requires-python = ">=3.11"\ndependencies = ["wasmtime>=999"]'))
-        with pytest.raises(ConfigError, match=r"but the project requires `wasmtime>=999`"):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ConfigError)
+        assert "but the project requires `wasmtime>=999`" in failure.message
 
 
 # -- the sample project, built and installed for real -----------------------------------------------

@@ -22,7 +22,6 @@ import os
 import shutil
 import tempfile
 import time
-import traceback
 from functools import cached_property
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +33,7 @@ from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
+from .edge import ReportsErrors
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
 from .loader import install_loader_in_tree, ship_loader
 from .precompile import ship_precompiled
@@ -64,7 +64,7 @@ def editable_target(root: Path, destination: str, sources: Mapping[str, str]) ->
     return Path(root, destination)
 
 
-class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
+class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENT_INIT_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -143,7 +143,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
         found = module_file(self.config_host, Path(self.root))
         if found is None:
-            raise FileNotFoundError(self.options.error("host", not_found(self.config_host)))
+            from hatch_component_init.errors import MissingPathError
+
+            raise MissingPathError(self.options.error("host", not_found(self.config_host)))
         return found
 
     @cached_property
@@ -287,7 +289,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         try:
             return self.component_path.read_bytes()
         except FileNotFoundError:
-            raise FileNotFoundError(self._missing_component_message(build_data)) from None
+            from hatch_component_init.errors import MissingPathError
+
+            raise MissingPathError(self._missing_component_message(build_data)) from None
 
     def _missing_component_message(self, build_data: dict[str, Any]) -> str:
         hooks = list(build_data.get("build_hooks", ()))
@@ -339,14 +343,12 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 code_cache=options.code_cache,
             )
         except ComponentInitError as e:
-            # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
-            self.app.display_debug(traceback.format_exc())
             # A HostError here can only come from the host definitions (we pass no runtime callback).
             blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
-            message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+            # The engine's traceback is shown by the hook edge only with `-v` (hatch/edge.py).
+            raise ComponentInitError(f"Pre-initializing `{self.config_component}` failed: {blame}{e}") from e
         finally:
             guest_output.flush()
-        raise ComponentInitError(message)
 
     # -- where snapshots are put -----------------------------------------------------------------
 

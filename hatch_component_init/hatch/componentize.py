@@ -25,9 +25,11 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+from hatch_component_init.errors import BuildStepError
 from hatch_component_init.fileio import atomic_copy
 
 from .cache import ComponentCache, default_cache_dir
+from .edge import ReportsErrors
 from .config import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_PY_HOOK,
@@ -49,7 +51,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
+class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENTIZE_PY_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -237,11 +239,12 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
             if result.stdout.strip():
                 self.app.display_debug(result.stdout.rstrip())
             if result.returncode != 0:
-                details = (result.stderr or result.stdout).strip()
-                message = f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}`"
-                if details:
-                    message = f"{message}:\n{details}"
-                raise RuntimeError(message)
+                raise BuildStepError(
+                    f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}` "
+                    f"for build hook `{self.PLUGIN_NAME}`; its output is above",
+                    tool="componentize-py",
+                output=(result.stderr or result.stdout).strip(),
+                )
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
@@ -258,7 +261,7 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
                 f'install it by themselves (the hook declares "{self.requirement}" as a build dependency); '
                 f'without build isolation, install it first: pip install "{self.requirement}"'
             )
-            raise ModuleNotFoundError(message)
+            raise BuildStepError(message)
         installed = componentize_py_version()
         from packaging.requirements import Requirement
 
