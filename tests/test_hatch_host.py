@@ -7,8 +7,6 @@ to show it holds what init got from the build's host functions.
 
 from __future__ import annotations
 
-import re
-
 import sys
 import tarfile
 import textwrap
