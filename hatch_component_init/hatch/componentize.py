@@ -234,8 +234,11 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         command = self.command(partial)
         self.app.display_waiting(f"Building component `{self.config_output}` with componentize-py {installed_version}")
         self.app.display_debug(f"Running: componentize-py {shlex.join(command[3:])}")
+        from .bytecode import no_new_bytecode
+
         try:
-            result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
+            with no_new_bytecode([Path(self.root, entry) for entry in self.config_python_path]):
+                result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
             if result.stdout.strip():
                 self.app.display_debug(result.stdout.rstrip())
             if result.returncode != 0:
@@ -243,7 +246,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
                     f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}` "
                     f"for build hook `{self.PLUGIN_NAME}`; its output is above",
                     tool="componentize-py",
-                output=(result.stderr or result.stdout).strip(),
+                    output=(result.stderr or result.stdout).strip(),
                 )
             os.replace(partial, output)
         finally:
