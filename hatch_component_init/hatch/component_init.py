@@ -219,6 +219,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
+        self.warn_about_the_wheel(self.app, self.metadata.core.requires_python, artifact_path)
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
         self._remove_from_tree(self.editable_path)

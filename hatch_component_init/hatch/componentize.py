@@ -275,6 +275,9 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             )
         return installed
 
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
+        self.warn_about_the_wheel(self.app, self.metadata.core.requires_python, artifact_path)
+
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
         # Only the file this hook writes: the output directory may hold the user's own files.
         self.output_path.unlink(missing_ok=True)

@@ -476,6 +476,19 @@ class SharedOptionChecks:
 
             check_component_made(self.root, self.hook_tables())
 
+    def first_of_ours(self) -> bool:
+        """Whether this hook is the first of our hooks in the build: the one that says what concerns all."""
+        ours = [name for name in self.hook_tables() if name in SCHEMAS]
+        return not ours or ours[0] == self.PLUGIN_NAME
+
+    def warn_about_the_wheel(self, app: Any, requires_python: str | None, artifact: str) -> None:
+        """After a wheel is built, what about its metadata the user should fix (said once per build)."""
+        from .python_tag import missing_requires_python
+
+        warning = missing_requires_python(requires_python, artifact) if self.first_of_ours() else None
+        if warning is not None:
+            app.display_warning(warning)
+
     def validate_without_files(self) -> None:
         """The checks that need no file system, for while the frontend asks for build requirements."""
         validate_build(self.root, self.hook_tables(), files=False)
