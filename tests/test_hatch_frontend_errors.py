@@ -98,8 +98,14 @@ def environment(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:  # noqa: F8
         **hatch_home_env(tmp_path / "hatch-home"),
         "HATCH_COMPONENT_INIT_CACHE_DIR": str(tmp_path / "hook-cache"),
         "HATCH_COMPONENT_INIT_SKIP": "",
-        "HATCH_VERBOSE": "",
     }
+
+
+def quiet_environ() -> dict[str, str]:
+    """This process's environment without a verbosity of its own (hatchling reads it as an integer)."""
+    import os
+
+    return {name: value for name, value in os.environ.items() if name not in {"HATCH_VERBOSE", "HATCH_QUIET"}}
 
 
 def build(frontend: str, project: Path, env: dict[str, str], verbose: bool = False) -> tuple[int, list[str]]:
@@ -126,11 +132,9 @@ def host_traceback(lines: list[str]) -> list[str]:
 def test_one_paragraph_no_traceback(
     frontend: str, case: str, tmp_path: Path, environment: dict[str, str], greeter_component: bytes
 ) -> None:
-    import os
-
     spec = CASES[case]
     project = spec.make(tmp_path / "project", greeter_component)
-    code, lines = build(frontend, project, {**os.environ, **environment})
+    code, lines = build(frontend, project, {**quiet_environ(), **environment})
     log = "\n".join(lines)
     assert code != 0, log
     # pip indents the backend's output; the message is one line of its own.
@@ -144,10 +148,8 @@ def test_one_paragraph_no_traceback(
 
 @pytest.mark.parametrize(("frontend", "verbose"), [("hatch", "-v"), ("build", "HATCH_VERBOSE=1")])
 def test_traceback_on_request(frontend: str, verbose: str, tmp_path: Path, environment: dict[str, str]) -> None:
-    import os
-
     project = _option_typo(tmp_path / "project", b"")
-    env = {**os.environ, **environment}
+    env = {**quiet_environ(), **environment}
     if verbose == "HATCH_VERBOSE=1":
         env["HATCH_VERBOSE"] = "1"
     code, lines = build(frontend, project, env, verbose=verbose == "-v")

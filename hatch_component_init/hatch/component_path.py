@@ -46,18 +46,16 @@ def check_component_made(root: str | Path, hook_tables: Mapping[str, Any]) -> No
             return
     hints = [f"`{output}` (the `output` of build hook `{COMPONENTIZE_PY_HOOK}`)"] if output else []
     hints += [f"`{path}`" for path in similar_paths(Path(root), component) if path != output]
-    message = (
+    missing = (
         f"Component `{component}` for build hook `{COMPONENT_INIT_HOOK}` does not exist, and no build hook "
         f"that runs before `{COMPONENT_INIT_HOOK}` writes it"
     )
     if hints:
-        message += f"; did you mean {' or '.join(hints)}?"
-    else:
-        message += (
-            f". Build it first, e.g. with the `{COMPONENTIZE_PY_HOOK}` build hook listed before "
-            f"`{COMPONENT_INIT_HOOK}`."
-        )
-    raise MissingPathError(message)
+        raise MissingPathError(f"{missing}; did you mean {' or '.join(hints)}?")
+    raise MissingPathError(
+        f"{missing}. Build it first, e.g. with the `{COMPONENTIZE_PY_HOOK}` build hook listed before "
+        f"`{COMPONENT_INIT_HOOK}`."
+    )
 
 
 def similar_paths(root: Path, wanted: str, limit: int = 3) -> list[str]:
