@@ -32,10 +32,10 @@ _PRINTERS = {"_fail", "display_warning"}
 #: Functions that word (part of) a message: what they return, or assign to `text`/`message`, is one.
 _WORDING = {
     "failure_message", "_explain", "_internal_error", "tail", "_missing_component_message", "missing_requires_python",
-    "not_found",
+    "not_found", "unknown_message",
 }  # fmt: skip
 #: What only prefixes a message worded elsewhere (e.g. `Option `host` for build hook `x` ` + a wording function's).
-_PREFIX_ONLY = re.compile(r"(Option `[^`…]*` for build hook `…`|…) …")
+_PREFIX_ONLY = re.compile(r"(Option `[^`]*` for build hook `…`|…) …")
 
 
 def _class_names() -> set[str]:
