@@ -6,9 +6,8 @@ tests/test_hatch_end_to_end.py runs the real engine and real build frontends.
 
 from __future__ import annotations
 
-import re
-
 import hashlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -18,13 +17,13 @@ from typing import Any
 
 import pytest
 from hatch_support import (
-    failed_build,
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
     DESTINATION,
     DEV_MODE_DIRS,
     RAW_COMPONENT,
     build_in_process,
+    failed_build,
     make_project,
     tree_snapshot,
     wheel_member,

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 from hatch_support import (
-    failed_build,
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
     DESTINATION,
     build_in_process,
     check_greeter_wheel,
+    failed_build,
     make_project,
     make_pure_wheel,
     run_component,

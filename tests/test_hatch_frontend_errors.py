@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, COMPONENTIZE_HOOK, RAW_COMPONENT, find_links_env, hatch_home_env, make_project
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    RAW_COMPONENT,
+    find_links_env,
+    hatch_home_env,
+    make_project,
+)
 from test_hatch_isolated import tool, wheelhouse  # noqa: F401 - the fixture, shared with the isolated builds
 from test_hatch_real_engine import make_probe_project
 from test_init_messages import WHAT_FAILED

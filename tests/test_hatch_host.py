@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import wasmtime
-from hatch_support import failed_build, COMPONENTIZE_HOOK, build_in_process, make_project, tree_snapshot, wheel_member
+from hatch_support import COMPONENTIZE_HOOK, build_in_process, failed_build, make_project, tree_snapshot, wheel_member
 from test_hatch_real_engine import DESTINATION, RAW, files_under, make_probe_project
 from test_host import APP, define_settings
 from wasmtime import component as cm

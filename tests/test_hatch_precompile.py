@@ -21,7 +21,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, DESTINATION, DEV_MODE_DIRS, build_in_process, failed_build, make_project, run_build
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    DESTINATION,
+    DEV_MODE_DIRS,
+    build_in_process,
+    failed_build,
+    make_project,
+    run_build,
+)
 from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ConfigError

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 from hatch_support import (
-    failed_build,
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
     build_in_process,
+    failed_build,
     make_project,
     run_build,
     tree_snapshot,

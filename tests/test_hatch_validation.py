@@ -13,7 +13,14 @@ import re
 from pathlib import Path
 
 import pytest
-from hatch_support import failed_build, COMPONENT_INIT_HOOK, COMPONENTIZE_HOOK, RAW_COMPONENT, build_in_process, make_project
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    RAW_COMPONENT,
+    build_in_process,
+    failed_build,
+    make_project,
+)
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 

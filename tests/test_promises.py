@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 from hatch_support import (
-    failed_build,
     COMPONENT_INIT_HOOK,
     DESTINATION,
     DEV_MODE_DIRS,
     build_in_process,
+    failed_build,
     make_project,
     tree_snapshot,
 )
