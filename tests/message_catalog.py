@@ -27,6 +27,8 @@ _CLI_REFUSALS = {"_Refused", "ArgumentTypeError"}
 #: Internal errors whose message reaches the user inside another: the binary parsers' own (turned
 #: into InvalidComponentError with its offset), a stand-in import's (the trap that init failed with).
 _PARSER_ERRORS = {"_Malformed", "ImportCalled"}
+#: Builtin exceptions: their messages count when worded for a hook (the edge shows them as they are).
+_BUILTINS = {"TypeError", "ValueError", "FileNotFoundError", "NotADirectoryError", "OSError", "RuntimeError"}
 #: Functions whose string argument is a whole message the CLI or a hook prints.
 _PRINTERS = {"_fail", "display_warning"}
 #: Functions that word (part of) a message: what they return, or assign to `text`/`message`, is one.
@@ -139,6 +141,9 @@ def _messages_in(scope: ast.AST, classes: set[str]) -> list[tuple[str, int]]:
     for node in nodes:
         if isinstance(node, ast.Call) and node.args and (_name(node.func) in classes or _name(node.func) in _PRINTERS):
             found += [(template(choice, assignments), node.lineno) for choice in _choices(node.args[0])]
+        elif isinstance(node, ast.Call) and node.args and _name(node.func) in _BUILTINS:
+            texts = [template(choice, assignments) for choice in _choices(node.args[0])]
+            found += [(text, node.lineno) for text in texts if "for build hook `" in text]
         elif isinstance(node, ast.Call) and _name(node.func) == "error" and node.args and not _is_option_reader(node.func):
             found.append((template(node, assignments), node.lineno))
         elif wording and isinstance(node, ast.Return) and node.value is not None:

@@ -36,7 +36,7 @@ Method = TypeVar("Method", bound=Callable[..., Any])
 
 def failure_message(hook_name: str, error: BaseException) -> str:
     """The one paragraph a user reads for ``error``, raised by the build hook ``hook_name``."""
-    if isinstance(error, ComponentInitError):
+    if isinstance(error, ComponentInitError) or _names_the_hook(hook_name, error):
         text = str(error)
     elif isinstance(error, OSError):
         # The machine's fault, not the project's or ours (a full disk, a permission).
@@ -48,6 +48,16 @@ def failure_message(hook_name: str, error: BaseException) -> str:
         )
     # One paragraph: an engine's multi-line explanation stays, its blank lines go.
     return "\n".join(line for line in text.splitlines() if line.strip())
+
+
+def _names_the_hook(hook_name: str, error: BaseException) -> bool:
+    """A builtin error worded for the user the way hatchling words its own (``Option `x` for build hook `y` ...``).
+
+    Our code raises our own types; this keeps a message written in hatchling's
+    style with a builtin (``ValueError``, ``TypeError``, ``FileNotFoundError``)
+    from being reported as a bug.
+    """
+    return isinstance(error, (TypeError, ValueError, OSError)) and f"for build hook `{hook_name}`" in str(error)
 
 
 def reported(method: Method) -> Method:
