@@ -35,19 +35,27 @@ from hatch_component_init.options import InitOptions, WasiOptions
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
 from .edge import ReportsErrors
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
-from .loader import install_loader_in_tree, ship_loader
-from .precompile import ship_precompiled
+from .loader import missing_wasmtime_warning, render_loader
+from .precompile import Precompiled, ship_precompiled
 
-__all__ = ["SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
+__all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
+#: Set to 0 for a development build: `precompile = true` is then ignored (no `.cwasm`, a pure wheel whose
+#: loader compiles the component with Wasmtime's cache). Hatch has no notion of a release build; like
+#: its own HATCH_BUILD_* switches, an environment variable reaches every frontend (isolated or not).
+PRECOMPILE_ENV = "HATCH_COMPONENT_INIT_PRECOMPILE"
 
 _PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
 
 
 def _enabled(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _disabled(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"0", "false", "no", "off"}
 
 
 def _megabytes(size: int) -> str:
@@ -135,6 +143,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         value = self.options.value("host")
         return None if value is None else str(value)
 
+    @property
+    def host_option(self) -> str:
+        """How messages name the `host` option, as hatchling words its own."""
+        return self.options.error("host", "").rstrip()
+
     def host_module(self) -> Path | None:
         """The file of the `host` module (the part of it the cache key covers), found without running it."""
         if self.config_host is None:
@@ -204,18 +217,78 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 "component is used; set `destination` to another path to use the pre-initialized one"
             )
             if self.config_loader:
-                install_loader_in_tree(self, self.editable_path)
+                self._install_loader_in_tree(self.editable_path)
             return
         snapshot = self._snapshot_for_wheel(build_data)
         if version == "editable":
             self._install_in_tree(snapshot)
             if self.config_loader:
-                install_loader_in_tree(self, self.editable_path)
+                self._install_loader_in_tree(self.editable_path)
         else:
             build_data["force_include"][str(snapshot)] = self.config_destination
-            precompiled = ship_precompiled(self, snapshot, build_data) if self.config_precompile else None
+            precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
             if self.config_loader:
-                ship_loader(self, build_data, precompiled)
+                self._ship_loader(build_data, precompiled)
+
+    def _precompiles(self) -> bool:
+        if self.config_precompile and _disabled(PRECOMPILE_ENV):
+            self.app.display_warning(
+                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: a development build, `precompile` is ignored "
+                f"(no `.cwasm`; the component is compiled when it is first loaded)"
+            )
+            return False
+        return self.config_precompile
+
+    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
+        from .cache import PrecompiledCache
+
+        return ship_precompiled(
+            snapshot,
+            destination=self.config_destination,
+            dependencies=self.metadata.core.dependencies,
+            hook_name=self.PLUGIN_NAME,
+            cache=PrecompiledCache(default_cache_dir()) if self.config_cache else None,
+            stage=self._stage,
+            build_data=build_data,
+            report=self.app.display_success,
+            warn=self.app.display_warning,
+        )
+
+    def _ship_loader(self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None) -> None:
+        """Put the loader module into the wheel at the `loader` path."""
+        loader = self.config_loader
+        assert loader is not None
+        if precompiled is None:
+            # With a `.cwasm` the wheel already requires wasmtime (ship_precompiled added it).
+            self._warn_without_wasmtime()
+        source = render_loader(loader, self.config_destination, precompiled)
+        build_data["force_include"][str(self._stage(source))] = loader
+        what = f"`{precompiled[0]}`, else `{self.config_destination}`" if precompiled else f"`{self.config_destination}`"
+        self.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
+
+    def _install_loader_in_tree(self, component: Path) -> None:
+        """Editable installs import from the source tree: write the loader there, next to the in-tree ``component``.
+
+        It never uses a `.cwasm` (none is made for editable installs), so it compiles
+        the component with Wasmtime's cache: slow once per change, fast after.
+        """
+        loader = self.config_loader
+        assert loader is not None
+        self._warn_without_wasmtime()
+        target = self.tree_path(loader)
+        root = Path(self.root)
+        source = render_loader(target.relative_to(root).as_posix(), component.relative_to(root).as_posix())
+        self.write_in_tree(target, source)
+        no_cwasm = " (`precompile` applies to regular wheels only)" if self.config_precompile else ""
+        self.app.display_info(
+            f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
+            f"compiles `{component.relative_to(root).as_posix()}` with Wasmtime's cache{no_cwasm}"
+        )
+
+    def _warn_without_wasmtime(self) -> None:
+        warning = missing_wasmtime_warning(self.metadata.core.dependencies, self.PLUGIN_NAME)
+        if warning is not None:
+            self.app.display_warning(warning)
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
@@ -321,14 +394,14 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         from hatch_component_init.api import pre_initialize
         from hatch_component_init.errors import ComponentInitError, HostError
 
-        from .host import OPTION, load_fresh
+        from .host import load_fresh
 
         options = self.init_options
         self.app.display_debug(f"Options: {options}")
         host = None
         if self.config_host is not None and host_module is not None:
             # A module that cannot be imported fails here, its message naming the option.
-            host = load_fresh(self.config_host, Path(self.root), host_module)
+            host = load_fresh(self.config_host, Path(self.root), host_module, self.host_option)
         # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
         guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
         try:
@@ -345,7 +418,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             )
         except ComponentInitError as e:
             # A HostError here can only come from the host definitions (we pass no runtime callback).
-            blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
+            blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
             # The engine's traceback is shown by the hook edge only with `-v` (hatch/edge.py).
             raise ComponentInitError(f"Pre-initializing `{self.config_component}` failed: {blame}{e}") from e
         finally:
