@@ -30,8 +30,9 @@ _PARSER_ERRORS = {"_Malformed", "ImportCalled"}
 #: Builtin exceptions: their messages count when worded for a hook (the edge shows them as they are).
 _BUILTINS = {"TypeError", "ValueError", "FileNotFoundError", "NotADirectoryError", "OSError", "RuntimeError"}
 #: Functions whose string argument is a whole message the CLI or a hook prints.
-_PRINTERS = {"_fail", "display_warning"}
-#: Functions that word (part of) a message: what they return, or assign to `text`/`message`, is one.
+_PRINTERS = {"_fail", "display_warning", "warn"}
+#: Functions that word (part of) a message: what they return, or assign to `text`/`message`, is one
+#: (and so for every function whose name ends in `_warning`).
 _WORDING = {
     "failure_message", "_explain", "_internal_error", "tail", "_missing_component_message", "missing_requires_python",
     "not_found", "unknown_message",
@@ -136,7 +137,9 @@ def _own_nodes(scope: ast.AST) -> list[ast.AST]:
 def _messages_in(scope: ast.AST, classes: set[str]) -> list[tuple[str, int]]:
     nodes = _own_nodes(scope)
     assignments = _assignments(nodes)
-    wording = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and scope.name in _WORDING
+    wording = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+        scope.name in _WORDING or scope.name.endswith("_warning")
+    )
     found = []
     for node in nodes:
         if isinstance(node, ast.Call) and node.args and (_name(node.func) in classes or _name(node.func) in _PRINTERS):
