@@ -2,10 +2,11 @@
 
 Hooks run one after another, so a mistyped `component` used to surface only
 after the `componentize-py` hook had spent seconds building the right file.
-When every hook before `component-init` is one of ours, we know what they
-write (the `componentize-py` hook's `output`), so a path that does not exist
-and is not written by them fails the build at once, naming the likely path.
-After any other hook we cannot know; the hook checks again when it runs.
+When every hook before `component-init` is one of ours, what they write is
+known (the `componentize-py` hook's `output`; config.check_component_input
+says which), so a path that does not exist and is not written by them fails
+the build at once, naming the likely path. After any other hook that cannot be
+known; the hook checks again when it runs.
 """
 
 from __future__ import annotations
@@ -14,11 +15,8 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 from hatch_component_init.errors import MissingPathError
-
-from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, SCHEMAS, reader_for
 
 __all__ = ["check_component_made", "similar_paths"]
 
@@ -28,34 +26,30 @@ _SKIPPED = frozenset({"__pycache__", "node_modules", "dist", "site-packages"})
 _MAX_ENTRIES = 5_000
 
 
-def check_component_made(root: str | Path, hook_tables: Mapping[str, Any]) -> None:
-    """Refuse a `component` that does not exist and that no hook running before `component-init` writes."""
-    names = list(hook_tables)
-    if COMPONENT_INIT_HOOK not in names or not isinstance(hook_tables[COMPONENT_INIT_HOOK], Mapping):
-        return
-    earlier = names[: names.index(COMPONENT_INIT_HOOK)]
-    if any(name not in SCHEMAS for name in earlier):
-        return  # another plugin's hook may write it: checked when `component-init` runs
-    component = str(reader_for(COMPONENT_INIT_HOOK, hook_tables[COMPONENT_INIT_HOOK], root).value("component"))
+def check_component_made(
+    root: str | Path, hook_name: str, component: str, written: Mapping[str, tuple[str, str]], producer: str
+) -> None:
+    """Refuse ``component`` (of the hook ``hook_name``) when it does not exist and no earlier hook writes it.
+
+    ``written`` maps each earlier hook that writes a file to that file's option
+    and path (``{"componentize-py": ("output", "build/app.wasm")}``); the caller
+    knows every earlier hook. ``producer`` is the hook to suggest for making it.
+    """
     if Path(root, component).exists():
         return
-    output = None
-    if COMPONENTIZE_PY_HOOK in earlier and isinstance(hook_tables[COMPONENTIZE_PY_HOOK], Mapping):
-        output = str(reader_for(COMPONENTIZE_PY_HOOK, hook_tables[COMPONENTIZE_PY_HOOK], root).value("output"))
-        if Path(root, output).resolve() == Path(root, component).resolve():
-            return
-    hints = [f"`{output}` (the `output` of build hook `{COMPONENTIZE_PY_HOOK}`)"] if output else []
-    hints += [f"`{path}`" for path in similar_paths(Path(root), component) if path != output]
+    target = Path(root, component).resolve()
+    if any(Path(root, path).resolve() == target for _option, path in written.values()):
+        return
+    hints = [f"`{path}` (the `{option}` of build hook `{hook}`)" for hook, (option, path) in written.items()]
+    outputs = {path for _option, path in written.values()}
+    hints += [f"`{path}`" for path in similar_paths(Path(root), component) if path not in outputs]
     missing = (
-        f"Component `{component}` for build hook `{COMPONENT_INIT_HOOK}` does not exist, and no build hook "
-        f"that runs before `{COMPONENT_INIT_HOOK}` writes it"
+        f"Component `{component}` for build hook `{hook_name}` does not exist, and no build hook "
+        f"that runs before `{hook_name}` writes it"
     )
     if hints:
         raise MissingPathError(f"{missing}; did you mean {' or '.join(hints)}?")
-    raise MissingPathError(
-        f"{missing}. Build it first, e.g. with the `{COMPONENTIZE_PY_HOOK}` build hook listed before "
-        f"`{COMPONENT_INIT_HOOK}`."
-    )
+    raise MissingPathError(f"{missing}. Build it first, e.g. with the `{producer}` build hook listed before `{hook_name}`.")
 
 
 def similar_paths(root: Path, wanted: str, limit: int = 3) -> list[str]:

@@ -447,6 +447,29 @@ def _check_order(root: str | Path, order: Iterable[str], hook_tables: Mapping[st
     )
 
 
+def check_component_input(root: str | Path, hook_tables: Mapping[str, Any]) -> None:
+    """A `component-init` input that does not exist must be written by a hook that runs before it.
+
+    Only when every earlier hook is one of ours is it known what they write (the
+    `componentize-py` hook's `output`); after another plugin's hook the check
+    waits until `component-init` runs.
+    """
+    from .component_path import check_component_made
+
+    names = list(hook_tables)
+    if COMPONENT_INIT_HOOK not in names or not isinstance(hook_tables[COMPONENT_INIT_HOOK], Mapping):
+        return
+    earlier = names[: names.index(COMPONENT_INIT_HOOK)]
+    if any(name not in SCHEMAS or not isinstance(hook_tables[name], Mapping) for name in earlier):
+        return
+    component = str(reader_for(COMPONENT_INIT_HOOK, hook_tables[COMPONENT_INIT_HOOK], root).value("component"))
+    written: dict[str, tuple[str, str]] = {}
+    if COMPONENTIZE_PY_HOOK in earlier:
+        output = reader_for(COMPONENTIZE_PY_HOOK, hook_tables[COMPONENTIZE_PY_HOOK], root).value("output")
+        written[COMPONENTIZE_PY_HOOK] = ("output", str(output))
+    check_component_made(root, COMPONENT_INIT_HOOK, component, written, producer=COMPONENTIZE_PY_HOOK)
+
+
 def hook_tables(build_config: Any, hook_name: str, config: Mapping[str, Any]) -> Mapping[str, Any]:
     """The tables of every hook of this build, in the order they run (just ours when built alone)."""
     tables = getattr(build_config, "hook_config", None)
@@ -472,9 +495,7 @@ class SharedOptionChecks:
         """Check the options of every one of our hooks in this build, before any of them does work."""
         validate_build(self.root, self.hook_tables())
         if self.target_name != "sdist":  # an sdist only warns: it may be built before the component exists
-            from .component_path import check_component_made
-
-            check_component_made(self.root, self.hook_tables())
+            check_component_input(self.root, self.hook_tables())
 
     def first_of_ours(self) -> bool:
         """Whether this hook is the first of our hooks in the build: the one that says what concerns all."""
