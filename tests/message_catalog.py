@@ -105,7 +105,9 @@ def _assignments(nodes: list[ast.AST]) -> dict[str, ast.expr]:
         elif isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and isinstance(node.op, ast.Add):
             previous = found.get(node.target.id)
             if previous is not None:
-                found[node.target.id] = ast.BinOp(previous, ast.Add(), node.value)
+                # Usually added under a condition: the message is either.
+                grown = ast.BinOp(previous, ast.Add(), node.value)
+                found[node.target.id] = ast.IfExp(ast.Constant(True), grown, previous)
     return found
 
 
@@ -114,10 +116,18 @@ def _normalized(text: str) -> str:
     return " ".join(text.split())
 
 
-def _choices(node: ast.expr) -> list[ast.expr]:
-    """The messages an expression can be: both branches of ``a if test else b``."""
+def _choices(node: ast.expr, assignments: dict[str, ast.expr]) -> list[ast.expr]:
+    """The messages an expression can be: both branches of ``a if test else b``, through variables too."""
+    if isinstance(node, ast.Name) and node.id in assignments:
+        return _choices(assignments[node.id], assignments)
     if isinstance(node, ast.IfExp):
-        return [*_choices(node.body), *_choices(node.orelse)]
+        return [*_choices(node.body, assignments), *_choices(node.orelse, assignments)]
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return [
+            ast.BinOp(left, ast.Add(), right)
+            for left in _choices(node.left, assignments)
+            for right in _choices(node.right, assignments)
+        ]
     return [node]
 
 
@@ -143,16 +153,16 @@ def _messages_in(scope: ast.AST, classes: set[str]) -> list[tuple[str, int]]:
     found = []
     for node in nodes:
         if isinstance(node, ast.Call) and node.args and (_name(node.func) in classes or _name(node.func) in _PRINTERS):
-            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.args[0])]
+            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.args[0], assignments)]
         elif isinstance(node, ast.Call) and node.args and _name(node.func) in _BUILTINS:
-            texts = [template(choice, assignments) for choice in _choices(node.args[0])]
+            texts = [template(choice, assignments) for choice in _choices(node.args[0], assignments)]
             found += [(text, node.lineno) for text in texts if "for build hook `" in text]
         elif isinstance(node, ast.Call) and _name(node.func) == "error" and node.args and not _is_option_reader(node.func):
             found.append((template(node, assignments), node.lineno))
         elif wording and isinstance(node, ast.Return) and node.value is not None:
-            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.value)]
+            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.value, assignments)]
         elif wording and isinstance(node, ast.Assign) and _name(node.targets[0]) in {"text", "message"}:
-            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.value)]
+            found += [(template(choice, assignments), node.lineno) for choice in _choices(node.value, assignments)]
     return found
 
 

@@ -393,9 +393,9 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         try:
             check_component(component)
         except ComponentInitError as e:
-            self.app.display_debug(traceback.format_exc())
+            # Its traceback is shown by the hook edge with `-v` (hatch/edge.py).
             message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
-            raise ComponentInitError(message) from None
+            raise ComponentInitError(message) from e
         self.app.display_success(
             f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
             f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
