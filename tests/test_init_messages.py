@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hatch_support import RAW_COMPONENT, failed_build, make_project
+from hatch_support import RAW_COMPONENT, build_in_process, failed_build, make_project
 
 from hatch_component_init.errors import ComponentInitError
 from test_engine_shapes import GLOBALS
