@@ -32,7 +32,7 @@ _BUILTINS = {"TypeError", "ValueError", "FileNotFoundError", "NotADirectoryError
 #: Functions whose string argument is a whole message the CLI or a hook prints.
 _PRINTERS = {"_fail", "display_warning", "warn"}
 #: Functions that word (part of) a message: what they return, or assign to `text`/`message`, is one
-#: (and so for every function whose name ends in `_warning`).
+#: (and so for every function whose name ends in `_warning` or `_message`).
 _WORDING = {
     "failure_message", "_explain", "_internal_error", "tail", "_missing_component_message", "missing_requires_python",
     "not_found", "unknown_message",
@@ -148,7 +148,7 @@ def _messages_in(scope: ast.AST, classes: set[str]) -> list[tuple[str, int]]:
     nodes = _own_nodes(scope)
     assignments = _assignments(nodes)
     wording = isinstance(scope, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-        scope.name in _WORDING or scope.name.endswith("_warning")
+        scope.name in _WORDING or scope.name.endswith(("_warning", "_message"))
     )
     found = []
     for node in nodes:
