@@ -13,6 +13,7 @@ __all__ = [
     "UnsupportedComponentError",
     "ConfigError",
     "PrecompileError",
+    "RebuildError",
     "release_frames",
 ]
 
@@ -57,6 +58,10 @@ class ConfigError(ComponentInitError):
 
 class PrecompileError(ComponentInitError):
     """Compiling the component ahead of time for this machine is impossible here, or Wasmtime failed at it."""
+
+
+class RebuildError(ComponentInitError):
+    """An editable install's rebuild on load failed; the last good snapshot was kept."""
 
 
 def release_frames(error: BaseException) -> None:

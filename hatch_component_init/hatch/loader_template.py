@@ -47,8 +47,12 @@ WASMTIME_VERSION: str | None = None
 TARGET: str | None = None
 #: (architecture, operating system) of that target: what Wasmtime requires of the host.
 PLATFORM: tuple[str, str] | None = None
+#: An editable install's project root, relative to this file: load() rebuilds the component when the app changed (None: never).
+EDITABLE_ROOT: str | None = None
 # -- settings written by the build hook: end --
 
+#: Set to 0 to load an editable install's component as it is, without rebuilding it when the app changed.
+REBUILD_ENV = "HATCH_COMPONENT_INIT_REBUILD"
 _CHUNK = 1 << 20
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 _SYSTEMS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}
@@ -153,18 +157,37 @@ class Loaded(tuple):  # type: ignore[type-arg]
         return f"Loaded(engine={self[0]!r}, component={self[1]!r}, how={self.how!r})"
 
 
+def _rebuild_if_changed(here: str) -> str | None:
+    """In an editable install, rebuild the component when the app changed since it was built (see EDITABLE_ROOT)."""
+    if EDITABLE_ROOT is None or os.environ.get(REBUILD_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+        return None
+    try:
+        from hatch_component_init.hatch.editable import refresh
+    except ImportError:
+        sys.stderr.write(
+            f"{__name__}: an editable install whose component is rebuilt when the app changes, but "
+            f"hatch-component-init is not importable here, so it is loaded as it is; install hatch-component-init "
+            f"(and componentize-py) into this environment, or set {REBUILD_ENV}=0\n"
+        )
+        return None
+    return refresh(os.path.normpath(os.path.join(here, EDITABLE_ROOT)), os.path.join(here, COMPONENT))
+
+
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
     """The engine (``engine``, or a new one with Wasmtime's cache on) and the component compiled for it.
 
     Never fails because of the precompiled file; it only gets slower without it.
-    Keep the result: each call loads the component again.
+    Keep the result: each call loads the component again. In an editable
+    install it first rebuilds the component if the app changed, and raises
+    hatch-component-init's ``RebuildError`` if that fails.
     """
     import wasmtime
     from wasmtime.component import Component
 
+    here = os.path.dirname(os.path.abspath(__file__))
+    rebuilt = _rebuild_if_changed(here)
     if engine is None:
         engine = _default_engine()
-    here = os.path.dirname(os.path.abspath(__file__))
     why = "no precompiled component was built"
     if PRECOMPILED is not None:
         path = os.path.join(here, PRECOMPILED)
@@ -178,4 +201,4 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
                 return Loaded(engine, component, f"precompiled {PRECOMPILED}")
         why = f"{PRECOMPILED}: {reason}"
     component = Component.from_file(engine, os.path.join(here, COMPONENT))
-    return Loaded(engine, component, f"compiled {COMPONENT} ({why})")
+    return Loaded(engine, component, f"compiled {COMPONENT} ({why}{'; ' + rebuilt if rebuilt else ''})")

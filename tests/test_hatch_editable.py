@@ -1,0 +1,198 @@
+"""Editable installs rebuild on load: a real `pip install -e` of the greeter, then hosts in fresh processes.
+
+The project is installed once (module fixture) into a throw-away venv that
+sees the test venv's packages (hatch-component-init, componentize-py,
+wasmtime) through a `.pth` file, without build isolation, so that the build
+and the loads share one environment as in a developer's venv. Each test then
+edits the app and loads it in new host processes, never reinstalling.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+
+import pytest
+from hatch_support import DEV_MODE_DIRS, FIXTURE
+
+pytestmark = pytest.mark.slow
+
+DESTINATION = "greeter_pkg/greeter.wasm"
+REBUILT = "hatch-component-init: rebuilt greeter_pkg/greeter.wasm"
+
+PYPROJECT = f"""\
+[build-system]
+requires = ["hatchling", "hatch-component-init"]
+build-backend = "hatchling.build"
+
+[project]
+name = "greeter"
+version = "1.0"
+requires-python = ">=3.11"
+dependencies = ["wasmtime"]
+
+[tool.hatch.build.targets.wheel]
+packages = ["greeter_pkg"]
+{DEV_MODE_DIRS}
+
+[tool.hatch.build.hooks.componentize-py]
+wit = "wit"
+world = "greeter"
+module = "app"
+output = "build/greeter.wasm"
+
+[tool.hatch.build.hooks.component-init]
+component = "build/greeter.wasm"
+destination = "{DESTINATION}"
+dirs = {{ "data" = "/data" }}
+loader = "greeter_pkg/_component.py"
+"""
+
+#: The host: loads through the generated loader, greets Ada, reports the answer and how it loaded.
+HOST = """
+import json, wasmtime
+from wasmtime.component import Linker
+from greeter_pkg._component import load
+loaded = load()
+engine, component = loaded
+linker = Linker(engine)
+linker.add_wasip2()
+store = wasmtime.Store(engine)
+store.set_wasi(wasmtime.WasiConfig())
+greet = linker.instantiate(store, component).get_func(store, "greet")
+answer = greet(store, "Ada")
+greet.post_return(store)
+print(json.dumps({"answer": answer, "how": loaded.how}))
+"""
+
+
+class Install:
+    def __init__(self, base: Path) -> None:
+        self.project = base / "greeter"
+        self.venv = base / "venv"
+        self.env = {
+            **os.environ,
+            "VIRTUAL_ENV": str(self.venv),
+            "HATCH_COMPONENT_INIT_CACHE_DIR": str(base / "cache"),
+        }
+        self.env.pop("HATCH_COMPONENT_INIT_REBUILD", None)
+        self.env.pop("PYTHONPATH", None)
+        self.python = self.venv / "bin" / "python"
+
+    def create(self) -> None:
+        shutil.copytree(FIXTURE, self.project, ignore=shutil.ignore_patterns("__pycache__"))
+        (self.project / "pyproject.toml").write_text(PYPROJECT)
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
+        site = Path(sysconfig.get_path("purelib", vars={"base": str(self.venv), "platbase": str(self.venv)}))
+        # The test venv's packages, with their own .pth files (hatch-component-init is installed editable).
+        (site / "_test_venv.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+        result = subprocess.run(
+            [str(self.python), "-m", "pip", "install", "--no-build-isolation", "--no-deps", "-e", str(self.project)],
+            env=self.env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
+    def edit(self, old: str, new: str) -> None:
+        app = self.project / "app.py"
+        text = app.read_text()
+        assert old in text
+        app.write_text(text.replace(old, new))
+
+    def start(self, **env: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [str(self.python), "-c", HOST], env={**self.env, **env}, cwd=self.project.parent,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def load(self, **env: str) -> tuple[int, dict[str, str], str]:
+        """Run the host in a fresh process: (exit code, what it printed as JSON, its stderr)."""
+        process = self.start(**env)
+        stdout, stderr = process.communicate(timeout=600)
+        lines = stdout.strip().splitlines()
+        return process.returncode, json.loads(lines[-1]) if process.returncode == 0 else {}, stderr
+
+    @property
+    def snapshot(self) -> bytes:
+        return (self.project / DESTINATION).read_bytes()
+
+
+@pytest.fixture(scope="module")
+def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
+    installed = Install(tmp_path_factory.mktemp("editable"))
+    installed.create()
+    return installed
+
+
+def test_1_the_install_loads_without_a_rebuild(install: Install) -> None:
+    code, got, stderr = install.load()
+    assert code == 0, stderr
+    assert got == {"answer": "Hello, Ada!", "how": "compiled greeter.wasm (no precompiled component was built)"}
+    assert REBUILT not in stderr
+
+
+def test_2_an_edit_shows_up_in_a_fresh_process(install: Install) -> None:
+    install.edit('return f"{greeting}, {name}!"', 'return f"{greeting}, {name}? (edited)"')
+    code, got, stderr = install.load()
+    assert code == 0, stderr
+    assert got["answer"] == "Hello, Ada? (edited)"
+    assert "rebuilt because the app changed" in got["how"]
+    (line,) = [line for line in stderr.splitlines() if line.startswith(REBUILT)]
+    assert line.startswith(f"{REBUILT} (componentize-py, then pre-init) because the app changed ("), line
+    assert line.endswith(" s")
+    # Rebuilt once: the next process loads what is there.
+    code, got, stderr = install.load()
+    assert (code, got["answer"], REBUILT in stderr) == (0, "Hello, Ada? (edited)", False)
+
+
+def test_3_the_opt_out_loads_what_is_there(install: Install) -> None:
+    before = install.snapshot
+    install.edit("? (edited)", "? (edited twice)")
+    code, got, stderr = install.load(HATCH_COMPONENT_INIT_REBUILD="0")
+    assert code == 0, stderr
+    assert got["answer"] == "Hello, Ada? (edited)"
+    assert REBUILT not in stderr and install.snapshot == before
+
+
+def test_4_two_concurrent_loads_both_succeed(install: Install) -> None:
+    install.edit("? (edited twice)", "? (edited thrice)")
+    first, second = install.start(), install.start()
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    answers = [json.loads(stdout.strip().splitlines()[-1])["answer"] for stdout, _ in outputs]
+    assert answers == ["Hello, Ada? (edited thrice)"] * 2
+    # One rebuilt; the other waited for it and found nothing left to do.
+    assert sum(stderr.count(REBUILT) for _, stderr in outputs) == 1, outputs
+
+
+def test_5_a_failed_rebuild_raises_and_keeps_the_last_snapshot(install: Install) -> None:
+    before = install.snapshot
+    install.edit("def greet(self, name: str) -> str:", "def greet(self, name: str) -> str:\n        return (")
+    code, _, stderr = install.load()
+    assert code != 0
+    assert "RebuildError: Rebuilding `greeter_pkg/greeter.wasm` for this editable install failed (the app changed" in stderr
+    assert "set HATCH_COMPONENT_INIT_REBUILD=0 to load that snapshot as it is" in stderr
+    assert "componentize-py failed" in stderr and "SyntaxError" in stderr  # the guest's own error
+    assert install.snapshot == before
+    code, got, stderr = install.load(HATCH_COMPONENT_INIT_REBUILD="0")
+    assert (code, got.get("answer")) == (0, "Hello, Ada? (edited thrice)"), stderr
+
+    # Pre-init fails: the guest's output is in the error.
+    install.edit("        return (\n", "")
+    install.edit("        init_runs += 1\n", '        init_runs += 1\n        print("init: about to fail")\n        raise ValueError("no")\n')
+    code, _, stderr = install.load()
+    assert code != 0
+    assert "Rebuilding `greeter_pkg/greeter.wasm` for this editable install failed" in stderr
+    assert "init: about to fail" in stderr and "Pre-initializing `build/greeter.wasm` failed" in stderr
+    assert install.snapshot == before
+
+    # Fixed (and edited once more): the next load rebuilds and answers.
+    install.edit('        print("init: about to fail")\n        raise ValueError("no")\n', "")
+    install.edit("? (edited thrice)", "? (fixed)")
+    code, got, stderr = install.load()
+    assert (code, got.get("answer")) == (0, "Hello, Ada? (fixed)"), stderr
+    assert REBUILT in stderr
