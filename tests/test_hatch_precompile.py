@@ -234,7 +234,7 @@ class TestLoader:
                                                  for h in node.handlers)
         ]  # fmt: skip
         assert [ast.unparse(node) for node in guarded.body] == [
-            "from hatch_component_init.hatch.editable import refresh"
+            "from hatch_component_init.hatch.editable import development_engine, refresh"
         ]
         guarded.body = []
         imported = set()
@@ -441,7 +441,7 @@ class TestHook:
 
         got = run_loader(project, tmp_path / "home", module="greeter_pkg._component")
         assert got["answer"] == 42
-        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert got["how"] == "compiled greeter.wasm with Winch (no precompiled component was built)"
 
         hook = ComponentInitBuildHook(
             str(project), {"component": "build/greeter.wasm", "destination": DESTINATION, "loader": LOADER},

@@ -316,10 +316,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         )
         write_in_tree(target, source)
         no_cwasm = " (`precompile` applies to regular wheels only)" if self.config_precompile else ""
+        compiler = "Winch and " if rebuilds else ""
         rebuild = "; it rebuilds the component when the app changed" if rebuilds else ""
         self.app.display_info(
             f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
-            f"compiles `{component.relative_to(root).as_posix()}` with Wasmtime's cache{no_cwasm}{rebuild}"
+            f"compiles `{component.relative_to(root).as_posix()}` with {compiler}Wasmtime's cache{no_cwasm}{rebuild}"
         )
 
     def _warn_without_wasmtime(self) -> None:

@@ -27,6 +27,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import wasmtime
     import wasmtime.component
 
@@ -157,20 +159,25 @@ class Loaded(tuple):  # type: ignore[type-arg]
         return f"Loaded(engine={self[0]!r}, component={self[1]!r}, how={self.how!r})"
 
 
-def _rebuild_if_changed(here: str) -> str | None:
-    """In an editable install, rebuild the component when the app changed since it was built (see EDITABLE_ROOT)."""
+def _editable(here: str) -> tuple[str | None, Callable[[], wasmtime.Engine] | None]:
+    """In an editable install: rebuild the component if the app changed since it was built (see EDITABLE_ROOT).
+
+    Returns what was rebuilt (or None) and hatch-component-init's engine for
+    development loads (None: not an editable install that rebuilds).
+    """
     if EDITABLE_ROOT is None or os.environ.get(REBUILD_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
-        return None
+        return None, None
     try:
-        from hatch_component_init.hatch.editable import refresh
+        from hatch_component_init.hatch.editable import development_engine, refresh
     except ImportError:
         sys.stderr.write(
             f"{__name__}: an editable install whose component is rebuilt when the app changes, but "
             f"hatch-component-init is not importable here, so it is loaded as it is; install hatch-component-init "
             f"(and componentize-py) into this environment, or set {REBUILD_ENV}=0\n"
         )
-        return None
-    return refresh(os.path.normpath(os.path.join(here, EDITABLE_ROOT)), os.path.join(here, COMPONENT))
+        return None, None
+    rebuilt = refresh(os.path.normpath(os.path.join(here, EDITABLE_ROOT)), os.path.join(here, COMPONENT))
+    return rebuilt, development_engine
 
 
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
@@ -179,15 +186,17 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
     Never fails because of the precompiled file; it only gets slower without it.
     Keep the result: each call loads the component again. In an editable
     install it first rebuilds the component if the app changed, and raises
-    hatch-component-init's ``RebuildError`` if that fails.
+    hatch-component-init's ``RebuildError`` if that fails; without ``engine``
+    it then compiles with Winch (fast to compile; Cranelift if Winch cannot).
     """
     import wasmtime
     from wasmtime.component import Component
 
     here = os.path.dirname(os.path.abspath(__file__))
-    rebuilt = _rebuild_if_changed(here)
+    rebuilt, development_engine = _editable(here)
+    winch = engine is None and development_engine is not None
     if engine is None:
-        engine = _default_engine()
+        engine = development_engine() if development_engine is not None else _default_engine()
     why = "no precompiled component was built"
     if PRECOMPILED is not None:
         path = os.path.join(here, PRECOMPILED)
@@ -200,5 +209,15 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
             else:
                 return Loaded(engine, component, f"precompiled {PRECOMPILED}")
         why = f"{PRECOMPILED}: {reason}"
+    if rebuilt:
+        why += "; " + rebuilt
+    if winch:
+        try:
+            component = Component.from_file(engine, os.path.join(here, COMPONENT))
+            return Loaded(engine, component, f"compiled {COMPONENT} with Winch ({why})")
+        except wasmtime.WasmtimeError as e:
+            # A feature Winch lacks: Cranelift compiles everything Wasmtime accepts.
+            why += "; Winch could not compile it: " + " ".join(str(e).split())
+            engine = _default_engine()
     component = Component.from_file(engine, os.path.join(here, COMPONENT))
-    return Loaded(engine, component, f"compiled {COMPONENT} ({why}{'; ' + rebuilt if rebuilt else ''})")
+    return Loaded(engine, component, f"compiled {COMPONENT} ({why})")
