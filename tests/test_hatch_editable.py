@@ -153,6 +153,68 @@ def test_without_hatch_component_init_the_loader_says_so_and_loads(tmp_path: Pat
     assert (quiet.returncode, quiet.stderr) == (0, "")
 
 
+#: Init stores ANSWER in a global that `answer` returns.
+ANSWER_WAT = """
+(component
+  (core module $m
+    (global $answer (mut i32) (i32.const 0))
+    (func (export "init") (global.set $answer (i32.const ANSWER)))
+    (func (export "answer") (result i32) (global.get $answer)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+
+LOAD_ANSWER = """
+import json, sys, wasmtime
+from wasmtime.component import Linker
+from greeter_pkg._component import load
+loaded = load()
+store = wasmtime.Store(loaded.engine)
+answer = Linker(loaded.engine).instantiate(store, loaded.component).get_func(store, "answer")
+print(json.dumps({"answer": answer(store), "how": loaded.how}))
+"""
+
+
+def answer_component(answer: int) -> bytes:
+    from wat_support import wat
+
+    return wat(ANSWER_WAT.replace("ANSWER", str(answer)))
+
+
+def load_answer(project: Path, **env: str) -> tuple[dict[str, object], str]:
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_ANSWER], cwd=project, env={**os.environ, **env},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1]), result.stderr
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+@pytest.mark.parametrize("rebuild_on_load", [True, False])
+def test_a_changed_component_file_is_pre_initialized_again(tmp_path: Path, rebuild_on_load: bool) -> None:
+    """Without a `componentize-py` hook the input is the component file: a new one is pre-initialized on load."""
+    from hatch_support import COMPONENT_INIT_HOOK, RAW_COMPONENT, build_in_process, make_project
+
+    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "")
+    table += 'loader = "greeter_pkg/_component.py"\n' + f"rebuild-on-load = {str(rebuild_on_load).lower()}\n"
+    project = make_project(tmp_path / "greeter", table, answer_component(42), wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+    assert load_answer(project)[0]["answer"] == 42
+
+    (project / RAW_COMPONENT).write_bytes(answer_component(43))
+    got, stderr = load_answer(project)
+    if rebuild_on_load:
+        assert got["answer"] == 43
+        assert f"{REBUILT} (pre-init) because `build/greeter.wasm` changed, in " in stderr
+        assert str(got["how"]).endswith("; rebuilt because `build/greeter.wasm` changed)")
+        assert load_answer(project) == ({"answer": 43, "how": got["how"].split("; rebuilt")[0] + ")"}, "")
+    else:
+        assert (got["answer"], stderr) == (42, "")
+        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+
+
 @pytest.fixture(scope="module")
 def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
     installed = Install(tmp_path_factory.mktemp("editable"))
