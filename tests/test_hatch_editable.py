@@ -11,45 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
-from hatch_support import DEV_MODE_DIRS, FIXTURE
+from hatch_support import COMPONENT_INIT_HOOK, COMPONENTIZE_HOOK, DESTINATION, DEV_MODE_DIRS, make_project
 
-DESTINATION = "greeter_pkg/greeter.wasm"
 REBUILT = "hatch-component-init: rebuilt greeter_pkg/greeter.wasm"
-
-PYPROJECT = f"""\
-[build-system]
-requires = ["hatchling", "hatch-component-init"]
-build-backend = "hatchling.build"
-
-[project]
-name = "greeter"
-version = "1.0"
-requires-python = ">=3.11"
-dependencies = ["wasmtime"]
-
-[tool.hatch.build.targets.wheel]
-packages = ["greeter_pkg"]
-{DEV_MODE_DIRS}
-
-[tool.hatch.build.hooks.componentize-py]
-wit = "wit"
-world = "greeter"
-module = "app"
-output = "build/greeter.wasm"
-
-[tool.hatch.build.hooks.component-init]
-component = "build/greeter.wasm"
-destination = "{DESTINATION}"
-dirs = {{ "data" = "/data" }}
-loader = "greeter_pkg/_component.py"
-"""
+#: Both hooks, as the other hook tests configure them, and the loader.
+HOOKS = COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + 'loader = "greeter_pkg/_component.py"\n'
 
 #: The host: loads through the generated loader, greets Ada, reports the answer and how it loaded.
 HOST = """
@@ -83,8 +55,7 @@ class Install:
         self.python = self.venv / "bin" / "python"
 
     def create(self) -> None:
-        shutil.copytree(FIXTURE, self.project, ignore=shutil.ignore_patterns("__pycache__"))
-        (self.project / "pyproject.toml").write_text(PYPROJECT)
+        make_project(self.project, HOOKS, wheel_options=DEV_MODE_DIRS)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
         site = Path(sysconfig.get_path("purelib", vars={"base": str(self.venv), "platbase": str(self.venv)}))
         # The test venv's packages, with their own .pth files (hatch-component-init is installed editable).
@@ -195,7 +166,7 @@ def load_answer(project: Path, **env: str) -> tuple[dict[str, object], str]:
 @pytest.mark.parametrize("rebuild_on_load", [True, False])
 def test_a_changed_component_file_is_pre_initialized_again(tmp_path: Path, rebuild_on_load: bool) -> None:
     """Without a `componentize-py` hook the input is the component file: a new one is pre-initialized on load."""
-    from hatch_support import COMPONENT_INIT_HOOK, RAW_COMPONENT, build_in_process, make_project
+    from hatch_support import RAW_COMPONENT, build_in_process
 
     table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "")
     table += 'loader = "greeter_pkg/_component.py"\n' + f"rebuild-on-load = {str(rebuild_on_load).lower()}\n"
