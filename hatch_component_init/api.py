@@ -12,6 +12,7 @@ from .errors import (
     ConfigError,
     HostError,
     InitExportError,
+    MissingInitExportError,
     OutputInvalidError,
     UnsupportedComponentError,
     release_frames,
@@ -21,7 +22,7 @@ from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
 from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
-from .runtime import CompileError, check_input, run_init, validate_component
+from .runtime import CompileError, check_input, refuse_malformed_before, run_init, validate_component
 from .state import ComponentState
 from .wasm.component import Component, core_modules, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
@@ -174,7 +175,12 @@ def _pipeline(
     nothing but its own imports).
     """
     view = memoryview(component)
-    parsed = parse_component(view)
+    try:
+        parsed = parse_component(view)
+    except UnsupportedComponentError as e:
+        if e.offset is not None:
+            refuse_malformed_before(component, e.offset)
+        raise
     call = parse_spec(init_func)
     _refuse_already_initialized(parsed, call.name)
     removal = None
@@ -237,7 +243,7 @@ def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
     dots = [i for i, ch in enumerate(init_name) if ch == "."]
     if init_name in names or any(init_name[:i] in names for i in dots):
         return
-    raise InitExportError(
+    raise MissingInitExportError(
         f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "
         f"section records), and its init export `{init_name}` was removed then. Pre-initialize the original "
         "component instead, or keep the export next time with --keep-init-func (hook option `keep-init-func`)"

@@ -22,6 +22,7 @@ from .compile_cache import load_or_compile
 from .errors import (
     ComponentInitError,
     InitExportError,
+    MissingInitExportError,
     InitFailedError,
     InvalidComponentError,
     OutputInvalidError,
@@ -35,9 +36,17 @@ from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .winch import use_winch
-from .wave import InitCall, convert_args, parse_spec, resolve_init_name
+from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
-__all__ = ["CompileError", "check_input", "make_engine", "run_init", "validate_component"]
+__all__ = [
+    "CompileError",
+    "check_component",
+    "check_input",
+    "make_engine",
+    "refuse_malformed_before",
+    "run_init",
+    "validate_component",
+]
 
 GUEST_STDERR_TAIL = 4000
 
@@ -151,6 +160,47 @@ def check_input(data: bytes, parsed: Component) -> None:
         cm.Component(engine, bytes(data))
     except wasmtime.WasmtimeError as e:
         raise _invalid("the component is invalid", e, 0) from e
+
+
+def refuse_malformed_before(data: bytes, offset: int) -> None:
+    """Raise InvalidComponentError if Wasmtime calls ``data`` malformed at ``offset`` or before it.
+
+    For an input our parser refused at ``offset`` as a byte it does not know:
+    either a newer binary format (unsupported) or a corrupt byte (malformed),
+    which only Wasmtime can tell. Compiles the whole input, on the way to an
+    error only.
+    """
+    refusal = _compile_refusal(data)
+    if refusal is not None:
+        error, cause = refusal
+        if isinstance(error, InvalidComponentError) and error.offset is not None and error.offset <= offset:
+            raise error from cause
+
+
+def _compile_refusal(data: bytes) -> tuple[ComponentInitError, wasmtime.WasmtimeError] | None:
+    """Our error for Wasmtime's refusal to compile ``data`` (the whole input, a compile's cost), and Wasmtime's; or None."""
+    try:
+        cm.Component(make_engine(), bytes(data))
+    except wasmtime.WasmtimeError as e:
+        return _invalid("the component is invalid", e, 0), e
+    return None
+
+
+def check_component(data: bytes) -> None:
+    """Raise InvalidComponentError, at the offset Wasmtime names, if Wasmtime refuses ``data``.
+
+    For a component shipped as it is (no init run): the checks of
+    `check_input`, which cost a fraction of a compile. A component our parser
+    declines (it only needs to be read for a snapshot) is compiled whole.
+    """
+    try:
+        parsed = parse_component(memoryview(data), with_data=False)
+    except UnsupportedComponentError:
+        refusal = _compile_refusal(data)
+        if refusal is not None:
+            raise refusal[0] from refusal[1]
+        return
+    check_input(data, parsed)
 
 
 _WASMTIME_OFFSET = re.compile(r"\s*\(?at offset (0x[0-9a-fA-F]+|\d+)\)?")
@@ -277,7 +327,7 @@ def _find_init(
     if func is None:
         available = [n for n in _function_exports(component, engine) if not n.startswith(prefix)]
         listing = ", ".join(f"`{n}`" for n in available) or "none"
-        raise InitExportError(
+        raise MissingInitExportError(
             f"the component has no function export `{call.name}`. Function exports: {listing}. "
             "Name the init function (`name`, `interface.name` or `interface.name@version`) with "
             "-f/--init-func, or the hook option `init-func`."
@@ -396,7 +446,7 @@ def run_init(
             init = _find_init(instance, store, component, engine, call, plan.prefix)
             params = init.type(store).params
             if call.args is None and params:
-                sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+                sig = ", ".join(f"{n}: {wit_type_name(t)}" for n, t in params)
                 raise InitExportError(
                     f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
                     f"e.g. -f '{call.name}(...)'"

@@ -3,10 +3,24 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep every cache the suite writes out of the user's: ours (the code, snapshot, componentize-py
+    and requirements caches) and Wasmtime's code cache, which ``Config.cache = True`` puts under
+    ``$XDG_CACHE_HOME/wasmtime``. Set in ``os.environ``, so builds in subprocesses inherit it too;
+    a test may still point them elsewhere with ``monkeypatch``."""
+    root = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(root / "hatch-component-init"))
+        patch.setenv("XDG_CACHE_HOME", str(root))
+        yield root
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ Where the snapshot goes, per build:
   extension build) and ``clean`` removes it again.
 - sdist: no snapshot; only makes sure the sdist carries what the wheel build
   needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
+
+With ``init-func = false`` nothing is run: the component itself, once Wasmtime
+has checked it, takes the snapshot's place above (and `precompile` and `loader`
+work the same); it is not put in the snapshot cache, which holds runs.
 """
 
 from __future__ import annotations
@@ -86,8 +90,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         return str(self.options.value("destination"))
 
     @cached_property
-    def config_init_func(self) -> str:
-        return str(self.options.value("init-func"))
+    def config_init_func(self) -> str | None:
+        """The init call to run; None for `init-func = false`: the component is shipped as it is."""
+        value = self.options.value("init-func")
+        return None if value is False else str(value)
 
     @cached_property
     def config_keep_init_func(self) -> bool:
@@ -173,6 +179,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             app = file_digest(str(self.component_path))
         else:
             app = "missing"
+        if self.config_init_func is None:
+            return {"app": app, "init": "init-func = false"}  # shipped as it is: no run to key
         return {"app": app, "init": inputs_key(self.init_options, self._host_key(self.host_module()))}
 
     def producer_hook(self) -> Any:
@@ -191,6 +199,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     @cached_property
     def init_options(self) -> InitOptions:
+        assert self.config_init_func is not None, "`init-func = false`: there is no init run to configure"
         return InitOptions(
             init_func=self.config_init_func,
             keep_init_func=self.config_keep_init_func,
@@ -240,10 +249,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             return
 
         if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
-            self.app.display_warning(
-                f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
-                "component is used; set `destination` to another path to use the pre-initialized one"
-            )
+            if self.config_init_func is not None:
+                self.app.display_warning(
+                    f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
+                    "component is used; set `destination` to another path to use the pre-initialized one"
+                )
             if self.config_loader:
                 # No snapshot is made, so there is nothing to rebuild on load either.
                 self._install_loader_in_tree(self.editable_path, rebuilds=False)
@@ -257,6 +267,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             if self.config_loader:
                 self._install_loader_in_tree(self.editable_path, rebuilds=self.config_rebuild_on_load)
         else:
+            self._keep_dirs_out_of_the_wheel()
             build_data["force_include"][str(snapshot)] = self.config_destination
             precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
             if self.config_loader:
@@ -328,6 +339,20 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         if warning is not None:
             self.app.display_warning(warning)
 
+    def _keep_dirs_out_of_the_wheel(self) -> None:
+        """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
+        hosts = [Path(self.root, host) for host in self.config_dirs]
+        patterns = [f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)]
+        if not patterns or self.build_config is None:  # None: a hook made outside a builder, which selects no files
+            return
+        # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
+        # computed once per build, so ours are added to the project's own patterns (they come last and win).
+        import pathspec
+
+        config = self.build_config
+        ours = pathspec.GitIgnoreSpec.from_lines(patterns)
+        config.exclude_spec = ours if config.exclude_spec is None else config.exclude_spec + ours
+
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
 
@@ -353,6 +378,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
         """A file outside the project holding what the wheel ships at ``destination``."""
         component = self._read_component(build_data)
+        if self.config_init_func is None:
+            return self._as_it_is(component)
         if _enabled(SKIP_ENV):
             self.app.display_warning(
                 f"{SKIP_ENV} is set: shipping `{self.config_component}` at `{self.config_destination}` "
@@ -395,6 +422,24 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         )
         return path
 
+    def _as_it_is(self, component: bytes) -> Path:
+        """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
+        from hatch_component_init.errors import ComponentInitError
+        from hatch_component_init.runtime import check_component
+
+        started = time.perf_counter()
+        try:
+            check_component(component)
+        except ComponentInitError as e:
+            self.app.display_debug(traceback.format_exc())
+            message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
+            raise ComponentInitError(message) from None
+        self.app.display_success(
+            f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
+            f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
+        )
+        return self._stage(component)
+
     def _read_component(self, build_data: dict[str, Any]) -> bytes:
         try:
             return self.component_path.read_bytes()
@@ -426,7 +471,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _run_engine(self, component: bytes, host_module: Path | None) -> bytes:
         # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
         from hatch_component_init.api import pre_initialize
-        from hatch_component_init.errors import ComponentInitError, HostError
+        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
 
         from .host import load_fresh
 
@@ -456,6 +501,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             # A HostError here can only come from the host definitions (we pass no runtime callback).
             blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
             message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+            if isinstance(e, MissingInitExportError):
+                message += (
+                    " If the component needs no init, set `init-func = false` to ship it as it is "
+                    "(`precompile` and `loader` work the same)."
+                )
         finally:
             guest_output.flush()
         raise ComponentInitError(message)
@@ -481,8 +531,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         data = snapshot.read_bytes()
         self._remove_staging()
         write_in_tree(target, data, inputs)
+        what = "component" if self.config_init_func is None else "pre-initialized component"
         self.app.display_info(
-            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
+            f"Editable install: wrote the {what} to `{self._relative(target)}` "
             "in the source tree (removed by `hatch clean`)"
         )
 
@@ -500,7 +551,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 f"Component `{self.config_component}` is not in the project and no build hook makes it: "
                 "a wheel cannot be built from this sdist"
             )
-        for host, _guest in self.init_options.wasi.dirs:
+        for name in self.config_dirs:
+            host = Path(self.root, name)
             if host.is_dir() and self._inside_root(host):
                 build_data["artifacts"].append(f"/{self._relative(host)}/")
         host_module = self.host_module()

@@ -55,7 +55,9 @@ def refresh(root: str, component: str) -> str | None:
         why = _why(recorded, current, init)
         producer = init.producer_hook()
         rebuilds_app = producer is not None and _changed(recorded, current, "app")
-        steps = "componentize-py, then pre-init" if rebuilds_app else "pre-init"
+        pre_init = init.config_init_func is not None  # `init-func = false` ships the component as it is
+        ran = (("componentize-py", rebuilds_app), ("pre-init", pre_init))
+        steps = ", then ".join(step for step, runs in ran if runs) or "copy"
         started = time.perf_counter()
         try:
             for hook in hooks.values():
@@ -65,7 +67,8 @@ def refresh(root: str, component: str) -> str | None:
         finally:
             for hook in hooks.values():
                 hook.finalize("editable", build_data, "")
-    line = f"{_PREFIX}: rebuilt {_shown(target, root)} ({steps}) because {why}, in {time.perf_counter() - started:.1f} s"
+    seconds = time.perf_counter() - started
+    line = f"{_PREFIX}: rebuilt {_shown(target, root)} ({steps}) because {why}, in {seconds:.1f} s"
     print(line, file=sys.stderr, flush=True)
     return f"rebuilt because {why}"
 

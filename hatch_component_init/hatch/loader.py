@@ -41,8 +41,8 @@ _COMMENTS = {
     "WASMTIME_VERSION": "The wasmtime that compiled it; Wasmtime loads it in any release of the same major version.",
     "TARGET": "The target triple it was compiled for, with the architecture's baseline CPU features only.",
     "PLATFORM": "(architecture, operating system) of that target: what Wasmtime requires of the host.",
-    "EDITABLE_ROOT": "An editable install's project root, relative to this file: load() rebuilds the component "
-    "when the app changed (None: never).",
+    "EDITABLE_ROOT": "An editable install's project root, relative to this file: load() rebuilds what changed "
+    "(None: never).",
 }
 
 

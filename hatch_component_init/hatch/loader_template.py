@@ -49,7 +49,7 @@ WASMTIME_VERSION: str | None = None
 TARGET: str | None = None
 #: (architecture, operating system) of that target: what Wasmtime requires of the host.
 PLATFORM: tuple[str, str] | None = None
-#: An editable install's project root, relative to this file: load() rebuilds the component when the app changed (None: never).
+#: An editable install's project root, relative to this file: load() rebuilds what changed (None: never).
 EDITABLE_ROOT: str | None = None
 # -- settings written by the build hook: end --
 
