@@ -272,3 +272,21 @@ def test_5_a_failed_rebuild_raises_and_keeps_the_last_snapshot(install: Install)
     code, got, stderr = install.load()
     assert (code, got.get("answer")) == (0, fixed), stderr
     assert REBUILT in stderr
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_a_project_that_cannot_be_read_raises_from_load(tmp_path: Path) -> None:
+    from hatch_support import RAW_COMPONENT, build_in_process
+
+    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "") + 'loader = "greeter_pkg/_component.py"\n'
+    project = make_project(tmp_path / "greeter", table, answer_component(42), wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+    before = (project / DESTINATION).read_bytes()
+    (project / "pyproject.toml").write_text((project / "pyproject.toml").read_text() + "\n[broken\n")
+    result = subprocess.run([sys.executable, "-c", LOAD_ANSWER], cwd=project, capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert (
+        "hatch_component_init.errors.RebuildError: Rebuilding `greeter_pkg/greeter.wasm` for this editable install "
+        "failed (its inputs could not be read)." in result.stderr
+    )
+    assert (project / DESTINATION).read_bytes() == before and (project / RAW_COMPONENT).is_file()

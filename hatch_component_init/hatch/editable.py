@@ -43,11 +43,11 @@ def refresh(root: str, component: str) -> str | None:
     target = Path(component)
     with _locked(ledger_path(target).with_suffix(".lock")):
         app = _Collector()
-        hooks, build_data = _hooks(Path(root), app)
-        init = hooks[COMPONENT_INIT_HOOK]
         try:
+            hooks, build_data = _hooks(Path(root), app)
+            init = hooks[COMPONENT_INIT_HOOK]
             current = init.editable_inputs()
-        except Exception as e:
+        except Exception as e:  # e.g. pyproject.toml no longer valid, a `dirs` entry removed
             raise RebuildError(_failed(target, root, "its inputs could not be read", app, e)) from None
         recorded = (read_ledger(target) or {}).get("inputs")
         if recorded == current:
