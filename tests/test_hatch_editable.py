@@ -290,3 +290,27 @@ def test_a_project_that_cannot_be_read_raises_from_load(tmp_path: Path) -> None:
         "failed (its inputs could not be read)." in result.stderr
     )
     assert (project / DESTINATION).read_bytes() == before and (project / RAW_COMPONENT).is_file()
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_what_winch_cannot_compile_is_compiled_with_cranelift(tmp_path: Path) -> None:
+    """Winch lacks tail calls (Wasmtime 50): the loader falls back to Cranelift and says why."""
+    from hatch_support import build_in_process
+
+    from wat_support import wat
+
+    tail_call = wat(
+        ANSWER_WAT.replace("ANSWER", "42").replace(
+            '(func (export "answer") (result i32) (global.get $answer))',
+            '(func $get (result i32) (global.get $answer))\n    (func (export "answer") (result i32) (return_call $get))',
+        )
+    )
+    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "") + 'loader = "greeter_pkg/_component.py"\n'
+    project = make_project(tmp_path / "greeter", table, tail_call, wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+    got, _ = load_answer(project)
+    assert got["answer"] == 42
+    assert str(got["how"]).startswith(
+        "compiled greeter.wasm (no precompiled component was built; Winch could not compile it: "
+    ), got["how"]
+    assert "tail calls" in str(got["how"])
