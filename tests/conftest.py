@@ -41,7 +41,7 @@ def wasi_wit_dir() -> Path:
 
 def componentize(
     app_dir: Path,
-    world: str,
+    world: str | tuple[str, ...],
     module: str,
     output: Path,
     *,
@@ -50,8 +50,9 @@ def componentize(
 ) -> bytes:
     """Build ``module`` of ``app_dir`` (with its ``wit/``, or ``wit``) into a component with componentize-py (~7 s).
 
-    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``).
+    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``). Several worlds are merged.
     """
+    worlds = (world,) if isinstance(world, str) else world
     proc = subprocess.run(
         [
             sys.executable,
@@ -59,8 +60,7 @@ def componentize(
             "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
             "-d",
             str(wit if wit is not None else app_dir / "wit"),
-            "-w",
-            world,
+            *(arg for w in worlds for arg in ("-w", w)),
             "componentize",
             *extra,
             "-p",
