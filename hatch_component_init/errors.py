@@ -18,6 +18,7 @@ __all__ = [
     "MissingPathError",
     "BuildStepError",
     "PrecompileError",
+    "RebuildError",
     "release_frames",
 ]
 
@@ -97,6 +98,10 @@ class BuildStepError(ComponentInitError):
 
 class PrecompileError(ComponentInitError):
     """Compiling the component ahead of time for this machine is impossible here, or Wasmtime failed at it."""
+
+
+class RebuildError(ComponentInitError):
+    """An editable install's rebuild on load failed; the last good snapshot was kept."""
 
 
 def release_frames(error: BaseException) -> None:

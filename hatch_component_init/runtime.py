@@ -37,6 +37,7 @@ from .options import InitOptions, OutputSink
 from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
+from .winch import use_winch
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
 __all__ = [
@@ -54,10 +55,6 @@ __all__ = [
 GUEST_STDERR_TAIL = 4000
 
 
-#: Wasmtime's C API value for its baseline compiler, which wasmtime-py's `Config.strategy` does not name.
-_WINCH = 2
-
-
 def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool = True) -> wasmtime.Engine:
     """An engine with every feature a component may use.
 
@@ -71,7 +68,7 @@ def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool
         config.cache = True
     config.cranelift_opt_level = "none"
     if baseline:
-        ffi.wasmtime_config_strategy_set(config.ptr(), _WINCH)
+        use_winch(config)
     config.wasm_multi_memory = True
     config.wasm_memory64 = True
     config.wasm_threads = True

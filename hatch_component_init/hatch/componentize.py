@@ -140,12 +140,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             return
         started = time.perf_counter()
         cache_dir = default_cache_dir()
-        requirements_key = None
-        if self.config_requirements:
-            from .requirements import requirements_key as key_of
-
-            requirements_key = key_of(self.config_requirements)
-
+        requirements_key = self.requirements_key()
         cache = ComponentCache(cache_dir) if self.config_cache else None
         key = None
         if cache is not None:
@@ -177,6 +172,14 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         size = _megabytes(self.output_path.stat().st_size)
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
 
+    def requirements_key(self) -> str | None:
+        """The key of the folder the `requirements` are installed in (None without requirements)."""
+        if not self.config_requirements:
+            return None
+        from .requirements import requirements_key
+
+        return requirements_key(self.config_requirements)
+
     def cache_key(self, requirements_key: str | None, cache_dir: Path) -> str:
         from .app_key import componentize_key
 
@@ -189,7 +192,14 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             requirements=requirements_key,
             excluded=self.build_outputs(cache_dir),
             env=os.environ,
+            project=self._project_name(),
         )
+
+    def _project_name(self) -> str | None:
+        try:
+            return str(self.metadata.name)
+        except Exception:  # no metadata (a hook made by hand) or an invalid name: nothing is left out
+            return None
 
     def build_outputs(self, cache_dir: Path) -> list[Path]:
         """What this build writes into the project, which the cache key must not depend on."""
@@ -199,7 +209,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             outputs.append(Path(self.directory))
         init_table = self.hook_tables().get(COMPONENT_INIT_HOOK)
         if isinstance(init_table, Mapping):
-            from .component_init import editable_target
+            from .tree import editable_target
 
             reader = reader_for(COMPONENT_INIT_HOOK, init_table, root)
             sources = getattr(self.build_config, "sources", None) or {}

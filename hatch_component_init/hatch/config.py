@@ -445,6 +445,7 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "max-memory": Option("positive-integer", check=_for_init()),
         "precompile": Option("boolean", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
+        "rebuild-on-load": Option("boolean", default=True),
         "host": Option("string", check=_for_init(_host), check_files=_host_module_exists),
     },
 }
