@@ -83,3 +83,11 @@ def test_command_page_lists_every_option() -> None:
         documented |= {flag.split()[0] for flag in re.findall(r"`(-[^`]+)`", name)}
     flags = {flag for action in _parser()._actions for flag in action.option_strings} - {"-h", "--help"}
     assert documented == flags
+
+
+def test_python_api_page_lists_every_exported_error() -> None:
+    import hatch_component_init
+
+    documented = set(option_rows(DOCS / "python-api.md", "Errors"))
+    exported = {f"`{name}`" for name in hatch_component_init.__all__ if name.endswith("Error") and name != "ComponentInitError"}
+    assert documented == exported
