@@ -46,8 +46,6 @@ class FirstCallReset:
 
     applied: bool
     message: str
-    #: False where the component has no componentize-py runtime at all (nothing worth mentioning).
-    relevant: bool = True
 
 
 class _NotRecognised(Exception):
@@ -61,7 +59,9 @@ def reset_first_call(c: Component, plan: ComponentPlan, state: ComponentState) -
     """
     users = {inst for e in c.core_instances for name, inst in e.args if name == RUNTIME_LIBRARY}
     if not users:
-        return FirstCallReset(False, f"no core instance is linked as `{RUNTIME_LIBRARY}`", relevant=False)
+        return FirstCallReset(
+            False, f"componentize-py's first-call state: nothing to reset, no core instance is linked as `{RUNTIME_LIBRARY}`"
+        )
     try:
         if len(users) > 1:
             raise _NotRecognised(f"{len(users)} core instances are linked as `{RUNTIME_LIBRARY}`")

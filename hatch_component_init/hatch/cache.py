@@ -113,6 +113,7 @@ def snapshot_key(component: bytes, options: InitOptions, host: tuple[str, Path] 
         "component": hashlib.sha256(component).hexdigest(),
         "init-func": options.init_func,
         "keep-init-func": options.keep_init_func,
+        "reset-first-call": options.reset_first_call,
         "max-memory": options.max_memory,
         "wasi": wasi,
         "host": None if host is None else {"spec": host[0], "module": file_digest(str(host[1]))},

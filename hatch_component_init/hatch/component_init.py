@@ -95,6 +95,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         return bool(self.options.value("keep-init-func"))
 
     @cached_property
+    def config_reset_first_call(self) -> bool:
+        return bool(self.options.value("reset-first-call"))
+
+    @cached_property
     def config_wasi(self) -> bool:
         return bool(self.options.value("wasi"))
 
@@ -159,6 +163,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             timeout=self.config_timeout,
             max_memory=self.config_max_memory,
             code_cache=self.config_cache,
+            reset_first_call=self.config_reset_first_call,
         )
 
     def dependencies(self) -> list[str]:
@@ -337,6 +342,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 on_output=guest_output,
                 host=host,
                 code_cache=options.code_cache,
+                reset_first_call=options.reset_first_call,
+                on_note=self._note,
             )
         except ComponentInitError as e:
             # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
@@ -347,6 +354,15 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         finally:
             guest_output.flush()
         raise ComponentInitError(message)
+
+    def _note(self, level: str, text: str) -> None:
+        """A step of the run: applied ones in the build's output, why one did nothing with `hatch -v`."""
+        if level == "warning":
+            self.app.display_warning(f"`{self.config_component}`: {text}")
+        elif level == "info":
+            self.app.display_info(f"`{self.config_component}`: {text}")
+        else:
+            self.app.display_debug(f"`{self.config_component}`: {text}")
 
     # -- where snapshots are put -----------------------------------------------------------------
 

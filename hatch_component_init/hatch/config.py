@@ -371,6 +371,7 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "destination": Option("string", default=lambda reader: reader.value("component"), check=_inside_wheel),
         "init-func": Option("string", default=DEFAULT_INIT_FUNC, check=_init_func),
         "keep-init-func": Option("boolean", default=False),
+        "reset-first-call": Option("boolean", default=True),
         "wasi": Option("boolean", default=True),
         "dirs": Option("string-table", default=lambda reader: {}, check=_dirs, check_files=_dirs_exist),
         "env": Option("string-table", default=lambda reader: {}, check=_env),
