@@ -26,9 +26,9 @@ from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
 from .runtime import CompileError, check_input, run_init, validate_component
 from .state import ComponentState
-from .wasm.component import Component, core_modules, parse_component
+from .wasm.component import Component, Sort, core_modules, instance_export_names, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
-from .wave import parse_spec
+from .wave import parse_spec, resolve_init_name
 
 __all__ = [
     "PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_unchecked",
@@ -271,13 +271,25 @@ def processed_by(parsed: Component) -> str | None:
 
 
 def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
-    """An output of ours without the init export: say so, instead of "no such export"."""
+    """An output of ours without the init export: say so, instead of "no such export".
+
+    The name is read every way the run reads it (`resolve_init_name`), so
+    Wizer's spelling finds an export we kept as surely as ours does.
+    """
     producer = processed_by(parsed)
     if producer is None:
         return
-    names = {export.name for export in parsed.exports}
-    dots = [i for i, ch in enumerate(init_name) if ch == "."]
-    if init_name in names or any(init_name[:i] in names for i in dots):
+
+    def present(iface: str | None, func: str) -> bool | None:
+        for export in parsed.exports:
+            if iface is None and export.name == func and export.sort == Sort.FUNC:
+                return True
+            if iface is not None and export.name == iface and export.sort == Sort.INSTANCE:
+                names = instance_export_names(parsed, export.index)
+                return True if names is None or func in names else None
+        return None
+
+    if resolve_init_name(init_name, present):
         return
     raise InitExportError(
         f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "
