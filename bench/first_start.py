@@ -53,8 +53,8 @@ from wasmtime.component import Component, Linker
 mode = sys.argv[1]
 if mode == "loader":
     from lexicon import _component
-    engine, component = _component.load()
-    how = _component.last_load
+    loaded = _component.load()
+    engine, component, how = loaded.engine, loaded.component, loaded.how
 else:
     import lexicon, os
     config = wasmtime.Config()

@@ -13,6 +13,7 @@ from .errors import (
     ConfigError,
     HostError,
     InitExportError,
+    MissingInitExportError,
     OutputInvalidError,
     UnsupportedComponentError,
     release_frames,
@@ -291,7 +292,7 @@ def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
 
     if resolve_init_name(init_name, present):
         return
-    raise InitExportError(
+    raise MissingInitExportError(
         f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "
         f"section records), and its init export `{init_name}` was removed then. Pre-initialize the original "
         "component instead, or keep the export next time with --keep-init-func (hook option `keep-init-func`)"

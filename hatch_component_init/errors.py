@@ -7,6 +7,7 @@ import traceback
 __all__ = [
     "ComponentInitError",
     "InitExportError",
+    "MissingInitExportError",
     "InitFailedError",
     "InvalidComponentError",
     "OutputInvalidError",
@@ -37,6 +38,10 @@ class UnsupportedComponentError(ComponentInitError):
 
 class InitExportError(ComponentInitError):
     """The init function is missing, has the wrong signature, or its arguments are bad."""
+
+
+class MissingInitExportError(InitExportError):
+    """The component has no function export of the init function's name."""
 
 
 class InitFailedError(ComponentInitError):

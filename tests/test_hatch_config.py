@@ -70,9 +70,44 @@ class TestConfigInitFunc:
     def test_correct(self, tmp_path: Path) -> None:
         assert init_hook(tmp_path, **{"init-func": 'setup("x", 42)'}).config_init_func == 'setup("x", 42)'
 
-    def test_not_string(self, tmp_path: Path) -> None:
-        with pytest.raises(TypeError, match="^Option `init-func` for build hook `component-init` must be a string$"):
-            _ = init_hook(tmp_path, **{"init-func": True}).config_init_func
+    @pytest.mark.parametrize("value", [True, 42, ["setup"]])
+    def test_not_string_or_false(self, tmp_path: Path, value: object) -> None:
+        message = "^Option `init-func` for build hook `component-init` must be a string, or `false`$"
+        with pytest.raises(TypeError, match=message):
+            _ = init_hook(tmp_path, **{"init-func": value}).config_init_func
+
+    def test_false_is_no_init(self, tmp_path: Path) -> None:
+        (tmp_path / "build").mkdir()
+        (tmp_path / "build/app.wasm").write_bytes(b"")
+        hook = init_hook(tmp_path, **{"init-func": False, "precompile": True, "loader": "pkg/_c.py", "cache": False})
+        hook.validate()
+        assert hook.config_init_func is None
+
+    def test_empty_is_the_default(self, tmp_path: Path) -> None:
+        assert init_hook(tmp_path, **{"init-func": ""}).config_init_func == DEFAULT_INIT_FUNC
+
+    @pytest.mark.parametrize(
+        ("option", "value"),
+        [
+            ("keep-init-func", False),
+            ("wasi", True),
+            ("dirs", {"data": "/data"}),
+            ("env", {"A": "1"}),
+            ("timeout", 10),
+            ("max-memory", 1 << 20),
+            ("host", "host_defs:define"),
+        ],
+    )
+    def test_false_refuses_the_options_of_an_init_run(self, tmp_path: Path, option: str, value: object) -> None:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "host_defs.py").write_text("def define(linker): pass\n")
+        hook = init_hook(tmp_path, **{"init-func": False, option: value})
+        message = (
+            f"^Option `{option}` for build hook `component-init` configures the init run, but `init-func = false` "
+            f"ships the component without one: remove `{option}`, or name the component's init function in `init-func`$"
+        )
+        with pytest.raises(ValueError, match=message):
+            hook.validate()
 
 
 class TestConfigKeepInitFunc:

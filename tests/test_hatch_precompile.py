@@ -2,7 +2,7 @@
 
 Every loader runs in a fresh process with an empty Wasmtime cache, the way a
 first start after `pip install` does. Whether it deserialized or compiled is
-proven by what it reports (`last_load`) and by Wasmtime's cache directory: a
+proven by what it reports (`Loaded.how`) and by Wasmtime's cache directory: a
 deserialized component writes nothing there, a compiled one fills it.
 """
 
@@ -59,13 +59,15 @@ if sys.argv[2] == "fuel":
     config = wasmtime.Config()
     config.consume_fuel = True
     given = wasmtime.Engine(config)
-engine, component = module.load(given)
+loaded = module.load(given)
+engine, component = loaded
+assert (loaded.engine, loaded.component) == (engine, component) and len(loaded) == 2
 store = wasmtime.Store(engine)
 if given is not None:
     store.set_fuel(10_000_000)
 instance = Linker(engine).instantiate(store, component)
 answer = instance.get_func(store, "answer")(store)
-print(json.dumps({"answer": answer, "last_load": module.last_load, "given_engine_kept": engine is given}))
+print(json.dumps({"answer": answer, "how": loaded.how, "given_engine_kept": engine is given}))
 """
 
 
@@ -152,7 +154,7 @@ class TestLoader:
         make_package(tmp_path / "site", app_snapshot, precompiled=True)
         home = tmp_path / "home"
         got = run_loader(tmp_path / "site", home)
-        assert got == {"answer": 42, "last_load": "precompiled app.cwasm", "given_engine_kept": False}
+        assert got == {"answer": 42, "how": "precompiled app.cwasm", "given_engine_kept": False}
         # Nothing was compiled: Wasmtime's cache stayed empty.
         assert wasmtime_cache_files(home) == 0
 
@@ -161,7 +163,7 @@ class TestLoader:
         home = tmp_path / "home"
         got = run_loader(tmp_path / "site", home)
         assert got["answer"] == 42
-        assert got["last_load"] == "compiled app.wasm (no precompiled component was built)"
+        assert got["how"] == "compiled app.wasm (no precompiled component was built)"
         assert wasmtime_cache_files(home) > 0
 
     @pytest.mark.parametrize(
@@ -211,7 +213,7 @@ class TestLoader:
         home = tmp_path / "home"
         got = run_loader(tmp_path / "site", home)
         assert got["answer"] == 42
-        assert str(got["last_load"]).startswith(f"compiled app.wasm ({reason}"), got["last_load"]
+        assert str(got["how"]).startswith(f"compiled app.wasm ({reason}"), got["how"]
         assert wasmtime_cache_files(home) > 0
 
     def test_incompatible_engine_compiles_with_it(self, tmp_path: Path, app_snapshot: bytes) -> None:
@@ -219,8 +221,8 @@ class TestLoader:
         got = run_loader(tmp_path / "site", tmp_path / "home", engine="fuel")
         assert got["answer"] == 42
         assert got["given_engine_kept"] is True
-        assert str(got["last_load"]).startswith("compiled app.wasm (app.cwasm: Wasmtime refused it: "), got
-        assert "fuel" in str(got["last_load"])
+        assert str(got["how"]).startswith("compiled app.wasm (app.cwasm: Wasmtime refused it: "), got
+        assert "fuel" in str(got["how"])
 
     def test_imports_only_wasmtime_and_the_standard_library(self, tmp_path: Path, app_snapshot: bytes) -> None:
         cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True)
@@ -332,7 +334,7 @@ class TestHook:
         site = unpack(wheel, tmp_path / "site")
         home = tmp_path / "home"
         got = run_loader(site, home, module="greeter_pkg._component")
-        assert got == {"answer": 42, "last_load": "precompiled greeter.cwasm", "given_engine_kept": False}
+        assert got == {"answer": 42, "how": "precompiled greeter.cwasm", "given_engine_kept": False}
         assert wasmtime_cache_files(home) == 0
         # The source tree got neither file.
         assert not (project / PRECOMPILED).exists() and not (project / LOADER).exists()
@@ -349,7 +351,39 @@ class TestHook:
         assert LOADER in names and PRECOMPILED not in names
         got = run_loader(unpack(wheel, tmp_path / "site"), tmp_path / "home", module="greeter_pkg._component")
         assert got["answer"] == 42
-        assert got["last_load"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+
+    @pytest.mark.parametrize("value", ["0", "false", "off"])
+    def test_development_switch_skips_the_precompile(
+        self,
+        tmp_path: Path,
+        app_component: bytes,
+        monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str],
+        value: str,
+    ) -> None:
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", value)
+        project = make_project(
+            tmp_path / "greeter", hook_table(precompile="true", loader=f'"{LOADER}"'), raw_component=app_component
+        )
+        wheel = build_in_process(project)
+
+        assert f"HATCH_COMPONENT_INIT_PRECOMPILE={value}: a development build" in capsys.readouterr().err
+        assert wheel.name == "greeter-1.0-py3-none-any.whl"
+        assert "Root-Is-Purelib: true" in wheel_metadata(wheel, "WHEEL")
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert {DESTINATION, LOADER} <= names and PRECOMPILED not in names
+        home = tmp_path / "home"
+        got = run_loader(unpack(wheel, tmp_path / "site"), home, module="greeter_pkg._component")
+        assert got["answer"] == 42
+        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert wasmtime_cache_files(home) > 0  # compiled once, with Wasmtime's cache
+
+    def test_development_switch_on_precompiles(self, tmp_path: Path, app_component: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", "1")
+        project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
+        assert PRECOMPILED in zipfile.ZipFile(build_in_process(project)).namelist()
 
     def test_precompile_without_loader(self, tmp_path: Path, app_component: bytes) -> None:
         project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
@@ -397,7 +431,7 @@ class TestHook:
 
         got = run_loader(project, tmp_path / "home", module="greeter_pkg._component")
         assert got["answer"] == 42
-        assert got["last_load"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
 
         hook = ComponentInitBuildHook(
             str(project), {"component": "build/greeter.wasm", "destination": DESTINATION, "loader": LOADER},

@@ -11,6 +11,10 @@ Where the snapshot goes, per build:
   extension build) and ``clean`` removes it again.
 - sdist: no snapshot; only makes sure the sdist carries what the wheel build
   needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
+
+With ``init-func = false`` nothing is run: the component itself, once Wasmtime
+has checked it, takes the snapshot's place above (and `precompile` and `loader`
+work the same); it is not put in the snapshot cache, which holds runs.
 """
 
 from __future__ import annotations
@@ -35,19 +39,27 @@ from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, snapshot_key
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
-from .loader import install_loader_in_tree, ship_loader
-from .precompile import ship_precompiled
+from .loader import missing_wasmtime_warning, render_loader
+from .precompile import Precompiled, ship_precompiled
 
-__all__ = ["SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
+__all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
+#: Set to 0 for a development build: `precompile = true` is then ignored (no `.cwasm`, a pure wheel whose
+#: loader compiles the component with Wasmtime's cache). Hatch has no notion of a release build; like
+#: its own HATCH_BUILD_* switches, an environment variable reaches every frontend (isolated or not).
+PRECOMPILE_ENV = "HATCH_COMPONENT_INIT_PRECOMPILE"
 
 _PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
 
 
 def _enabled(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _disabled(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"0", "false", "no", "off"}
 
 
 def _megabytes(size: int) -> str:
@@ -87,8 +99,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         return str(self.options.value("destination"))
 
     @cached_property
-    def config_init_func(self) -> str:
-        return str(self.options.value("init-func"))
+    def config_init_func(self) -> str | None:
+        """The init call to run; None for `init-func = false`: the component is shipped as it is."""
+        value = self.options.value("init-func")
+        return None if value is False else str(value)
 
     @cached_property
     def config_keep_init_func(self) -> bool:
@@ -139,6 +153,11 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         value = self.options.value("host")
         return None if value is None else str(value)
 
+    @property
+    def host_option(self) -> str:
+        """How messages name the `host` option, as hatchling words its own."""
+        return self.options.error("host", "").rstrip()
+
     def host_module(self) -> Path | None:
         """The file of the `host` module (the part of it the cache key covers), found without running it."""
         if self.config_host is None:
@@ -152,6 +171,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     @cached_property
     def init_options(self) -> InitOptions:
+        assert self.config_init_func is not None, "`init-func = false`: there is no init run to configure"
         return InitOptions(
             init_func=self.config_init_func,
             keep_init_func=self.config_keep_init_func,
@@ -202,23 +222,84 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             return
 
         if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
-            self.app.display_warning(
-                f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
-                "component is used; set `destination` to another path to use the pre-initialized one"
-            )
+            if self.config_init_func is not None:
+                self.app.display_warning(
+                    f"Editable install: `{self.config_destination}` is the input component itself, so the raw "
+                    "component is used; set `destination` to another path to use the pre-initialized one"
+                )
             if self.config_loader:
-                install_loader_in_tree(self, self.editable_path)
+                self._install_loader_in_tree(self.editable_path)
             return
         snapshot = self._snapshot_for_wheel(build_data)
         if version == "editable":
             self._install_in_tree(snapshot)
             if self.config_loader:
-                install_loader_in_tree(self, self.editable_path)
+                self._install_loader_in_tree(self.editable_path)
         else:
             build_data["force_include"][str(snapshot)] = self.config_destination
-            precompiled = ship_precompiled(self, snapshot, build_data) if self.config_precompile else None
+            precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
             if self.config_loader:
-                ship_loader(self, build_data, precompiled)
+                self._ship_loader(build_data, precompiled)
+
+    def _precompiles(self) -> bool:
+        if self.config_precompile and _disabled(PRECOMPILE_ENV):
+            self.app.display_warning(
+                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: a development build, `precompile` is ignored "
+                f"(no `.cwasm`; the component is compiled when it is first loaded)"
+            )
+            return False
+        return self.config_precompile
+
+    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
+        from .cache import PrecompiledCache
+
+        return ship_precompiled(
+            snapshot,
+            destination=self.config_destination,
+            dependencies=self.metadata.core.dependencies,
+            hook_name=self.PLUGIN_NAME,
+            cache=PrecompiledCache(default_cache_dir()) if self.config_cache else None,
+            stage=self._stage,
+            build_data=build_data,
+            report=self.app.display_success,
+            warn=self.app.display_warning,
+        )
+
+    def _ship_loader(self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None) -> None:
+        """Put the loader module into the wheel at the `loader` path."""
+        loader = self.config_loader
+        assert loader is not None
+        if precompiled is None:
+            # With a `.cwasm` the wheel already requires wasmtime (ship_precompiled added it).
+            self._warn_without_wasmtime()
+        source = render_loader(loader, self.config_destination, precompiled)
+        build_data["force_include"][str(self._stage(source))] = loader
+        what = f"`{precompiled[0]}`, else `{self.config_destination}`" if precompiled else f"`{self.config_destination}`"
+        self.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
+
+    def _install_loader_in_tree(self, component: Path) -> None:
+        """Editable installs import from the source tree: write the loader there, next to the in-tree ``component``.
+
+        It never uses a `.cwasm` (none is made for editable installs), so it compiles
+        the component with Wasmtime's cache: slow once per change, fast after.
+        """
+        loader = self.config_loader
+        assert loader is not None
+        self._warn_without_wasmtime()
+        target = self.tree_path(loader)
+        root = Path(self.root)
+        source = render_loader(target.relative_to(root).as_posix(), component.relative_to(root).as_posix())
+        self.write_in_tree(target, source)
+        no_cwasm = " (`precompile` applies to regular wheels only)" if self.config_precompile else ""
+        self.app.display_info(
+            f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
+            f"compiles `{component.relative_to(root).as_posix()}` with Wasmtime's cache{no_cwasm}"
+        )
+
+    def _warn_without_wasmtime(self) -> None:
+        warning = missing_wasmtime_warning(self.metadata.core.dependencies, self.PLUGIN_NAME)
+        if warning is not None:
+            self.app.display_warning(warning)
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
@@ -245,6 +326,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
         """A file outside the project holding what the wheel ships at ``destination``."""
         component = self._read_component(build_data)
+        if self.config_init_func is None:
+            return self._as_it_is(component)
         if _enabled(SKIP_ENV):
             self.app.display_warning(
                 f"{SKIP_ENV} is set: shipping `{self.config_component}` at `{self.config_destination}` "
@@ -288,6 +371,24 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         )
         return path
 
+    def _as_it_is(self, component: bytes) -> Path:
+        """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
+        from hatch_component_init.errors import ComponentInitError
+        from hatch_component_init.runtime import check_component
+
+        started = time.perf_counter()
+        try:
+            check_component(component)
+        except ComponentInitError as e:
+            self.app.display_debug(traceback.format_exc())
+            message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
+            raise ComponentInitError(message) from None
+        self.app.display_success(
+            f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
+            f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
+        )
+        return self._stage(component)
+
     def _read_component(self, build_data: dict[str, Any]) -> bytes:
         try:
             return self.component_path.read_bytes()
@@ -319,16 +420,16 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
     def _run_engine(self, component: bytes, host_module: Path | None) -> bytes:
         # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
         from hatch_component_init.api import pre_initialize
-        from hatch_component_init.errors import ComponentInitError, HostError
+        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
 
-        from .host import OPTION, load_fresh
+        from .host import load_fresh
 
         options = self.init_options
         self.app.display_debug(f"Options: {options}")
         host = None
         if self.config_host is not None and host_module is not None:
             # A module that cannot be imported fails here, its message naming the option.
-            host = load_fresh(self.config_host, Path(self.root), host_module)
+            host = load_fresh(self.config_host, Path(self.root), host_module, self.host_option)
         # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
         guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
         try:
@@ -349,8 +450,13 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
             self.app.display_debug(traceback.format_exc())
             # A HostError here can only come from the host definitions (we pass no runtime callback).
-            blame = f"{OPTION} `{self.config_host}`: " if isinstance(e, HostError) else ""
+            blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
             message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+            if isinstance(e, MissingInitExportError):
+                message += (
+                    " If the component needs no init, set `init-func = false` to ship it as it is "
+                    "(`precompile` and `loader` work the same)."
+                )
         finally:
             guest_output.flush()
         raise ComponentInitError(message)
@@ -385,8 +491,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         data = snapshot.read_bytes()
         self._remove_staging()
         self.write_in_tree(target, data)
+        what = "component" if self.config_init_func is None else "pre-initialized component"
         self.app.display_info(
-            f"Editable install: wrote the pre-initialized component to `{self._relative(target)}` "
+            f"Editable install: wrote the {what} to `{self._relative(target)}` "
             "in the source tree (removed by `hatch clean`)"
         )
 
@@ -420,7 +527,8 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 f"Component `{self.config_component}` is not in the project and no build hook makes it: "
                 "a wheel cannot be built from this sdist"
             )
-        for host, _guest in self.init_options.wasi.dirs:
+        for name in self.config_dirs:
+            host = Path(self.root, name)
             if host.is_dir() and self._inside_root(host):
                 build_data["artifacts"].append(f"/{self._relative(host)}/")
         host_module = self.host_module()

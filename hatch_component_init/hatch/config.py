@@ -137,7 +137,7 @@ class OptionReader:
 
 def _read(reader: OptionReader, option: str, spec: Option) -> Any:
     raw = reader.config.get(option)
-    if raw is None or (spec.kind == "string" and raw == ""):
+    if raw is None or (spec.kind in ("string", "string-or-false") and raw == ""):
         # An empty string is how TOML users "unset" a string; treat it like a missing key.
         if spec.required:
             raise ValueError(reader.error(option, "is required"))
@@ -149,6 +149,15 @@ def _read(reader: OptionReader, option: str, spec: Option) -> Any:
 def _string(reader: OptionReader, option: str, value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError(reader.error(option, "must be a string"))
+    return value
+
+
+def _string_or_false(reader: OptionReader, option: str, value: Any) -> str | bool:
+    # `false` is the one non-string value: "none of these"; `true` would say nothing.
+    if value is False:
+        return False
+    if not isinstance(value, str):
+        raise TypeError(reader.error(option, "must be a string, or `false`"))
     return value
 
 
@@ -191,6 +200,7 @@ def _positive_integer(reader: OptionReader, option: str, value: Any) -> int:
 
 KINDS: dict[str, Callable[[OptionReader, str, Any], Any]] = {
     "string": _string,
+    "string-or-false": _string_or_false,
     "boolean": _boolean,
     "string-list": _string_list,
     "string-table": _string_table,
@@ -220,15 +230,41 @@ def _inside_wheel(reader: OptionReader, option: str, value: str) -> str:
     return relative_path(reader, option, value, inside="the wheel")
 
 
-def _init_func(reader: OptionReader, option: str, value: str) -> str:
+def _init_func(reader: OptionReader, option: str, value: str | bool) -> str | bool:
     from hatch_component_init.errors import ComponentInitError
     from hatch_component_init.wave import parse_spec
 
+    if value is False:
+        return value
+    assert isinstance(value, str)
     try:
         parse_spec(value)
     except ComponentInitError as e:
         raise ValueError(reader.error(option, f"is not a valid init call: {e}")) from None
     return value
+
+
+def _without_init(reader: OptionReader) -> bool:
+    """`init-func = false`: the component is shipped as it is, with no init run."""
+    return reader.value("init-func") is False
+
+
+def _for_init(check: Check | None = None) -> Check:
+    """``check``, after refusing the option when there is no init run for it to configure.
+
+    Only a key written in the table is refused: defaults configure nothing.
+    """
+
+    def checked(reader: OptionReader, option: str, value: Any) -> Any:
+        if option in reader.config and _without_init(reader):
+            problem = (
+                "configures the init run, but `init-func = false` ships the component without one: "
+                f"remove `{option}`, or name the component's init function in `init-func`"
+            )
+            raise ValueError(reader.error(option, problem))
+        return value if check is None else check(reader, option, value)
+
+    return checked
 
 
 def _needs_wasi(reader: OptionReader, option: str, value: dict[str, str]) -> None:
@@ -369,18 +405,20 @@ SCHEMAS: dict[str, dict[str, Option]] = {
     COMPONENT_INIT_HOOK: {
         "component": Option("string", required=True),
         "destination": Option("string", default=lambda reader: reader.value("component"), check=_inside_wheel),
-        "init-func": Option("string", default=DEFAULT_INIT_FUNC, check=_init_func),
-        "keep-init-func": Option("boolean", default=False),
-        "reset-first-call": Option("boolean", default=True),
-        "wasi": Option("boolean", default=True),
-        "dirs": Option("string-table", default=lambda reader: {}, check=_dirs, check_files=_dirs_exist),
-        "env": Option("string-table", default=lambda reader: {}, check=_env),
+        # `false`: ship the component as it is (still validated, precompiled, loaded); the options
+        # marked `_for_init` configure the init run and are refused then.
+        "init-func": Option("string-or-false", default=DEFAULT_INIT_FUNC, check=_init_func),
+        "keep-init-func": Option("boolean", default=False, check=_for_init()),
+        "reset-first-call": Option("boolean", default=True, check=_for_init()),
+        "wasi": Option("boolean", default=True, check=_for_init()),
+        "dirs": Option("string-table", default=lambda reader: {}, check=_for_init(_dirs), check_files=_dirs_exist),
+        "env": Option("string-table", default=lambda reader: {}, check=_for_init(_env)),
         "cache": Option("boolean", default=True),
-        "timeout": Option("positive-number", default=DEFAULT_TIMEOUT),
-        "max-memory": Option("positive-integer"),
+        "timeout": Option("positive-number", default=DEFAULT_TIMEOUT, check=_for_init()),
+        "max-memory": Option("positive-integer", check=_for_init()),
         "precompile": Option("boolean", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
-        "host": Option("string", check=_host, check_files=_host_module_exists),
+        "host": Option("string", check=_for_init(_host), check_files=_host_module_exists),
     },
 }
 

@@ -19,12 +19,7 @@ from hatch_component_init.errors import ConfigError
 from hatch_component_init.host_spec import load_host, module_name
 from hatch_component_init.options import HostDefiner
 
-from .config import COMPONENT_INIT_HOOK
-
-__all__ = ["OPTION", "load_fresh", "module_file", "not_found"]
-
-#: How messages name the option, as hatchling words its own.
-OPTION = f"Option `host` for build hook `{COMPONENT_INIT_HOOK}`"
+__all__ = ["load_fresh", "module_file", "not_found"]
 
 
 def not_found(spec: str) -> str:
@@ -53,8 +48,10 @@ def module_file(spec: str, root: Path) -> Path | None:
     return Path(found.origin)
 
 
-def load_fresh(spec: str, root: Path, expected: Path) -> HostDefiner:
+def load_fresh(spec: str, root: Path, expected: Path, option: str) -> HostDefiner:
     """Import the module of ``spec`` from its source as it is now and return its function.
+
+    ``option`` names the option in messages (e.g. "Option `host` for build hook `component-init`").
 
     ``expected`` is the file :func:`module_file` found (the one the cache key
     covers); importing anything else is refused.
@@ -66,7 +63,7 @@ def load_fresh(spec: str, root: Path, expected: Path) -> HostDefiner:
     # be shadowed by a .pyc we wrote.
     sys.dont_write_bytecode = True
     try:
-        host = load_host(spec, root, OPTION)
+        host = load_host(spec, root, option)
         loaded = getattr(sys.modules.get(name), "__file__", None)
     finally:
         sys.dont_write_bytecode = writes_bytecode
@@ -75,7 +72,7 @@ def load_fresh(spec: str, root: Path, expected: Path) -> HostDefiner:
             sys.modules[name] = previous
     if loaded is None or not os.path.samefile(loaded, expected):
         raise ConfigError(
-            f"{OPTION} `{spec}`: importing `{name}` loaded `{loaded}`, not `{expected}`; a package of the "
+            f"{option} `{spec}`: importing `{name}` loaded `{loaded}`, not `{expected}`; a package of the "
             "same name was already imported by this build process, so give the host module another name"
         )
     return host

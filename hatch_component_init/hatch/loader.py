@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import posixpath
 from importlib import resources
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from hatch_component_init.__about__ import __version__
 
 if TYPE_CHECKING:
-    from .component_init import ComponentInitBuildHook
     from .precompile import Precompiled
 
-__all__ = ["install_loader_in_tree", "relative_to", "render_loader", "ship_loader"]
+__all__ = ["missing_wasmtime_warning", "relative_to", "render_loader"]
 
 _BEGIN = "# -- settings written by the build hook: begin --\n"
 _END = "# -- settings written by the build hook: end --\n"
@@ -82,55 +81,21 @@ def render_loader(loader: str, component: str, precompiled: tuple[str, Precompil
     return (head + _BEGIN + stamp + block + _END + tail).encode("utf-8")
 
 
-# -- the hook's side ---------------------------------------------------------------------------
+# -- what the hook says about it -----------------------------------------------------------------
 
 
-def ship_loader(
-    hook: ComponentInitBuildHook, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None
-) -> None:
-    """Put the loader module into the wheel at the `loader` path."""
-    loader = hook.config_loader
-    assert loader is not None
-    _warn_without_wasmtime(hook, precompiled is not None)
-    source = render_loader(loader, hook.config_destination, precompiled)
-    build_data["force_include"][str(hook._stage(source))] = loader
-    what = f"`{precompiled[0]}`, else `{hook.config_destination}`" if precompiled else f"`{hook.config_destination}`"
-    hook.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
-
-
-def install_loader_in_tree(hook: ComponentInitBuildHook, component: Path) -> None:
-    """Editable installs import from the source tree: write the loader there, next to the in-tree ``component``.
-
-    It never uses a `.cwasm` (none is made for editable installs), so it compiles
-    the component with Wasmtime's cache: slow once per change, fast after.
-    """
-    loader = hook.config_loader
-    assert loader is not None
-    _warn_without_wasmtime(hook, False)
-    target = hook.tree_path(loader)
-    root = Path(hook.root)
-    source = render_loader(target.relative_to(root).as_posix(), component.relative_to(root).as_posix())
-    hook.write_in_tree(target, source)
-    no_cwasm = " (`precompile` applies to regular wheels only)" if hook.config_precompile else ""
-    hook.app.display_info(
-        f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
-        f"compiles `{component.relative_to(root).as_posix()}` with Wasmtime's cache{no_cwasm}"
-    )
-
-
-def _warn_without_wasmtime(hook: ComponentInitBuildHook, requirement_added: bool) -> None:
+def missing_wasmtime_warning(dependencies: Iterable[str], hook_name: str) -> str | None:
+    """A warning when the project's own ``dependencies`` do not name wasmtime, which the loader imports."""
     from packaging.requirements import InvalidRequirement, Requirement
     from packaging.utils import canonicalize_name
 
-    if requirement_added:
-        return
-    for dependency in hook.metadata.core.dependencies:
+    for dependency in dependencies:
         try:
             if canonicalize_name(Requirement(dependency).name) == "wasmtime":
-                return
+                return None
         except InvalidRequirement:
             continue
-    hook.app.display_warning(
-        f"Option `loader` for build hook `{hook.PLUGIN_NAME}`: the generated module imports wasmtime, "
+    return (
+        f"Option `loader` for build hook `{hook_name}`: the generated module imports wasmtime, "
         "but the project does not depend on it; add `wasmtime` to `[project] dependencies`"
     )

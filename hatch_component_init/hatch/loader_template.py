@@ -15,7 +15,7 @@ below. Otherwise (no ``.cwasm``, another platform, another wasmtime, a damaged
 or edited file, or an engine whose configuration Wasmtime finds incompatible)
 it compiles the portable ``.wasm`` instead, with Wasmtime's code cache turned
 on for an engine it creates. Both give the same component; only the time to get
-it differs. ``last_load`` says which path the last call took, and why.
+it differs. ``Loaded.how`` says which path the call took, and why.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     import wasmtime
     import wasmtime.component
 
-__all__ = ["load", "last_load"]
+__all__ = ["Loaded", "load"]
 
 # -- settings written by the build hook: begin --
 #: The component, relative to this file.
@@ -48,9 +48,6 @@ TARGET: str | None = None
 #: (architecture, operating system) of that target: what Wasmtime requires of the host.
 PLATFORM: tuple[str, str] | None = None
 # -- settings written by the build hook: end --
-
-#: What the last ``load()`` did: ``"precompiled <file>"`` or ``"compiled <file> (<why not precompiled>)"``.
-last_load = ""
 
 _CHUNK = 1 << 20
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
@@ -131,13 +128,37 @@ def _default_engine() -> wasmtime.Engine:
     return wasmtime.Engine(config)
 
 
-def load(engine: wasmtime.Engine | None = None) -> tuple[wasmtime.Engine, wasmtime.component.Component]:
+class Loaded(tuple):  # type: ignore[type-arg]
+    """What :func:`load` returns: the pair ``(engine, component)``, and how the component was loaded.
+
+    ``how`` is ``"precompiled <file>"`` or ``"compiled <file> (<why not precompiled>)"``.
+    """
+
+    how: str
+
+    def __new__(cls, engine: wasmtime.Engine, component: wasmtime.component.Component, how: str) -> Loaded:
+        loaded = super().__new__(cls, (engine, component))
+        loaded.how = how
+        return loaded
+
+    @property
+    def engine(self) -> wasmtime.Engine:
+        return self[0]  # type: ignore[no-any-return]
+
+    @property
+    def component(self) -> wasmtime.component.Component:
+        return self[1]  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"Loaded(engine={self[0]!r}, component={self[1]!r}, how={self.how!r})"
+
+
+def load(engine: wasmtime.Engine | None = None) -> Loaded:
     """The engine (``engine``, or a new one with Wasmtime's cache on) and the component compiled for it.
 
     Never fails because of the precompiled file; it only gets slower without it.
     Keep the result: each call loads the component again.
     """
-    global last_load
     import wasmtime
     from wasmtime.component import Component
 
@@ -154,9 +175,7 @@ def load(engine: wasmtime.Engine | None = None) -> tuple[wasmtime.Engine, wasmti
             except wasmtime.WasmtimeError as e:
                 reason = "Wasmtime refused it: " + " ".join(str(e).split())
             else:
-                last_load = f"precompiled {PRECOMPILED}"
-                return engine, component
+                return Loaded(engine, component, f"precompiled {PRECOMPILED}")
         why = f"{PRECOMPILED}: {reason}"
     component = Component.from_file(engine, os.path.join(here, COMPONENT))
-    last_load = f"compiled {COMPONENT} ({why})"
-    return engine, component
+    return Loaded(engine, component, f"compiled {COMPONENT} ({why})")

@@ -23,16 +23,13 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
 
-from .cache import default_cache_dir, wasmtime_version
+from .cache import wasmtime_version
 from .loader_template import host_platform
-
-if TYPE_CHECKING:
-    from .component_init import ComponentInitBuildHook
 
 __all__ = [
     "PRECOMPILED_SUFFIX",
@@ -258,40 +255,49 @@ def describe(precompiled: Precompiled, source: str, destination: str, elapsed: f
 # -- the hook's side ---------------------------------------------------------------------------
 
 
-def ship_precompiled(hook: ComponentInitBuildHook, shipped: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
-    """Put the `.cwasm` of ``shipped`` into the wheel, and make the wheel say what it needs to load it."""
+def ship_precompiled(
+    shipped: Path,
+    *,
+    destination: str,
+    dependencies: Iterable[str],
+    hook_name: str,
+    cache: ArtifactCache | None,
+    stage: Callable[[bytes], Path],
+    build_data: dict[str, Any],
+    report: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> tuple[str, Precompiled]:
+    """Put the `.cwasm` of ``shipped`` (the wheel's ``destination``) into the wheel, and make the wheel say
+    what it needs to load it. ``dependencies`` are the project's own requirements."""
     started = time.perf_counter()
     version = wasmtime_version()
     if not version[:1].isdigit():
         message = (
-            f"Option `precompile` for build hook `{hook.PLUGIN_NAME}` needs wasmtime in the build environment "
+            f"Option `precompile` for build hook `{hook_name}` needs wasmtime in the build environment "
             "(its version names the releases that can load the code); add `wasmtime` to `[build-system] requires`"
         )
         raise PrecompileError(message)
-    conflict = check_wasmtime_requirements(hook.metadata.core.dependencies, version)
+    conflict = check_wasmtime_requirements(dependencies, version)
     if conflict is not None:
         message = (
-            f"Option `precompile` for build hook `{hook.PLUGIN_NAME}`: the build runs wasmtime {version}, whose "
+            f"Option `precompile` for build hook `{hook_name}`: the build runs wasmtime {version}, whose "
             f"precompiled code loads only in wasmtime {version.split('.')[0]}.x, but the project requires "
             f"`{conflict}`. Build with a wasmtime that the project's requirements allow."
         )
         raise ConfigError(message)
-    from .cache import PrecompiledCache
-
-    destination = precompiled_destination(hook.config_destination)
-    cache = PrecompiledCache(default_cache_dir()) if hook.config_cache else None
 
     def cache_error(error: OSError) -> None:
-        hook.app.display_warning(f"Could not write the precompiled component to the cache: {error}")
+        warn(f"Could not write the precompiled component to the cache: {error}")
 
-    artifact = precompile(shipped, cache, hook._stage, on_cache_error=cache_error)
-    build_data["force_include"][str(artifact.path)] = destination
+    wheel_path = precompiled_destination(destination)
+    artifact = precompile(shipped, cache, stage, on_cache_error=cache_error)
+    build_data["force_include"][str(artifact.path)] = wheel_path
     # Machine code for one platform: the wheel must not claim `none-any`.
     build_data["tag"] = wheel_tag()
     build_data["pure_python"] = False
     build_data["dependencies"].append(wasmtime_requirement(artifact.wasmtime_version))
-    hook.app.display_success(
-        describe(artifact, hook.config_destination, destination, time.perf_counter() - started)
+    report(
+        describe(artifact, destination, wheel_path, time.perf_counter() - started)
         + f"; wheel tagged `{build_data['tag']}`, requires `{wasmtime_requirement(artifact.wasmtime_version)}`"
     )
-    return destination, artifact
+    return wheel_path, artifact

@@ -126,8 +126,8 @@ class Lexicon:
             # Written into the wheel by the build hook (`loader` option); not in the source tree.
             from . import _component
 
-            engine, component = _component.load(engine)
-            loaded = _component.last_load
+            result = _component.load(engine)
+            engine, component, loaded = result.engine, result.component, result.how
         load = time.perf_counter() - started
         lexicon = cls(engine, component, raw, loaded=loaded)
         lexicon.times.load = load
