@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -33,11 +34,16 @@ def componentize(
     *,
     wit: Path | None = None,
     extra: tuple[str, ...] = (),
+    componentize_py: Path | None = None,
 ) -> bytes:
     """Build ``module`` of ``app_dir`` (with its ``wit/``, or ``wit``) into a component with componentize-py (~7 s).
 
-    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``).
+    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``). ``componentize_py`` is a directory
+    holding another componentize-py release (``pip install --target``), used instead of ours.
     """
+    env = None
+    if componentize_py is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [
             sys.executable,
@@ -57,6 +63,7 @@ def componentize(
         ],
         capture_output=True,
         text=True,
+        env=env,
     )
     if proc.returncode != 0:
         raise AssertionError(f"componentize-py failed for {app_dir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

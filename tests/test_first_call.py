@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, componentize
+from conftest import componentize
+from runenv_support import DATA, RUNENV, initialize, two_instances
 from wat_support import Running, snapshot, wat
 
 from hatch_component_init import WasiOptions, pre_initialize
@@ -108,8 +109,8 @@ def test_opt_out_keeps_the_completed_once() -> None:
 
 def test_other_components_are_byte_identical_with_or_without_the_step() -> None:
     notes: list[tuple[str, str]] = []
-    out = pre_initialize(PLAIN, wasi=WasiOptions(), on_note=lambda *note: notes.append(note))
-    assert out == pre_initialize(PLAIN, wasi=WasiOptions(), reset_first_call=False)
+    out = preinitialize(PLAIN, wasi=WasiOptions(), on_note=lambda *note: notes.append(note))
+    assert out == preinitialize(PLAIN, wasi=WasiOptions(), reset_first_call=False)
     assert Running(out).call("get") == 6  # init's state, the byte 3 included, is there
     assert notes == [
         ("detail", "componentize-py's first-call state: nothing to reset, no core instance is linked as "
@@ -154,41 +155,18 @@ def test_cli_verbose_says_why_nothing_was_reset(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- componentize-py 0.25.1
 
-RUNENV = FIXTURES / "runenv"
-DATA = RUNENV / "data"
-
-
 @pytest.fixture(scope="session")
 def runenv_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The runenv app built with the componentize-py of the test environment."""
     return componentize(RUNENV, "runenv", "app", tmp_path_factory.mktemp("runenv") / "runenv.wasm")
 
 
-def _initialize(component: bytes, **kwargs: object) -> tuple[bytes, list[tuple[str, str]], bytes]:
-    notes: list[tuple[str, str]] = []
-    printed: list[bytes] = []
-    kwargs.setdefault("wasi", WasiOptions(dirs=((DATA, "/data"),)))
-    out = pre_initialize(
-        component, on_note=lambda *note: notes.append(note), on_output=lambda _s, d: printed.append(d), **kwargs
-    )  # type: ignore[arg-type]
-    return out, notes, b"".join(printed)
-
-
-def _two_instances(component: bytes) -> list[tuple[object, ...]]:
-    seen = []
-    for mode, argv in [("one", ["app", "--one"]), ("two", ["app", "--two", "x"])]:
-        running = Running(component, env={"MODE": mode}, argv=argv)
-        state = running.call("state")
-        seen.append((running.call("setting", "MODE"), running.call("arguments"), running.call("dice"), state, running.stdout()))
-    return seen
-
-
 @pytest.mark.slow
 def test_componentize_py_app_sees_its_run_time_environment(runenv_component: bytes) -> None:
-    out, notes, printed = _initialize(runenv_component)
+    out, notes, printed = initialize(runenv_component)
     assert printed == b"init: reading the note\n"
     assert [level for level, _ in notes] == ["info"]
-    one, two = _two_instances(out)
+    one, two = two_instances(out)
     assert one[:2] == ("one", ["app", "--one"])
     assert two[:2] == ("two", ["app", "--two", "x"])
     assert one[2] != two[2]  # each instance draws its own random numbers
@@ -200,9 +178,9 @@ def test_componentize_py_app_sees_its_run_time_environment(runenv_component: byt
 
 @pytest.mark.slow
 def test_componentize_py_opt_out_keeps_build_time_state(runenv_component: bytes) -> None:
-    out, notes, _ = _initialize(runenv_component, reset_first_call=False)
+    out, notes, _ = initialize(runenv_component, reset_first_call=False)
     assert [level for level, _ in notes] == ["detail"]
-    one, two = _two_instances(out)
+    one, two = two_instances(out)
     assert one[:2] == two[:2] == (None, [])
     assert one[2] == two[2]  # one random stream for every instance
 
@@ -210,7 +188,7 @@ def test_componentize_py_opt_out_keeps_build_time_state(runenv_component: bytes)
 @pytest.mark.slow
 def test_build_time_env_stays_visible_with_a_warning(runenv_component: bytes) -> None:
     wasi = WasiOptions(dirs=((DATA, "/data"),), env=(("BUILD_ONLY", "b"), ("MODE", "build")))
-    out, notes, _ = _initialize(runenv_component, wasi=wasi)
+    out, notes, _ = initialize(runenv_component, wasi=wasi)
     assert notes[1] == (
         "warning",
         "the environment variables given to init (`BUILD_ONLY`, `MODE`) stay in the app's `os.environ` at run "
@@ -224,7 +202,7 @@ def test_build_time_env_stays_visible_with_a_warning(runenv_component: bytes) ->
 
 @pytest.mark.slow
 def test_wasmtime_cli_run_passes_env_and_arguments(runenv_component: bytes, wasmtime_cli: Path, tmp_path: Path) -> None:
-    out, _, _ = _initialize(runenv_component)
+    out, _, _ = initialize(runenv_component)
     app = tmp_path / "app.wasm"
     app.write_bytes(out)
 
