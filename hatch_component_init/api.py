@@ -205,7 +205,7 @@ def _pipeline(
     run: Callable[[bytes, ComponentPlan, Callable[[], None]], ComponentState],
     *,
     move_data: bool = False,
-    first_call: _FirstCall,
+    first_call: _FirstCall | None = None,
 ) -> Unchecked:
     """Parse, instrument, ``run`` (init and read back), rewrite the original; and the check that validates it.
 
@@ -213,7 +213,8 @@ def _pipeline(
     running anything, unless it runs code that already passed it (our
     runtime's compile cache). ``move_data``: ``run`` defines the plan's data
     modules (our runtime does; a caller's runtime gets a component that needs
-    nothing but its own imports).
+    nothing but its own imports). ``first_call``: the first-call step's
+    settings (default: applied, nobody told).
     """
     view = memoryview(component)
     parsed = parse_component(view)
@@ -249,7 +250,7 @@ def _pipeline(
     except Exception as e:
         release_frames(e)
         raise
-    first_call.apply(parsed, plan, state)
+    (first_call or _FirstCall(True, (), None)).apply(parsed, plan, state)
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())

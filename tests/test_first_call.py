@@ -109,8 +109,8 @@ def test_opt_out_keeps_the_completed_once() -> None:
 
 def test_other_components_are_byte_identical_with_or_without_the_step() -> None:
     notes: list[tuple[str, str]] = []
-    out = preinitialize(PLAIN, wasi=WasiOptions(), on_note=lambda *note: notes.append(note))
-    assert out == preinitialize(PLAIN, wasi=WasiOptions(), reset_first_call=False)
+    out = pre_initialize(PLAIN, wasi=WasiOptions(), on_note=lambda *note: notes.append(note))
+    assert out == pre_initialize(PLAIN, wasi=WasiOptions(), reset_first_call=False)
     assert Running(out).call("get") == 6  # init's state, the byte 3 included, is there
     assert notes == [
         ("detail", "componentize-py's first-call state: nothing to reset, no core instance is linked as "
