@@ -18,7 +18,8 @@ from conftest import componentize
 from runenv_support import DATA, RUNENV, initialize, two_instances
 from wat_support import Running, snapshot, wat
 
-from hatch_component_init import WasiOptions, pre_initialize
+from hatch_component_init import WasiOptions, pre_initialize, pre_initialize_with
+from hatch_component_init.runtime import WasmtimeInvoker
 
 RUNTIME_SHAPED = wat(r"""
 (component
@@ -116,6 +117,22 @@ def test_other_components_are_byte_identical_with_or_without_the_step() -> None:
         ("detail", "componentize-py's first-call state: nothing to reset, no core instance is linked as "
                    "`libcomponentize_py_runtime.so`"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(("reset", "data"), [(True, [0, 0, 7, 0]), (False, [0, 3, 7, 0])])
+def test_a_callers_runtime_gets_the_step_too(reset: bool, data: list[int]) -> None:
+    def run(instrumented: bytes) -> WasmtimeInvoker:
+        running = Running(instrumented)
+        running.call("poke", 1025, 3)
+        return WasmtimeInvoker(running.instance, running.store)
+
+    notes: list[tuple[str, str]] = []
+    out = pre_initialize_with(
+        RUNTIME_SHAPED, run, init_func="poke", keep_init_func=True, reset_first_call=reset,
+        on_note=lambda *note: notes.append(note),
+    )  # fmt: skip
+    assert _static_data(out) == data
+    assert [level for level, _ in notes] == ["info" if reset else "detail"]
 
 
 def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
