@@ -25,7 +25,7 @@ from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, NoteSink, OutputSink, WasiOptions
 from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
-from .runtime import CompileError, check_input, run_init, validate_component
+from .runtime import CompileError, async_api_hint, check_input, refuse_malformed_before, run_init, validate_component
 from .state import ComponentState
 from .wasm.component import Component, Sort, core_modules, instance_export_names, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
@@ -163,7 +163,7 @@ def pre_initialize_with(
         except ComponentInitError:
             raise
         except Exception as e:
-            raise HostError(f"the runtime callback failed: {type(e).__name__}: {e}") from e
+            raise HostError(f"the runtime callback failed: {type(e).__name__}: {e}{async_api_hint(str(e))}") from e
         try:
             return read_back(invoker, plan, granted_dirs, name)
         except ComponentInitError:
@@ -217,7 +217,12 @@ def _pipeline(
     settings (default: applied, nobody told).
     """
     view = memoryview(component)
-    parsed = parse_component(view)
+    try:
+        parsed = parse_component(view)
+    except UnsupportedComponentError as e:
+        if e.offset is not None:
+            refuse_malformed_before(component, e.offset)
+        raise
     call = parse_spec(init_func)
     _refuse_already_initialized(parsed, call.name)
     removal = None

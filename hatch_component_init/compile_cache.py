@@ -7,6 +7,11 @@ and compiler. Wasmtime's own cache would do the same but decompresses each
 entry (~0.13 s for that app); a mapped file loads in milliseconds. Entries are
 checked against their SHA-256 before Wasmtime maps them, and a failing cache
 (unwritable, damaged, from another Wasmtime) only costs a compile.
+
+An entry also vouches that its code passed the checks run before compiling
+(the table-mutation scan), which a hit skips; so the key covers the version of
+this tool too: another release may check otherwise, and its entries are never
+trusted.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Callable
 import wasmtime
 from wasmtime import component as cm
 
+from .__about__ import __version__
 from .file_cache import FileCache, default_cache_dir
 from .versions import wasmtime_version
 
@@ -45,7 +51,7 @@ class CompiledCache(FileCache):
 
 
 def _key(instrumented: bytes, compiler: str) -> str:
-    digest = hashlib.sha256(f"{_FORMAT} {wasmtime_version()} {compiler}\0".encode())
+    digest = hashlib.sha256(f"{_FORMAT} {__version__} {wasmtime_version()} {compiler}\0".encode())
     digest.update(instrumented)
     return digest.hexdigest()
 

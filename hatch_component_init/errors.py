@@ -35,6 +35,12 @@ class InvalidComponentError(ComponentInitError):
 class UnsupportedComponentError(ComponentInitError):
     """The component is well formed but uses something we cannot snapshot soundly."""
 
+    def __init__(self, message: str, offset: int | None = None) -> None:
+        #: The input's byte our parser does not know (an opcode), when the refusal is about one byte:
+        #: if Wasmtime calls the input malformed there or before, it is malformed, not unsupported.
+        self.offset = offset
+        super().__init__(message)
+
 
 class InitExportError(ComponentInitError):
     """The init function is missing, has the wrong signature, or its arguments are bad."""

@@ -17,9 +17,13 @@ from typing import Any, Callable
 import wasmtime
 from wasmtime import component as cm
 
+from .async_abi import is_async
 from .errors import HostError, InitFailedError
 
-__all__ = ["GUEST_ERRORS", "ImportCalled", "define_imports", "extern_items", "first_lines", "wasi_packages_provided"]
+__all__ = [
+    "GUEST_ERRORS", "ImportCalled", "define_imports", "extern_items", "first_lines", "stand_in_called",
+    "stand_in_message", "wasi_packages_provided",
+]  # fmt: skip
 
 #: WASI 0.2 packages that `Linker.add_wasip2` provides.
 _WASIP2_PACKAGES = frozenset({"cli", "clocks", "filesystem", "io", "random", "sockets"})
@@ -59,7 +63,12 @@ def define_imports(
     host: Callable[[cm.Linker], None] | None = None,
 ) -> None:
     """Bind every import of ``component``: WASI from Wasmtime when ``wasi_config`` is given, then
-    whatever ``host`` defines (it may shadow WASI), then stand-ins for everything still missing."""
+    whatever ``host`` defines (it may shadow WASI), then stand-ins for everything still missing.
+
+    WASI is the synchronous variant even for a store that runs through Wasmtime's async API:
+    the async one (`add_wasip2_async`) needs a Tokio runtime that the C API does not provide
+    for its futures, and its clocks abort the process (a Rust panic) when a guest waits.
+    Synchronous host functions are called from such a store as from any other."""
     imports = extern_items(component.type.imports(engine))
     provided = wasi_packages_provided([name for name, _ in imports], wasi=wasi_config is not None)
     try:
@@ -75,7 +84,9 @@ def define_imports(
     if host is not None:
         _call_host(linker, host)
     try:
-        _define_stand_ins(linker, [(n, t) for n, t in imports if n not in provided], engine)
+        missing = [(n, t) for n, t in imports if n not in provided]
+        _define_stand_ins(linker, missing, engine)
+        _define_async_stand_ins(linker, missing, engine)
     except wasmtime.WasmtimeError as e:
         raise InitFailedError(f"cannot provide the component's imports: {first_lines(str(e))}") from e
 
@@ -91,12 +102,27 @@ def _call_host(linker: cm.Linker, host: Callable[[cm.Linker], None]) -> None:
         linker.allow_shadowing = False
 
 
+def stand_in_message(name: str) -> str:
+    """What a stand-in says when init calls it."""
+    return (
+        f"the import `{name}` was called during init, but init is given only WASI and the host "
+        "definitions (`host=`, --host, the hook's `host`); define it there, or move that call out of init"
+    )
+
+
+#: How the trap of Wasmtime's own stand-ins (the `async func`s, see `_define_async_stand_ins`) names the import.
+_ASYNC_STAND_IN_TRAP = re.compile(r"unknown import: `([^`]+)` has not been defined")
+
+
+def stand_in_called(text: str) -> str | None:
+    """`stand_in_message` for the import named in ``text``, a Wasmtime error from an async stand-in, if it is one."""
+    found = _ASYNC_STAND_IN_TRAP.search(text)
+    return stand_in_message(found[1]) if found else None
+
+
 def _stand_in(name: str) -> Callable[..., Any]:
     def call(store: Any, *args: Any) -> Any:
-        raise ImportCalled(
-            f"the import `{name}` was called during init, but init is given only WASI and the host "
-            "definitions (`host=`, --host, the hook's `host`); define it there, or move that call out of init"
-        )
+        raise ImportCalled(stand_in_message(name))
 
     return call
 
@@ -112,14 +138,23 @@ def _refuse_network(name: str) -> Callable[..., Any]:
 
 
 class _ResourceIds:
-    """Distinct host resource types for the stand-ins (one per imported resource name)."""
+    """Host resource types for the stand-ins: one per distinct imported resource.
+
+    A resource an interface `use`s from another (WASI 0.3's `terminal-stdin` exports
+    `terminal-input`'s resource) is the same type in both instances, and must be
+    defined as the same host type in both.
+    """
 
     def __init__(self) -> None:
-        self.next = 0
+        self.seen: list[tuple[cm.ResourceType, cm.ResourceType]] = []
 
-    def new(self) -> cm.ResourceType:
-        self.next += 1
-        return cm.ResourceType.host(0x6369_0000 + self.next)
+    def host_type(self, imported: cm.ResourceType) -> cm.ResourceType:
+        for other, host in self.seen:
+            if other == imported:
+                return host
+        host = cm.ResourceType.host(0x6369_0001 + len(self.seen))
+        self.seen.append((imported, host))
+        return host
 
 
 def _define_stand_ins(linker: cm.Linker, imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> None:
@@ -136,9 +171,11 @@ def _define_item(
     where: cm.LinkerInstance, name: str, path: str, ty: Any, engine: wasmtime.Engine, ids: _ResourceIds
 ) -> None:
     if isinstance(ty, cm.FuncType):
+        if is_async(ty):
+            return  # by `_define_async_stand_ins`, after every other definition
         _unless_defined(lambda: where.add_func(name, _stand_in(path)))
     elif isinstance(ty, cm.ResourceType):
-        _unless_defined(lambda: where.add_resource(name, ids.new(), lambda store, rep: None))
+        _unless_defined(lambda: where.add_resource(name, ids.host_type(ty), lambda store, rep: None))
     elif isinstance(ty, cm.ComponentInstanceType):
         exports = extern_items(ty.exports(engine))
         # Resources first: the functions' types refer to them.
@@ -147,6 +184,46 @@ def _define_item(
             for n, t in exports:
                 _define_item(inst, n, f"{path}#{n}", t, engine, ids)
     # Modules, components and plain types cannot be stood in for; instantiation names them if they matter.
+
+
+def _define_async_stand_ins(linker: cm.Linker, imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> None:
+    """Trapping stand-ins for the `async func`s among ``imports`` that nothing defined yet.
+
+    Only Wasmtime's own `define_unknown_imports_as_traps` can define a function
+    of async type through the C API (its `add_func_async` defines sync-typed
+    ones). Given the component itself, it would also define every WASI 0.2
+    instance imported under a version other than Wasmtime's (the import
+    `wasi:cli/environment@0.2.9`, which Wasmtime provides as 0.2.x by semver)
+    afresh, as traps, shadowing WASI. So it is given a component that imports
+    only these functions, under their own names (types do not matter: the
+    stand-ins are dynamically typed); resources and sync functions around
+    them are ours, already defined.
+    """
+    wat = _async_imports_wat(imports, engine)
+    if wat is not None:
+        linker.define_unknown_imports_as_traps(cm.Component(engine, wasmtime.wat2wasm(wat)))
+
+
+def _async_imports_wat(imports: list[tuple[str, Any]], engine: wasmtime.Engine) -> str | None:
+    """A component that imports the `async func`s of ``imports`` under the same names, or None if there are none."""
+    decls = []
+    for name, ty in imports:
+        if isinstance(ty, cm.FuncType) and is_async(ty):
+            decls.append(f'(import "{name}" (func async))')
+        elif isinstance(ty, cm.ComponentInstanceType):
+            funcs = [n for n, t in extern_items(ty.exports(engine)) if isinstance(t, cm.FuncType) and is_async(t)]
+            if not funcs:
+                continue
+            # Method and static names must refer to a resource of the instance; a method takes `self` first.
+            resources = sorted({f.partition("]")[2].partition(".")[0] for f in funcs if f.startswith(("[method]", "[static]"))})
+            items = [f'(export "{r}" (type $r{i} (sub resource)))' for i, r in enumerate(resources)]
+            for f in funcs:
+                self_param = ""
+                if f.startswith("[method]"):
+                    self_param = f' (param "self" (borrow $r{resources.index(f[8:].partition(".")[0])}))'
+                items.append(f'(export "{f}" (func async{self_param}))')
+            decls.append(f'(import "{name}" (instance {" ".join(items)}))')
+    return f"(component {' '.join(decls)})" if decls else None
 
 
 def _unless_defined(define: Callable[[], None]) -> None:

@@ -18,9 +18,11 @@ import wasmtime
 from wasmtime import _ffi as ffi
 from wasmtime import component as cm
 
+from .async_abi import call_async, call_raw_async, instantiate_async, is_async
 from .compile_cache import load_or_compile
 from .errors import (
     ComponentInitError,
+    HostError,
     InitExportError,
     MissingInitExportError,
     InitFailedError,
@@ -28,16 +30,26 @@ from .errors import (
     OutputInvalidError,
     UnsupportedComponentError,
 )
-from .host_imports import GUEST_ERRORS, define_imports, extern_items, first_lines
+from .host_imports import GUEST_ERRORS, define_imports, extern_items, first_lines, stand_in_called
 from .readback import PAGE, read_back
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
 from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
-from .wave import InitCall, convert_args, parse_spec, resolve_init_name
+from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
-__all__ = ["CompileError", "check_component", "check_input", "make_engine", "run_init", "validate_component"]
+__all__ = [
+    "CompileError",
+    "async_api_hint",
+    "async_imports",
+    "check_component",
+    "check_input",
+    "make_engine",
+    "refuse_malformed_before",
+    "run_init",
+    "validate_component",
+]
 
 GUEST_STDERR_TAIL = 4000
 
@@ -157,6 +169,30 @@ def check_input(data: bytes, parsed: Component) -> None:
         raise _invalid("the component is invalid", e, 0) from e
 
 
+def refuse_malformed_before(data: bytes, offset: int) -> None:
+    """Raise InvalidComponentError if Wasmtime calls ``data`` malformed at ``offset`` or before it.
+
+    For an input our parser refused at ``offset`` as a byte it does not know:
+    either a newer binary format (unsupported) or a corrupt byte (malformed),
+    which only Wasmtime can tell. Compiles the whole input, on the way to an
+    error only.
+    """
+    refusal = _compile_refusal(data)
+    if refusal is not None:
+        error, cause = refusal
+        if isinstance(error, InvalidComponentError) and error.offset is not None and error.offset <= offset:
+            raise error from cause
+
+
+def _compile_refusal(data: bytes) -> tuple[ComponentInitError, wasmtime.WasmtimeError] | None:
+    """Our error for Wasmtime's refusal to compile ``data`` (the whole input, a compile's cost), and Wasmtime's; or None."""
+    try:
+        cm.Component(make_engine(), bytes(data))
+    except wasmtime.WasmtimeError as e:
+        return _invalid("the component is invalid", e, 0), e
+    return None
+
+
 def check_component(data: bytes) -> None:
     """Raise InvalidComponentError, at the offset Wasmtime names, if Wasmtime refuses ``data``.
 
@@ -167,10 +203,9 @@ def check_component(data: bytes) -> None:
     try:
         parsed = parse_component(memoryview(data), with_data=False)
     except UnsupportedComponentError:
-        try:
-            cm.Component(make_engine(), bytes(data))
-        except wasmtime.WasmtimeError as e:
-            raise _invalid("the component is invalid", e, 0) from e
+        refusal = _compile_refusal(data)
+        if refusal is not None:
+            raise refusal[0] from refusal[1]
         return
     check_input(data, parsed)
 
@@ -304,12 +339,6 @@ def _find_init(
             "Name the init function (`name`, `interface.name` or `interface.name@version`) with "
             "-f/--init-func, or the hook option `init-func`."
         )
-    if _is_async(func.type(store)):
-        raise UnsupportedComponentError(
-            f"the init function `{call.name}` is an `async func` (component-model async ABI), which "
-            f"{_PYTHON_WASMTIME} cannot call: it calls functions synchronously only and has no `call_async`. "
-            "Export a synchronous init function (`func`, not `async func`) and name it with -f/--init-func."
-        )
     return func
 
 
@@ -317,40 +346,15 @@ def _find_init(
 _PYTHON_WASMTIME = f"the wasmtime Python package ({wasmtime_version()})"
 
 
-def _is_async(ty: cm.FuncType) -> bool:
-    # `ty` must stay referenced during the call: its pointer dies with it.
-    return bool(ffi.wasmtime_component_func_type_async(ty.ptr()))
-
-
-def _refuse_async_imports(component: cm.Component, engine: wasmtime.Engine) -> None:
-    """Refuse a component that imports an `async func`: stand-ins for those need Wasmtime's async API.
-
-    Wasmtime then demands `instantiate_async` (and async calls) on the store, which the
-    Python package does not expose. Async canonical built-ins alone need no such thing.
-    """
+def async_imports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
+    """The `async func`s ``component`` imports: with any, Wasmtime runs it only through its async API."""
     found: list[str] = []
     for name, ty in extern_items(component.type.imports(engine)):
-        if isinstance(ty, cm.FuncType) and _is_async(ty):
+        if isinstance(ty, cm.FuncType) and is_async(ty):
             found.append(name)
         elif isinstance(ty, cm.ComponentInstanceType):
-            found += [f"{name}#{n}" for n, t in extern_items(ty.exports(engine)) if isinstance(t, cm.FuncType) and _is_async(t)]
-    if not found:
-        return
-    listing = ", ".join(f"`{n}`" for n in found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
-    wasi3 = sorted({n.partition("#")[0] for n in found if re.match(r"wasi:[^@]*@0\.3\.", n)})
-    why = (
-        f" They belong to WASI 0.3 ({', '.join(f'`{n}`' for n in wasi3[:3])}{' ...' if len(wasi3) > 3 else ''}), "
-        "which that package does not implement either: it provides WASI 0.2 only."
-        if wasi3
-        else ""
-    )
-    raise UnsupportedComponentError(
-        f"this component uses the component-model async ABI in a way {_PYTHON_WASMTIME} cannot run: it imports "
-        f"{len(found)} `async func`{'s' if len(found) > 1 else ''} ({listing}), and Wasmtime instantiates such a "
-        f"component only through its async API (`instantiate_async`), which the Python package does not expose.{why} "
-        "Components that only use async canonical built-ins, with synchronous imports and a synchronous init "
-        "function, can be pre-initialized."
-    )
+            found += [f"{name}#{n}" for n, t in extern_items(ty.exports(engine)) if isinstance(t, cm.FuncType) and is_async(t)]
+    return found
 
 
 def _compile(instrumented: bytes, cache: bool, check_code: Callable[[], None]) -> tuple[wasmtime.Engine, cm.Component]:
@@ -395,7 +399,9 @@ def run_init(
     when the compiled code comes from the cache (see `_compile`).
     """
     engine, component = _compile(instrumented, options.code_cache, check_code)
-    _refuse_async_imports(component, engine)
+    # A component importing an `async func` runs only through Wasmtime's async API (async_abi.py);
+    # everything else keeps the synchronous path, but for an `async func` init, called through it.
+    async_store = bool(async_imports(component, engine))
     store = wasmtime.Store(engine)
     linker = cm.Linker(engine)
     try:
@@ -412,25 +418,33 @@ def run_init(
         call = parse_spec(options.init_func)
         with _deadline(engine, store, options.timeout):
             try:
-                instance = linker.instantiate(store, component)
+                if async_store:
+                    instance = instantiate_async(linker, store, component)
+                else:
+                    instance = linker.instantiate(store, component)
             except GUEST_ERRORS as e:
+                _refuse_sync_host_for_async(e, options)
                 raise InitFailedError(f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}") from e
             init = _find_init(instance, store, component, engine, call, plan.prefix)
             params = init.type(store).params
             if call.args is None and params:
-                sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+                sig = ", ".join(f"{n}: {wit_type_name(t)}" for n, t in params)
                 raise InitExportError(
                     f"the init function `{call.name}` takes arguments ({sig}); give them as a call, "
                     f"e.g. -f '{call.name}(...)'"
                 )
             args = convert_args(call, params)
             try:
-                init(store, *args)
+                if async_store or is_async(init.type(store)):
+                    call_async(init, store, *args)
+                else:
+                    init(store, *args)
             except GUEST_ERRORS as e:
                 raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
             try:
                 granted = len(options.wasi.dirs) if options.wasi.enabled else 0
-                return read_back(WasmtimeInvoker(instance, store), plan, granted, call.name)
+                invoker = WasmtimeInvoker(instance, store, async_calls=async_store)
+                return read_back(invoker, plan, granted, call.name)
             except GUEST_ERRORS as e:
                 raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
     finally:
@@ -440,6 +454,44 @@ def run_init(
         linker.close()
         store.close()
         _settle_at_exit()
+
+
+#: Wasmtime's words when an `async func` import is bound to a function of synchronous type.
+_SYNC_FOR_ASYNC = re.compile(
+    r"component imports (?:instance `(?P<instance>[^`]+)`.*?instance export `(?P<export>[^`]+)` has the wrong type"
+    r"|function `(?P<func>[^`]+)`).*?type mismatch with async",
+    re.S,
+)
+
+
+def _refuse_sync_host_for_async(e: Exception, options: InitOptions) -> None:
+    """Name the host definition at fault when ``host`` defined an `async func` import with `add_func`."""
+    found = _SYNC_FOR_ASYNC.search(str(e))
+    if found is None or options.host is None:
+        return
+    name = getattr(options.host, "__qualname__", repr(options.host))
+    imported = found["func"] or f"{found['instance']}#{found['export']}"
+    raise HostError(
+        f"the host definitions `{name}` define `{imported}`, which the component imports as an "
+        f"`async func`, with a synchronous function: {_PYTHON_WASMTIME} can define only those (its `add_func`). "
+        "Leave that import out of the host definitions (init then gets a stand-in that traps if called), "
+        "or move the call out of init."
+    ) from e
+
+
+#: Wasmtime's words when a component that needs its async API is run without it.
+_NEEDS_ASYNC_API = ("`*_async` functions are used instead", "cannot synchronously call an async-lifted export")
+
+
+def async_api_hint(text: str) -> str:
+    """What to tell a caller whose runtime ran a component that needs Wasmtime's async API without it."""
+    if not any(words in text for words in _NEEDS_ASYNC_API):
+        return ""
+    return (
+        ". The component imports `async func`s or its init is one: a runtime for it must instantiate it and "
+        "call its exports through Wasmtime's async API (`instantiate_async`, `call_async`), which the wasmtime "
+        "Python package does not wrap yet; `pre_initialize` runs such components itself"
+    )
 
 
 #: How long after the last store was closed Wasmtime's worker threads may still release Python callbacks.
@@ -472,9 +524,17 @@ def _wait_for_workers() -> None:
 class WasmtimeInvoker:
     """Calls the accessor exports of an instance in a Wasmtime store (our own runtime's invoker)."""
 
-    def __init__(self, instance: cm.Instance, store: wasmtime.Store) -> None:
+    def __init__(
+        self,
+        instance: cm.Instance,
+        store: wasmtime.Store,
+        *,
+        async_calls: bool = False,
+    ) -> None:
         self.instance = instance
         self.store = store
+        #: Whether the store runs through Wasmtime's async API, which then takes every call.
+        self.async_calls = async_calls
 
     def _func(self, name: str) -> cm.Func:
         func = self.instance.get_func(self.store, name)
@@ -483,6 +543,8 @@ class WasmtimeInvoker:
         return func
 
     def call(self, name: str, *args: int) -> Any:
+        if self.async_calls:
+            return call_async(self._func(name), self.store, *args)
         return self._func(name)(self.store, *args)
 
     def texts(self, name: str, calls: list[tuple[int, ...]]) -> Iterator[bytes]:
@@ -536,11 +598,14 @@ class WasmtimeInvoker:
         for i, (ty, value) in enumerate(zip(params, args)):
             ty.convert_to_c(self.store, value, pointer(values[i]))
         result = ffi.wasmtime_component_val_t()
-        error = ffi.wasmtime_component_func_call(
-            byref(func._func), self.store._context(), values, len(args), byref(result), 1
-        )
-        if error:
-            raise wasmtime.WasmtimeError._from_ptr(error)
+        if self.async_calls:
+            call_raw_async(func, self.store, values, len(args), byref(result))
+        else:
+            error = ffi.wasmtime_component_func_call(
+                byref(func._func), self.store._context(), values, len(args), byref(result), 1
+            )
+            if error:
+                raise wasmtime.WasmtimeError._from_ptr(error)
         if result.kind != ffi.WASMTIME_COMPONENT_STRING.value:
             ffi.wasmtime_component_val_delete(byref(result))
             raise InitFailedError("an accessor export returned something other than a string")
@@ -575,7 +640,7 @@ def _explain(e: Exception, options: InitOptions, plan: ComponentPlan) -> str:
         ) or line.startswith("note: using the `WASMTIME_BACKTRACE_DETAILS"):
             continue
         lines.append(re.sub(r"^\d+: ", "", line))
-    reason = "; ".join(lines) or text
+    reason = stand_in_called(str(e)) or "; ".join(lines) or text
     if "interrupt" in text and options.timeout is not None:
         return f"it ran longer than the time limit of {options.timeout:g} s (raise it with --timeout) [{reason}]"
     message = f"the guest exited with status {e.code}" if isinstance(e, wasmtime.ExitTrap) else reason

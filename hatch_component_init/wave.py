@@ -15,7 +15,7 @@ from typing import Any, Callable, TypeVar
 
 from .errors import InitExportError
 
-__all__ = ["InitCall", "init_name_readings", "parse_spec", "convert_args", "resolve_init_name"]
+__all__ = ["InitCall", "init_name_readings", "parse_spec", "convert_args", "resolve_init_name", "wit_type_name"]
 
 _T = TypeVar("_T")
 
@@ -249,9 +249,14 @@ def _convert(value: Any, ty: Any, where: str) -> Any:
             return value.name
         raise bad("one of " + ", ".join(f"`{n}`" for n in names))
     raise InitExportError(
-        f"{where}: parameters of type {type(ty).__name__} cannot be given on the command line; "
+        f"{where}: parameters of type {wit_type_name(ty)} cannot be given on the command line; "
         "supported: bool, integers, floats, char, string, list, option and enum"
     )
+
+
+def wit_type_name(ty: Any) -> str:
+    """The WIT word for a wasmtime-py type (`TupleType` -> tuple, `U32` -> u32)."""
+    return type(ty).__name__.removesuffix("Type").lower()
 
 
 def _show(value: Any) -> str:
@@ -274,7 +279,7 @@ def convert_args(call: InitCall, params: list[tuple[str, Any]]) -> list[Any]:
     """Check the parsed arguments against the function's parameters and convert them for Wasmtime."""
     args = call.args or ()
     if len(args) != len(params):
-        sig = ", ".join(f"{n}: {type(t).__name__.lower()}" for n, t in params)
+        sig = ", ".join(f"{n}: {wit_type_name(t)}" for n, t in params)
         raise InitExportError(
             f"the init function `{call.name}` takes {len(params)} argument(s) ({sig}) but "
             f"{len(args)} were given"

@@ -4,10 +4,24 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep every cache the suite writes out of the user's: ours (the code, snapshot, componentize-py
+    and requirements caches) and Wasmtime's code cache, which ``Config.cache = True`` puts under
+    ``$XDG_CACHE_HOME/wasmtime``. Set in ``os.environ``, so builds in subprocesses inherit it too;
+    a test may still point them elsewhere with ``monkeypatch``."""
+    root = tmp_path_factory.mktemp("user-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(root / "hatch-component-init"))
+        patch.setenv("XDG_CACHE_HOME", str(root))
+        yield root
 
 
 @pytest.fixture
@@ -28,7 +42,7 @@ def wasi_wit_dir() -> Path:
 
 def componentize(
     app_dir: Path,
-    world: str,
+    world: str | tuple[str, ...],
     module: str,
     output: Path,
     *,
@@ -38,9 +52,11 @@ def componentize(
 ) -> bytes:
     """Build ``module`` of ``app_dir`` (with its ``wit/``, or ``wit``) into a component with componentize-py (~7 s).
 
-    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``). ``componentize_py`` is a directory
-    holding another componentize-py release (``pip install --target``), used instead of ours.
+    ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``). Several worlds are merged.
+    ``componentize_py`` is a directory holding another componentize-py release (``pip install
+    --target``), used instead of ours.
     """
+    worlds = (world,) if isinstance(world, str) else world
     env = None
     if componentize_py is not None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])}
@@ -51,8 +67,7 @@ def componentize(
             "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
             "-d",
             str(wit if wit is not None else app_dir / "wit"),
-            "-w",
-            world,
+            *(arg for w in worlds for arg in ("-w", w)),
             "componentize",
             *extra,
             "-p",

@@ -12,7 +12,7 @@ import pytest
 from hatch_component_init.cli import _seconds, _size
 from hatch_component_init.guest_output import LinePrefixer
 from test_engine_shapes import ARGS, GLOBALS, TABLE_MUTATION
-from wat_support import BUMP_ALLOCATOR, Running, wat
+from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, wat
 
 FIXTURES = Path(__file__).parent / "fixtures"
 GREETER_DATA = FIXTURES / "greeter" / "data"
@@ -198,6 +198,55 @@ def test_env_pass_through_and_values_reach_the_guest(tmp_path: Path) -> None:
     # Exactly what was given, in order: nothing else of ours leaks through.
     assert out.call("env") == [("CI_TEST_PASSED_THROUGH", "from the host"), ("A", "b=c"), ("EMPTY", "")]
     assert out.call("args") == []
+
+
+# Init keeps the guest paths of the granted directories, in order; `names` returns them joined by ";".
+DIR_NAMES_PROBE = wat(
+    f"""
+(component $root
+{PREOPENS_IMPORT}
+{BUMP_ALLOCATOR}
+  (alias export $pre "get-directories" (func $get-dirs))
+  (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core module $m
+    (import "libc" "memory" (memory 1))
+    (import "pre" "get-directories" (func $get-dirs (param i32)))
+    (func (export "init")
+      (local $entry i32) (local $end i32) (local $out i32) (local $len i32)
+      (call $get-dirs (i32.const 16))
+      ;; entries of (descriptor, string ptr, string len) at [16]; names are copied to 256..
+      (local.set $entry (i32.load (i32.const 16)))
+      (local.set $end (i32.add (local.get $entry) (i32.mul (i32.load (i32.const 20)) (i32.const 12))))
+      (local.set $out (i32.const 256))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $entry) (local.get $end)))
+        (local.set $len (i32.load offset=8 (local.get $entry)))
+        (memory.copy (local.get $out) (i32.load offset=4 (local.get $entry)) (local.get $len))
+        (i32.store8 (i32.add (local.get $out) (local.get $len)) (i32.const 59))
+        (local.set $out (i32.add (i32.add (local.get $out) (local.get $len)) (i32.const 1)))
+        (local.set $entry (i32.add (local.get $entry) (i32.const 12)))
+        (br $next)))
+      (i32.store (i32.const 200) (i32.const 256))
+      (i32.store (i32.const 204) (i32.sub (local.get $out) (i32.const 256))))
+    (func (export "names") (result i32) (i32.const 200)))
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "pre" (instance (export "get-directories" (func $get-dirs))))))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "names") (result string) (canon lift (core func $i "names") (memory (core memory $libc "memory")))))
+"""
+)
+
+
+def test_dir_without_guest_path_is_granted_at_its_host_path(tmp_path: Path) -> None:
+    src = tmp_path / "probe.wasm"
+    src.write_bytes(DIR_NAMES_PROBE)
+    (tmp_path / "data").mkdir()
+    r = cli(src, "-o", tmp_path / "out.wasm", "--dir", tmp_path / "data", "--dir", "data", "--dir", f"{tmp_path}::/guest",
+            cwd=tmp_path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    names = Running((tmp_path / "out.wasm").read_bytes()).call("names")
+    assert names == f"{tmp_path / 'data'};data;/guest;"
 
 
 # ---------------------------------------------------------------- usage errors (exit 2)

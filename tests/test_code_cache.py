@@ -335,3 +335,79 @@ def test_the_validation_stubs_of_two_snapshots_of_an_app_are_the_same_bytes() ->
     assert first != second
     stubs = [stub_component(parse_component(memoryview(out), with_data=False)) for out in (first, second)]
     assert stubs[0] == stubs[1]
+
+
+def test_an_entry_written_by_another_version_is_never_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit skips the table-mutation scan, so an entry another release wrote (which may scan
+    otherwise: here, not at all) must not vouch for code this release would refuse."""
+    import hatch_component_init.api as api
+    import hatch_component_init.compile_cache as compile_cache
+    from hatch_component_init import ComponentInitError, UnsupportedComponentError
+
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    entries = tmp_path / CompiledCache.KIND
+    with monkeypatch.context() as other_release:
+        other_release.setattr(compile_cache, "__version__", "0.0.1+scans-nothing")
+        other_release.setattr(api, "refuse_table_mutation", lambda parsed: None)
+        try:
+            pre_initialize(shapes.TABLE_MUTATION)
+        except ComponentInitError:
+            pass  # whatever the lax release made of it, it compiled and cached the code first
+    (written,) = entries.iterdir()
+    with pytest.raises(UnsupportedComponentError, match="changes a table at run time"):
+        pre_initialize(shapes.TABLE_MUTATION)
+    # And code both releases accept is compiled again under this one's key, not loaded from the other's.
+    with monkeypatch.context() as other_release:
+        other_release.setattr(compile_cache, "__version__", "0.0.1+scans-nothing")
+        pre_initialize(FIRST)
+    assert len(list(entries.iterdir())) == 2
+    reference = pre_initialize(FIRST)
+    assert len(list(entries.iterdir())) == 3
+    assert reference == pre_initialize(FIRST, code_cache=False)
+    assert written.exists()
+
+
+def test_the_suite_writes_its_caches_into_its_own_directory(session_cache_dirs: Path) -> None:
+    """conftest's session fixture: neither our caches nor Wasmtime's land in the user's cache directory."""
+    from hatch_component_init.file_cache import default_cache_dir
+
+    assert default_cache_dir().is_relative_to(session_cache_dirs)
+    component = app("session cache", 2, '(func (export "session-cache-probe") (result i32) (i32.const 77))')
+    pre_initialize(component)  # compiles (our code cache), then validates the output (Wasmtime's cache)
+    assert list((default_cache_dir() / CompiledCache.KIND).iterdir())
+    assert list((session_cache_dirs / "wasmtime").rglob("*"))
+
+
+def _compiled_by(entry: Path) -> list[str]:
+    """Which compiler's engine loads the cached code: each engine refuses the other's."""
+    from wasmtime import WasmtimeError
+    from wasmtime import component as cm
+
+    from hatch_component_init.runtime import make_engine
+
+    loads = []
+    for name, baseline in (("winch", True), ("cranelift", False)):
+        try:
+            cm.Component.deserialize_file(make_engine(epoch=True, baseline=baseline, code_cache=False), str(entry))
+            loads.append(name)
+        except WasmtimeError:
+            pass
+    return loads
+
+
+#: init gets its value through a tail call, which Wasmtime 50's Winch does not compile.
+TAIL_CALL = app(
+    "tail call", 1, '(func $five (result i32) (i32.const 5)) (func (export "five") (result i32) (return_call $five))'
+)
+
+
+def test_winch_compiles_init_and_cranelift_what_winch_cannot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    entries = tmp_path / CompiledCache.KIND
+    pre_initialize(FIRST)
+    (first,) = entries.iterdir()
+    assert _compiled_by(first) == ["winch"]
+    output = pre_initialize(TAIL_CALL)
+    (tail,) = set(entries.iterdir()) - {first}
+    assert _compiled_by(tail) == ["cranelift"]
+    assert [Running(output).call("get", a) for a in (0, 16, 1024)] == expected(TAIL_CALL)

@@ -8,7 +8,7 @@ import struct
 import pytest
 
 from hatch_component_init import InitFailedError, UnsupportedComponentError, pre_initialize
-from wat_support import Running, snapshot, wat
+from wat_support import Running, engine, snapshot, wat
 
 GLOBALS = wat(
     """
@@ -131,6 +131,50 @@ AT_MAXIMUM = wat(
 def test_memory_at_its_maximum() -> None:
     out = Running(snapshot(AT_MAXIMUM))
     assert out.call("load", 0x1FFFC) == 1234
+
+
+NEVER_GROWN = wat(
+    """
+(component
+  (core module $m
+    (memory 1)
+    (func (export "init") (memory.fill (i32.const 0) (i32.const 0xab) (i32.const 65536)))
+    (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+    (func (export "pages") (result i32) (memory.size))
+    (func (export "grow") (result i32) (memory.grow (i32.const 1))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "load") (param "a" u32) (result u32) (canon lift (core func $i "load")))
+  (func (export "pages") (result u32) (canon lift (core func $i "pages")))
+  (func (export "grow") (result s32) (canon lift (core func $i "grow"))))
+"""
+)
+
+
+def test_reading_a_memory_does_not_grow_it() -> None:
+    """The accessor copies into its own memory: a full memory that may grow is read as it is, not grown."""
+    from wasmtime import Store
+    from wasmtime import component as cm
+
+    from hatch_component_init import pre_initialize_with
+    from hatch_component_init.runtime import WasmtimeInvoker
+
+    out = Running(snapshot(NEVER_GROWN))
+    assert (out.call("pages"), out.call("load", 0), out.call("load", 65532)) == (1, 0xABABABAB, 0xABABABAB)
+    assert out.call("grow") == 1
+    # Seen from the instance that was read (a caller's runtime keeps it): still one page afterwards.
+    kept: list[tuple[Store, cm.Instance]] = []
+
+    def run(instrumented: bytes) -> WasmtimeInvoker:
+        store = Store(engine())
+        instance = cm.Linker(engine()).instantiate(store, cm.Component(engine(), instrumented))
+        instance.get_func(store, "component-init")(store)  # type: ignore[misc]
+        kept.append((store, instance))
+        return WasmtimeInvoker(instance, store)
+
+    assert pre_initialize_with(NEVER_GROWN, run) == snapshot(NEVER_GROWN, wasi=None)
+    ((store, instance),) = kept
+    assert instance.get_func(store, "pages")(store) == 1  # type: ignore[misc]
 
 
 def test_large_memory_is_read_in_chunks() -> None:
@@ -313,6 +357,31 @@ def test_table_mutation_is_refused() -> None:
         pre_initialize(TABLE_MUTATION)
 
 
+NESTED_TABLE_MUTATION = wat(
+    """
+(component
+  (component $inner
+    (core module $m
+      (table 2 funcref)
+      (global $g (mut i32) (i32.const 0))
+      (func $f)
+      (func (export "init") (global.set $g (i32.const 1)) (table.set (i32.const 0) (ref.func $f)))
+      (elem declare func $f))
+    (core instance $i (instantiate $m))
+    (func (export "init") (canon lift (core func $i "init"))))
+  (instance $x (instantiate $inner))
+  (alias export $x "init" (func $init))
+  (export "component-init" (func $init)))
+"""
+)
+
+
+@pytest.mark.parametrize("code_cache", [True, False])
+def test_table_mutation_in_a_nested_component_is_refused(code_cache: bool) -> None:
+    with pytest.raises(UnsupportedComponentError, match=r"changes a table at run time \(`table.set`"):
+        pre_initialize(NESTED_TABLE_MUTATION, code_cache=code_cache)
+
+
 IMPORTS = wat(
     """
 (component
@@ -374,20 +443,93 @@ def test_init_with_wave_arguments() -> None:
 
 
 @pytest.mark.parametrize(
-    ("spec", "message"),
+    ("component", "spec", "message"),
     [
-        ("component-init", "takes arguments"),
-        ("component-init(1, 2, \"x\", blue)", "expected a bool"),
-        ("component-init(true, 2, \"x\", purple)", "one of `red`, `green`, `blue`"),
-        ("component-init(true, 2)", "takes 4 argument"),
-        ("component-init(true, 99999999999999999999, \"x\", red)", "out of range"),
+        ("ARGS", "component-init", "takes arguments"),
+        ("ARGS", "component-init(1, 2, \"x\", blue)", "expected a bool"),
+        ("ARGS", "component-init(true, 2, \"x\", purple)", "one of `red`, `green`, `blue`"),
+        ("ARGS", "component-init(true, 2)", "takes 4 argument"),
+        ("ARGS", "component-init(true, 99999999999999999999, \"x\", red)", "out of range"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init(\"x\", [], none)", "argument `c` .* expected a char such as 'x', got `\"x\"`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', 3, none)", "argument `xs` .* expected a list such as \\[1, 2\\], got `3`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [1, -1], none)", "out of range for u16"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [], 7)", "argument `o` .* expected `none` or `some\\(...\\)`, got `7`"),
+        ("CHAR_LIST_OPTION_ARGS", "component-init('x', [], some(-1))", "out of range for u32"),
     ],
 )
-def test_bad_init_arguments(spec: str, message: str) -> None:
+def test_bad_init_arguments(component: str, spec: str, message: str) -> None:
     from hatch_component_init import InitExportError
 
     with pytest.raises(InitExportError, match=message):
-        snapshot(ARGS, init_func=spec)
+        snapshot(globals()[component], init_func=spec)
+
+
+#: init(c: char, xs: list<u16>, o: option<u32>) keeps the char, the sum of the list and the option (0 for none, else 1 + it).
+CHAR_LIST_OPTION_ARGS = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 1)
+    (global $c (mut i32) (i32.const 0))
+    (global $sum (mut i32) (i32.const 0))
+    (global $o (mut i32) (i32.const -1))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32) (i32.const 1024))
+    (func (export "init") (param $c i32) (param $ptr i32) (param $len i32) (param $some i32) (param $o i32)
+      (local $i i32)
+      (global.set $c (local.get $c))
+      (block $done (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $len)))
+        (global.set $sum (i32.add (global.get $sum)
+          (i32.load16_u (i32.add (local.get $ptr) (i32.shl (local.get $i) (i32.const 1))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      (global.set $o (select (i32.add (local.get $o) (i32.const 1)) (i32.const 0) (local.get $some))))
+    (func (export "c") (result i32) (global.get $c))
+    (func (export "sum") (result i32) (global.get $sum))
+    (func (export "o") (result i32) (global.get $o)))
+  (core instance $i (instantiate $m))
+  (type $list (list u16))
+  (type $option (option u32))
+  (func (export "component-init") (param "c" char) (param "xs" $list) (param "o" $option)
+    (canon lift (core func $i "init") (memory (core memory $i "memory")) (realloc (core func $i "realloc"))))
+  (func (export "c") (result u32) (canon lift (core func $i "c")))
+  (func (export "sum") (result u32) (canon lift (core func $i "sum")))
+  (func (export "o") (result u32) (canon lift (core func $i "o"))))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("component-init('x', [1, 2, 65535], some(7))", (ord("x"), 65538, 8)),
+        ("component-init('\\u{1F600}', [], none)", (0x1F600, 0, 0)),
+        ("component-init('\\n', [40000], some(0))", (ord("\n"), 40000, 1)),
+    ],
+)
+def test_init_with_char_list_and_option_arguments(spec: str, expected: tuple[int, int, int]) -> None:
+    out = Running(snapshot(CHAR_LIST_OPTION_ARGS, init_func=spec))
+    assert (out.call("c"), out.call("sum"), out.call("o")) == expected
+
+
+def test_init_arguments_of_other_types_are_refused_by_name() -> None:
+    from hatch_component_init import InitExportError
+
+    pair = wat(
+        """
+(component
+  (core module $m (func (export "init") (param i32 i32)))
+  (core instance $i (instantiate $m))
+  (type $pair (tuple u32 u32))
+  (func (export "component-init") (param "p" $pair) (canon lift (core func $i "init"))))
+"""
+    )
+    with pytest.raises(InitExportError, match="argument `p` of `component-init`: parameters of type tuple cannot be given"):
+        snapshot(pair, init_func="component-init((1, 2))")
+    with pytest.raises(InitExportError, match=r"takes 1 argument\(s\) \(p: tuple\) but 0 were given"):
+        snapshot(pair, init_func="component-init()")
+    with pytest.raises(InitExportError, match=r"takes arguments \(p: tuple\); give them as a call"):
+        snapshot(pair)
 
 
 def test_trap_in_init_is_reported() -> None:
@@ -401,6 +543,33 @@ def test_trap_in_init_is_reported() -> None:
     )
     with pytest.raises(InitFailedError, match="unreachable"):
         snapshot(trapping)
+
+
+#: init calls wasi:cli/exit with `ok` (0) or `err` (1), as the guest's `exit(0)` / `exit(1)` do.
+EXITING = wat(
+    """
+(component
+  (type $result (result))
+  (import "wasi:cli/exit@0.2.0" (instance $exit (export "exit" (func (param "status" $result)))))
+  (alias export $exit "exit" (func $exit))
+  (core func $exit (canon lower (func $exit)))
+  (core module $m
+    (import "cli" "exit" (func $exit (param i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func (export "exit-ok") (global.set $g (i32.const 1)) (call $exit (i32.const 0)))
+    (func (export "exit-err") (global.set $g (i32.const 1)) (call $exit (i32.const 1))))
+  (core instance $i (instantiate $m (with "cli" (instance (export "exit" (func $exit))))))
+  (func (export "exit-ok") (canon lift (core func $i "exit-ok")))
+  (func (export "exit-err") (canon lift (core func $i "exit-err"))))
+"""
+)
+
+
+@pytest.mark.parametrize(("init", "status"), [("exit-ok", 0), ("exit-err", 1)])
+def test_init_that_calls_exit_is_reported(init: str, status: int) -> None:
+    # Even exit(0): init did not return, so its state is not one the component can go on from.
+    with pytest.raises(InitFailedError, match=f"the init function `{init}` failed: the guest exited with status {status}"):
+        snapshot(EXITING, init_func=init)
 
 
 F32_ARG = wat(
@@ -599,7 +768,9 @@ SHADOW_STACK = wat(
       (global.set $sp (i32.const 2048))
       (i64.store (i32.const 2048) (i64.const -1))
       (global.set $sp (i32.const 4096))
-      ;; live data above the stack pointer and outside the stack
+      ;; the bottom of the dead stack, and live data just below it, above the stack pointer and outside the stack
+      (i32.store (i32.const 1024) (i32.const 5))
+      (i32.store (i32.const 1020) (i32.const 3))
       (i32.store (i32.const 4096) (i32.const 7))
       (i32.store (i32.const 8192) (i32.const 9)))
     (func (export "load") (param i32) (result i32) (i32.load (local.get 0))))
@@ -612,8 +783,10 @@ SHADOW_STACK = wat(
 
 def test_dead_shadow_stack_is_zeroed() -> None:
     out = Running(snapshot(SHADOW_STACK))
-    assert out.call("load", 2048) == 0  # below the stack pointer: dead, scrubbed
-    assert (out.call("load", 4096), out.call("load", 8192)) == (7, 9)
+    # Below the stack pointer, down to `__stack_low`: dead, scrubbed.
+    assert (out.call("load", 2048), out.call("load", 1024)) == (0, 0)
+    # Below `__stack_low` (not the stack), at the stack pointer and above, and outside: kept.
+    assert (out.call("load", 1020), out.call("load", 4096), out.call("load", 8192)) == (3, 7, 9)
 
 
 def test_init_in_a_shim_component_instance_is_removed() -> None:

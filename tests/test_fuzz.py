@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import traceback
 import zlib
 from collections import Counter
@@ -173,15 +174,30 @@ def wasmtime_accepts(data: bytes) -> bool:
     return wasmtime_refusal(data) is None
 
 
+_OFFSET = re.compile(r"at offset (0x[0-9a-f]+)")
+
+
+def _offset_in(message: str) -> int | None:
+    found = _OFFSET.findall(message)
+    return int(found[-1], 16) if found else None
+
+
 def unsupported_first(e: ComponentInitError, parse_refusal: ComponentInitError | None, refusal: str) -> bool:
     """Whether ``e`` is an allowed answer to an input Wasmtime refuses: a feature we lack, met before the fault.
 
-    Either our parser refused the feature before it reached the fault, or the
-    first thing Wasmtime met is a feature it was not configured for.
+    Either the first thing Wasmtime met is a feature it was not configured for,
+    or our parser refused a feature before it reached the fault: where both
+    name an offset, ours must come first (a byte our parser does not know, at
+    the very offset Wasmtime calls malformed, is the fault, not a feature).
     """
     if not isinstance(e, UnsupportedComponentError):
         return False
-    return str(e) == str(parse_refusal) or "feature" in refusal
+    if "feature" in refusal:
+        return True
+    if str(e) != str(parse_refusal):
+        return False
+    ours, theirs = _offset_in(str(e)), _offset_in(refusal)
+    return ours is None or theirs is None or ours < theirs
 
 
 def _describe(e: BaseException) -> str:
@@ -240,7 +256,6 @@ def check_full(data: bytes, label: str) -> str:
     refusal = wasmtime_refusal(data)
     try:
         pre_initialize(data, timeout=1, max_memory=64 << 20)
-        return "ok"
     except OutputInvalidError as e:  # a ComponentInitError, but our bug, not the input's fault
         fail(f"a bug reported for this input: {e}")
     except InvalidComponentError as e:
@@ -256,7 +271,9 @@ def check_full(data: bytes, label: str) -> str:
         return type(e).__name__
     except BaseException as e:  # noqa: BLE001
         fail(_describe(e))
-    raise AssertionError("unreachable")
+    if refusal is not None:
+        fail(f"Wasmtime refuses this input, but it was pre-initialized: {refusal}")
+    return "ok"
 
 
 # ---------------------------------------------------------------- parse stage
@@ -407,6 +424,32 @@ def test_an_unsupported_feature_met_before_the_fault_is_what_is_reported() -> No
     assert not wasmtime_accepts(data)
     with pytest.raises(UnsupportedComponentError, match="custom page size"):
         pre_initialize(data)
+
+
+def test_an_unknown_canonical_opcode_wasmtime_calls_malformed_is_refused_as_invalid() -> None:
+    data = bytearray(test_engine_shapes.GLOBALS)
+    canon = next(s for s in parse_component(memoryview(data)).sections if s.id == 8)
+    at = canon.payload_start + 1  # the first built-in's opcode (canon lift, 0x00)
+    data[at] = 0x30  # no canonical built-in has it
+    assert "invalid leading byte (0x30)" in (wasmtime_refusal(bytes(data)) or "")
+    with pytest.raises(InvalidComponentError, match="invalid leading byte") as info:
+        pre_initialize(bytes(data))
+    assert info.value.offset == at
+    assert check_full(bytes(data), "opcode 0x30") == "InvalidComponentError"
+    # The oracle: our parser's "not a built-in this tool knows", at the byte Wasmtime calls malformed, is no excuse.
+    with pytest.raises(UnsupportedComponentError, match="not one this tool knows") as parsed:
+        parse_component(memoryview(data))
+    assert not unsupported_first(parsed.value, parsed.value, wasmtime_refusal(bytes(data)) or "")
+
+
+def test_the_oracle_fails_an_output_made_from_an_input_wasmtime_refuses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import test_fuzz
+
+    data = test_engine_shapes.GLOBALS[:-1]
+    assert not wasmtime_accepts(data)
+    monkeypatch.setattr(test_fuzz, "pre_initialize", lambda data, **options: b"an output")
+    with pytest.raises(pytest.fail.Exception, match="Wasmtime refuses this input, but it was pre-initialized"):
+        check_full(data, "truncated")
 
 
 def test_an_instrumentation_fault_is_reported_as_our_bug(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,6 +94,24 @@ class TestWheel:
         after = tree_snapshot(project)
         assert {k: v for k, v in after.items() if not k.startswith("dist/")} == before
 
+    def test_ships_nothing_from_dirs_even_inside_the_package(self, tmp_path: Path, engine: FakeEngine) -> None:
+        hooks = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }', 'dirs = { "data" = "/data", "greeter_pkg/assets" = "/assets" }')
+        project = make_project(tmp_path / "p", hooks, raw_component=RAW)
+        (project / "greeter_pkg" / "assets" / "deep").mkdir(parents=True)
+        (project / "greeter_pkg" / "assets" / "words.txt").write_text("read by init only\n")
+        (project / "greeter_pkg" / "assets" / "deep" / "more.txt").write_text("and this\n")
+        (project / "greeter_pkg" / "assets.py").write_text("SHIPPED = True\n")  # a neighbour, not granted
+        wheel = build_in_process(project)
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert not [name for name in names if "assets/" in name or name.startswith("data/")], names
+        assert {"greeter_pkg/__init__.py", "greeter_pkg/assets.py", DESTINATION} <= names
+        (call,) = engine.calls
+        assert call["wasi"].dirs == ((project / "data", "/data"), (project / "greeter_pkg" / "assets", "/assets"))
+        # The sdist still carries them: a wheel built from it runs init again.
+        with tarfile.open(build_in_process(project, target="sdist")) as archive:
+            assert "greeter-1.0/greeter_pkg/assets/deep/more.txt" in archive.getnames()
+
     def test_options_reach_engine(self, tmp_path: Path, engine: FakeEngine) -> None:
         options = (
             'init-func = "setup"\nkeep-init-func = true\nenv = { MODE = "fast" }\ntimeout = 12\nmax-memory = 1048576\n'
@@ -301,6 +319,20 @@ class TestSdist:
         assert "greeter-1.0/build/greeter.wasm" in names
         assert "greeter-1.0/data/greeting.txt" in names
 
+    def test_carries_dirs_and_component_that_version_control_ignores(self, project: Path, engine: FakeEngine) -> None:
+        subprocess.run(["git", "init", "-q", str(project)], check=True)
+        (project / ".gitignore").write_text("/data/\n*.wasm\n")
+        sdist = build_in_process(project, target="sdist")
+        with tarfile.open(sdist) as archive:
+            names = set(archive.getnames())
+            assert archive.extractfile("greeter-1.0/data/greeting.txt").read() == (project / "data/greeting.txt").read_bytes()  # type: ignore[union-attr]
+        assert "greeter-1.0/build/greeter.wasm" in names
+        assert not engine.calls
+        # The project's other ignored files stay out: only what the wheel build needs is forced in.
+        (project / "stray.wasm").write_bytes(b"ignored")
+        with tarfile.open(build_in_process(project, target="sdist")) as archive:
+            assert "greeter-1.0/stray.wasm" not in archive.getnames()
+
     def test_warns_when_wheel_cannot_be_built_from_it(
         self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]
     ) -> None:
@@ -369,6 +401,35 @@ class TestEditable:
             str(project), {"component": RAW_COMPONENT, "destination": DESTINATION}, None, None, str(project), "wheel"
         ).clean(["standard", "editable"])
         assert in_tree.read_bytes() == b"the user's own file"
+
+    @pytest.mark.parametrize(
+        ("layout", "package_dir"),
+        [
+            ('packages = ["src/greeter_pkg"]', "src/greeter_pkg"),  # hatchling strips `src/`
+            ('only-include = ["pkgsrc"]\nsources = { "pkgsrc" = "greeter_pkg" }', "pkgsrc"),  # renamed in the wheel
+        ],
+        ids=["src-layout", "renamed"],
+    )
+    def test_writes_where_the_sources_rewrite_comes_from(
+        self, tmp_path: Path, engine: FakeEngine, layout: str, package_dir: str
+    ) -> None:
+        project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK, raw_component=RAW, wheel_options=DEV_MODE_DIRS)
+        (project / package_dir).parent.mkdir(parents=True, exist_ok=True)
+        (project / "greeter_pkg").rename(project / package_dir)
+        pyproject = project / "pyproject.toml"
+        pyproject.write_text(pyproject.read_text().replace('packages = ["greeter_pkg"]', layout))
+        # The regular wheel ships the package (and the snapshot) at greeter_pkg/.
+        with zipfile.ZipFile(build_in_process(project)) as archive:
+            assert {"greeter_pkg/__init__.py", DESTINATION} <= set(archive.namelist())
+        build_in_process(project, version="editable")
+        in_tree = project / package_dir / "greeter.wasm"
+        assert in_tree.read_bytes() == fake_snapshot(RAW)
+        assert not (project / DESTINATION).exists()
+        # `hatch clean`: the hook removes it from the same place.
+        from hatchling.builders.wheel import WheelBuilder
+
+        list(WheelBuilder(str(project)).build(directory=str(project / "dist"), versions=["editable"], clean_only=True))
+        assert not in_tree.exists()
 
     def test_destination_is_input(self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         hooks = '[tool.hatch.build.hooks.component-init]\ncomponent = "greeter_pkg/greeter.wasm"\n'

@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from hatch_component_init.hatch import cache as cache_module
-from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir, snapshot_key, tree_digest
+from hatch_component_init.hatch.cache import (
+    ComponentCache,
+    FileCache,
+    PrecompiledCache,
+    SnapshotCache,
+    default_cache_dir,
+    snapshot_key,
+    tree_digest,
+)
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.options import InitOptions, WasiOptions
 
@@ -115,6 +123,55 @@ class TestStore:
         cache.get("a")  # used now: the newest
         cache.put("d", b"x")
         assert sorted(p.stem for p in (tmp_path / "snapshots").iterdir()) == ["a", "c", "d"]
+
+    @pytest.mark.parametrize("kind", [SnapshotCache, ComponentCache, PrecompiledCache])
+    def test_keeps_16_entries_by_default(self, tmp_path: Path, kind: type[FileCache]) -> None:
+        cache = kind(tmp_path)
+        for i in range(17):
+            os.utime(cache.put(f"k{i:02}", b"x"), (i, i))
+        assert sorted(p.name for p in cache.entries.iterdir()) == [cache.path_for(f"k{i:02}").name for i in range(1, 17)]
+
+    def test_keeps_16_requirements_folders(self, tmp_path: Path) -> None:
+        from hatch_component_init.hatch.requirements import _prune
+
+        for i in range(17):
+            (tmp_path / f"r{i:02}").mkdir()
+            os.utime(tmp_path / f"r{i:02}", (i, i))
+        _prune(tmp_path, keep=tmp_path / "r16")
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"r{i:02}" for i in range(1, 17)]
+
+
+HIT_IN_A_FRESH_PROCESS = """
+import sys
+from pathlib import Path
+from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir, snapshot_key
+from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+
+root = Path(sys.argv[1])
+config = {"component": "build/app.wasm", "destination": "pkg/app.wasm"}
+hook = ComponentInitBuildHook(str(root), config, None, None, str(root), "wheel")
+key = snapshot_key((root / "build" / "app.wasm").read_bytes(), hook.init_options)
+entry = SnapshotCache(default_cache_dir()).put(key, b"snapshot")
+build_data = {"force_include": {}, "build_hooks": ("component-init",), "artifacts": []}
+hook.initialize("standard", build_data)
+assert build_data["force_include"] == {str(entry): "pkg/app.wasm"}, build_data
+print(sorted(name for name in sys.modules if name == "wasmtime" or name.startswith("wasmtime.")))
+"""
+
+
+def test_a_hit_does_not_load_wasmtime(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "app.wasm").write_bytes(b"\0asm\x0d\0\x01\0 not run: the cache answers")
+    env = {**os.environ, "HATCH_COMPONENT_INIT_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("HATCH_COMPONENT_INIT_SKIP", None)
+    done = subprocess.run(
+        [sys.executable, "-c", HIT_IN_A_FRESH_PROCESS, str(tmp_path)], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_hit_of_18_mb_component_skips_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

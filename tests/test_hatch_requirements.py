@@ -71,3 +71,18 @@ def test_least_recently_used_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert folder.name in kept
     # The oldest went first.
     assert "old00" not in kept and f"old{requirements.MAX_ENTRIES + 2:02d}" in kept
+
+
+def test_a_folder_written_by_another_version_is_never_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A hit skips the pure-Python check: a folder another release installed (which may check less) must not pass."""
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "fastword", "1.0", {"fastword/__init__.py": ""}, pure=False)
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    with monkeypatch.context() as other_release:
+        other_release.setattr(requirements, "__version__", "0.0.1+checks-nothing")
+        other_release.setattr(requirements, "_check_pure", lambda folder, hook_name: None)
+        lax, installed = install_requirements(["fastword"], tmp_path / "cache", "componentize-py")
+    assert installed and (lax / "fastword").is_dir()
+    with pytest.raises(ValueError, match="`fastword-1.0` is not a pure-Python package"):
+        install_requirements(["fastword"], tmp_path / "cache", "componentize-py")

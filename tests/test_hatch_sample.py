@@ -45,3 +45,30 @@ def test_sample_wheel_runs(tmp_path: Path) -> None:
     assert "indexed" not in result.stdout
     assert "start-up (pre-initialized component):" in result.stdout
     assert "init 0 ms" in result.stdout
+
+
+def test_run_sh_builds_installs_and_runs_the_sample(tmp_path: Path) -> None:
+    """`sh sample_project/run.sh`, as its README says, on a copy of the checkout (it writes a venv and dist/)."""
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        SAMPLE.parent,
+        checkout,
+        ignore=shutil.ignore_patterns(".git", ".venv", "dist", "build", "__pycache__", "*.egg-info", ".pytest_cache", "work"),
+    )
+    result = subprocess.run(
+        ["sh", str(checkout / "sample_project" / "run.sh")],
+        env={**os.environ, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert "==> Installing the wheel" in out
+    # Three starts, each answering: the precompiled code, a compile of the shipped component, and the comparison.
+    assert out.count("listen: anagrams: enlist, silent, tinsel;") == 2
+    assert "loaded: precompiled lexicon.cwasm" in out and "loaded: compiled lexicon.wasm" in out
+    assert "pre-initialization makes start-up" in out
+    (wheel,) = (checkout / "sample_project" / "dist").glob("lexicon-0.1.0-py3-none-*.whl")
+    assert not wheel.name.endswith("-any.whl")

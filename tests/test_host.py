@@ -266,3 +266,15 @@ def test_pre_initialize_with_reports_a_bad_invoker() -> None:
 
     with pytest.raises(HostError, match=r"the invoker's call of the accessor `ci-state-i\d+` returned int, not a string"):
         pre_initialize_with(wat(APP), lambda instrumented: Wrong())  # type: ignore[arg-type,return-value]
+
+
+def test_pre_initialize_with_reports_an_invoker_that_raises() -> None:
+    class Failing:
+        def call(self, name: str, *args: int) -> object:
+            raise ConnectionError(f"lost the runtime while calling {name}")
+
+    with pytest.raises(
+        HostError, match=r"reading the state through the runtime callback's invoker failed: ConnectionError: lost the runtime"
+    ) as info:
+        pre_initialize_with(wat(APP), lambda instrumented: Failing())  # type: ignore[arg-type,return-value]
+    assert isinstance(info.value.__cause__, ConnectionError)

@@ -146,6 +146,37 @@ class TestHook:
         assert FRAME.search(log)
 
 
+class TestVerbose:
+    HOOK = f'[tool.hatch.build.hooks.component-init]\ncomponent = "{RAW_COMPONENT}"\ndirs = {{ "data" = "/data" }}\nenv = {{ MODE = "fast" }}\n'
+
+    @pytest.mark.parametrize("verbose", [True, False], ids=["hatch -v", "quiet"])
+    def test_shows_the_cache_key_and_the_options(
+        self,
+        tmp_path: Path,
+        snapshot_cache_dir: Path,
+        capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch,
+        verbose: bool,
+    ) -> None:
+        if verbose:
+            monkeypatch.setenv("HATCH_VERBOSE", "1")  # what `hatch -v build` sets for the builder
+        else:
+            monkeypatch.delenv("HATCH_VERBOSE", raising=False)
+        project = make_project(tmp_path / "p", self.HOOK, raw_component=GLOBALS)
+        build_in_process(project)
+        log = capsys.readouterr().err
+        (entry,) = (snapshot_cache_dir / "snapshots").iterdir()
+        key_line = f"Snapshot cache key {entry.stem} in {snapshot_cache_dir}"
+        options = [line for line in log.splitlines() if line.startswith("Options: ")]
+        if not verbose:
+            assert key_line not in log and options == []
+            return
+        assert key_line in log
+        (line,) = options
+        for shown in ("component-init", str(project / "data"), "/data", "MODE", "fast"):
+            assert shown in line, line
+
+
 class TestAlreadyPreInitialized:
     def test_output_of_ours_without_init(self, tmp_path: Path) -> None:
         (tmp_path / "in.wasm").write_bytes(GLOBALS)

@@ -1,10 +1,8 @@
-"""Component-model async (WASIp3): parsed in full, pre-initialized where the wasmtime package can run it.
+"""Component-model async (WASIp3): parsed in full, and pre-initialized.
 
-The wasmtime Python package compiles and instantiates components that carry
-async canonical built-ins, async lifts and stream/future types, and calls their
-synchronous exports. It has no async API (`instantiate_async`, `call_async`)
-and no WASI 0.3, so a component that imports an `async func`, or whose init is
-one, is refused with a message that names what is missing.
+Components with async canonical built-ins, async lifts and stream/future types
+take the synchronous path; those that import an `async func`, or whose init is
+one, run through Wasmtime's async API (tests/test_async_init.py).
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import FIXTURES, componentize, wasi_wit_dir
-from hatch_component_init import InvalidComponentError, UnsupportedComponentError, pre_initialize
+from hatch_component_init import InitFailedError, InvalidComponentError, UnsupportedComponentError, pre_initialize
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.reader import encode_u32
@@ -188,36 +186,6 @@ ASYNC_BUILTINS = wat(
 """
 )
 
-ASYNC_IMPORT = wat(
-    """
-(component
-  (import "example:clock/wait@1.0.0" (instance $clock (export "sleep" (func async (param "ms" u32)))))
-  (alias export $clock "sleep" (func $sleep))
-  (core func $sleep (canon lower (func $sleep)))
-  (core module $m
-    (import "" "sleep" (func (param i32)))
-    (global $g (mut i32) (i32.const 0))
-    (func (export "init") (global.set $g (i32.const 1))))
-  (core instance $i (instantiate $m (with "" (instance (export "sleep" (func $sleep))))))
-  (func (export "component-init") (canon lift (core func $i "init"))))
-"""
-)
-
-ASYNC_INIT = wat(
-    """
-(component
-  (core module $m
-    (import "" "task.return" (func $task-return))
-    (global $g (mut i32) (i32.const 0))
-    (func (export "init") (result i32) (global.set $g (i32.const 1)) (call $task-return) (i32.const 0))
-    (func (export "cb") (param i32 i32 i32) (result i32) unreachable))
-  (core func $task-return (canon task.return))
-  (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $task-return))))))
-  (func (export "component-init") async (canon lift (core func $i "init") async (callback (core func $i "cb")))))
-"""
-)
-
-
 def _with(definitions: str) -> bytes:
     """A component with a trivial init next to ``definitions``."""
     return wat(
@@ -324,22 +292,6 @@ def test_async_built_ins_with_wasi_and_kept_init() -> None:
     assert out.call("get") == 42 + 1234
 
 
-@pytest.mark.parametrize("wasi", [True, False])
-def test_async_import_is_refused_naming_it(wasi: bool) -> None:
-    kwargs = {} if wasi else {"wasi": None}
-    with pytest.raises(UnsupportedComponentError) as info:
-        snapshot(ASYNC_IMPORT, **kwargs)
-    message = str(info.value)
-    assert "imports 1 `async func` (`example:clock/wait@1.0.0#sleep`)" in message
-    assert "instantiate_async" in message and "wasmtime Python package (50." in message
-    assert "valid" not in message
-
-
-def test_async_init_is_refused() -> None:
-    with pytest.raises(UnsupportedComponentError, match=r"init function `component-init` is an `async func`.*call_async"):
-        snapshot(ASYNC_INIT)
-
-
 @pytest.mark.parametrize("name", sorted(FEATURES_OFF))
 def test_feature_wasmtime_cannot_enable_is_unsupported_not_invalid(name: str) -> None:
     definitions, feature = FEATURES_OFF[name]
@@ -373,27 +325,35 @@ def test_p3_build_round_trips(cli_p3_component: bytes) -> None:
     assert {0x0D, 0x1F, 0x22, 0x23} <= ops  # subtask.drop, waitable-set.new/.drop, waitable.join
 
 
+#: What componentize-py's runtime calls first when an export is called: a WASI 0.2 function.
+P3_FIRST_CALL = "wasi:cli/environment@0.2.9#get-environment"
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("wasi", [True, False])
-def test_p3_build_is_refused_naming_what_is_missing(cli_p3_component: bytes, wasi: bool) -> None:
-    kwargs = {} if wasi else {"wasi": None}
-    with pytest.raises(UnsupportedComponentError) as info:
-        pre_initialize(cli_p3_component, init_func=P3_RUN, **kwargs)
+def test_p3_run_as_init_runs(cli_p3_component: bytes) -> None:
+    # The component runs through Wasmtime's async API; `run` prints through WASI 0.2, which init is given.
+    output: list[tuple[str, bytes]] = []
+    pre_initialize(cli_p3_component, init_func=P3_RUN, on_output=lambda stream, data: output.append((stream, data)))
+    assert b"".join(data for stream, data in output if stream == "stdout") == b"run number 1\n"
+
+
+@pytest.mark.slow
+def test_p3_run_as_init_without_wasi_fails_naming_the_call(cli_p3_component: bytes) -> None:
+    with pytest.raises(InitFailedError) as info:
+        pre_initialize(cli_p3_component, init_func=P3_RUN, wasi=None)
     message = str(info.value)
-    assert "component-model async ABI" in message
-    assert "`wasi:clocks/monotonic-clock@0.3.0-rc-2026-03-15#wait-until`" in message
-    assert "instantiate_async" in message
-    assert "WASI 0.3" in message and "WASI 0.2 only" in message
+    assert f"init function `{P3_RUN}` failed" in message
+    assert f"the import `{P3_FIRST_CALL}` was called during init" in message
     assert "valid" not in message
 
 
 @pytest.mark.slow
-def test_p3_build_refusal_through_the_cli(cli_p3_component: bytes, tmp_path: Path) -> None:
+def test_p3_run_as_init_failure_through_the_cli(cli_p3_component: bytes, tmp_path: Path) -> None:
     from test_cli import assert_clean_failure, cli
 
     (tmp_path / "cli.wasm").write_bytes(cli_p3_component)
-    r = cli(tmp_path / "cli.wasm", "-o", tmp_path / "out.wasm", "-f", P3_RUN)
-    assert_clean_failure(r, 1, "component-model async ABI", "wasmtime Python package", "WASI 0.3")
+    r = cli(tmp_path / "cli.wasm", "-o", tmp_path / "out.wasm", "-f", P3_RUN, "--no-wasi")
+    assert_clean_failure(r, 1, f"the import `{P3_FIRST_CALL}` was called during init")
     assert "not a valid" not in r.stderr
     assert not (tmp_path / "out.wasm").exists()
 

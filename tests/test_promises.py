@@ -6,7 +6,6 @@ guarantees by running the output or by looking at what is on disk.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import struct
 import tracemalloc
@@ -33,9 +32,9 @@ from hatch_component_init import (
 from hatch_component_init.compile_cache import CompiledCache
 from hatch_component_init.errors import ComponentInitError
 from hatch_component_init.wasm.component import parse_component
-from test_cli import ENV_PROBE, listing
+from test_cli import DIR_NAMES_PROBE, ENV_PROBE, listing
 from test_engine_shapes import NESTED, TABLE_MUTATION, TWICE
-from wat_support import BUMP_ALLOCATOR, PREOPENS_IMPORT, Running, snapshot, wat
+from wat_support import Running, snapshot, wat
 
 # ---------------------------------------------------------------- refused, with a clear message
 
@@ -372,38 +371,10 @@ def test_guest_gets_no_arguments_and_an_empty_environment_by_default(monkeypatch
     assert given.call("env") == [("MODE", "fast")]  # the probe does see what is given
 
 
-PREOPEN_PROBE = wat(
-    f"""
-(component $root
-{PREOPENS_IMPORT}
-{BUMP_ALLOCATOR}
-  (alias export $pre "get-directories" (func $get-dirs))
-  (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
-  (core module $m
-    (import "libc" "memory" (memory 1))
-    (import "pre" "get-directories" (func $get-dirs (param i32)))
-    (global $count (mut i32) (i32.const -1))
-    (func (export "init") (call $get-dirs (i32.const 16)) (global.set $count (i32.load (i32.const 20))))
-    (func (export "count") (result i32) (global.get $count)))
-  (core instance $i (instantiate $m
-    (with "libc" (instance $libc))
-    (with "pre" (instance (export "get-directories" (func $get-dirs))))))
-  (func (export "component-init") (canon lift (core func $i "init")))
-  (func (export "count") (result s32) (canon lift (core func $i "count"))))
-"""
-)
-
-
 def test_no_directories_are_granted_by_default(tmp_path: Path) -> None:
-    assert Running(snapshot(PREOPEN_PROBE)).call("count") == 0
-    granted = snapshot(PREOPEN_PROBE, wasi=WasiOptions(dirs=((tmp_path, "/data"),)))
-    assert Running(granted).call("count") == 1
-
-
-def _random_stream(n: int) -> bytes:
-    """The fixed-seed stream `wasi:random` gives during init: SHA-256 of `hatch-component-init/0`, `/1`, ..."""
-    blocks = b"".join(hashlib.sha256(b"hatch-component-init/%d" % i).digest() for i in range(n // 32 + 1))
-    return blocks[:n]
+    assert Running(snapshot(DIR_NAMES_PROBE)).call("names") == ""
+    granted = snapshot(DIR_NAMES_PROBE, wasi=WasiOptions(dirs=((tmp_path, "/data"),)))
+    assert Running(granted).call("names") == "/data;"
 
 
 RANDOM_PROBE = wat(
@@ -460,15 +431,35 @@ RANDOM_PROBE = wat(
 )
 
 
-def test_wasi_random_is_a_fixed_seed_stream_during_init() -> None:
+SNAPSHOT_IN_A_FRESH_PROCESS = """
+import sys
+from pathlib import Path
+from hatch_component_init import WasiOptions, pre_initialize
+Path(sys.argv[2]).write_bytes(pre_initialize(Path(sys.argv[1]).read_bytes(), wasi=WasiOptions()))
+"""
+
+
+def test_wasi_random_is_a_fixed_seed_stream_during_init(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
     first, second = snapshot(RANDOM_PROBE), snapshot(RANDOM_PROBE)
     assert first == second
-    stream = _random_stream(64)
+    # The same in another process, with another hash seed: the stream depends on nothing of the host's.
+    (tmp_path / "in.wasm").write_bytes(RANDOM_PROBE)
+    subprocess.run(
+        [sys.executable, "-c", SNAPSHOT_IN_A_FRESH_PROCESS, str(tmp_path / "in.wasm"), str(tmp_path / "out.wasm")],
+        env={**os.environ, "PYTHONHASHSEED": "12345"}, check=True,
+    )  # fmt: skip
+    assert (tmp_path / "out.wasm").read_bytes() == first
+    # A stream, not a constant: every draw (40 bytes, a u64, the insecure seed's pair) is its own.
     out = Running(first)
-    assert bytes(out.call("bytes")) == stream[:40]
-    (u64,) = struct.unpack("<Q", stream[40:48])
-    assert out.call("u64") == u64
-    assert tuple(out.call("seed")) == struct.unpack("<2Q", stream[48:64])
+    drawn = bytes(out.call("bytes"))
+    u64 = out.call("u64")
+    seed = tuple(out.call("seed"))
+    assert len(drawn) == 40 and len(set(drawn)) > 20
+    words = set(struct.unpack("<5Q", drawn)) | {u64, *seed}
+    assert len(words) == 8 and 0 not in words
 
 
 # ---------------------------------------------------------------- the segment cap

@@ -16,7 +16,7 @@ from wasmtime import component as cm
 from conftest import FIXTURES, componentize, wasi_wit_dir
 from wat_support import Running, engine, snapshot, wat
 
-from hatch_component_init import InitFailedError, WasiOptions, pre_initialize
+from hatch_component_init import InitFailedError, WasiOptions, pre_initialize, pre_initialize_with
 
 
 def _wit_with_wasi_deps(app: Path, tmp: Path) -> Path:
@@ -168,6 +168,37 @@ def test_open_descriptors_beyond_the_granted_directories_are_counted(handles_com
     dirs = WasiOptions(dirs=((FIXTURES / "handles" / "data", "/data"), (tmp_path, "/scratch")))
     with pytest.raises(InitFailedError, match=r"descriptor open \(number 5\)"):
         pre_initialize(handles_component, init_func="keep-file-open", wasi=dirs)
+
+
+def _runtime_granting(*dirs: tuple[Path, str]):  # type: ignore[no-untyped-def]
+    """A caller's runtime for pre_initialize_with: WASI with ``dirs`` preopened, init `read-and-close` called."""
+    from hatch_component_init.runtime import WasmtimeInvoker
+
+    def run(instrumented: bytes) -> WasmtimeInvoker:
+        eng = engine()
+        store = wasmtime.Store(eng)
+        wasi = wasmtime.WasiConfig()
+        for host, guest in dirs:
+            wasi.preopen_dir(str(host), guest, False)
+        store.set_wasi(wasi)
+        linker = cm.Linker(eng)
+        linker.add_wasip2()
+        instance = linker.instantiate(store, cm.Component(eng, instrumented))
+        instance.get_func(store, "read-and-close")(store)  # type: ignore[misc]
+        return WasmtimeInvoker(instance, store)
+
+    return run
+
+
+@pytest.mark.slow
+def test_pre_initialize_with_counts_the_directories_the_caller_granted(handles_component: bytes, tmp_path: Path) -> None:
+    # The caller preopens two directories: wasi-libc numbers them 3 and 4, after stdio.
+    run = _runtime_granting((FIXTURES / "handles" / "data", "/data"), (tmp_path, "/scratch"))
+    data = pre_initialize_with(handles_component, run, init_func="read-and-close", granted_dirs=2)
+    assert Running(data).call("state") == "squares=0 notes='first line\\nsecond line'"
+    # Told of one only, the second granted directory looks like a descriptor init left open.
+    with pytest.raises(InitFailedError, match=r"left 1 file, directory or socket descriptor open \(number 4\)"):
+        pre_initialize_with(handles_component, run, init_func="read-and-close", granted_dirs=1)
 
 
 @pytest.mark.slow

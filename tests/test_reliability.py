@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -241,38 +240,82 @@ def test_init_cannot_leave_its_sandbox(sandbox_component: bytes, tmp_path: Path)
 # ---------------------------------------------------------------- interruption
 
 
-def _wait_until_catching(pid: int, signum: int, timeout: float = 30) -> None:
-    """Wait until process ``pid`` has a handler for ``signum`` (Linux: SigCgt in /proc)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except FileNotFoundError:
-            return
-        for line in status.splitlines():
-            if line.startswith("SigCgt:") and int(line.split()[1], 16) >> (signum - 1) & 1:
-                return
-        time.sleep(0.02)
-    raise AssertionError(f"process {pid} never installed a handler for signal {signum}")
+#: Prints a line, then loops forever: a signal sent once the line is seen arrives during init.
+PRINTS_THEN_LOOPS = wat(
+    """
+(component $root
+  (import "wasi:io/error@0.2.0" (instance $err (export "error" (type (sub resource)))))
+  (alias export $err "error" (type $error))
+  (type $streams (instance
+    (alias outer $root $error (type $e))
+    (export "error" (type $error (eq $e)))
+    (export "output-stream" (type $os (sub resource)))
+    (type $own-error (own $error))
+    (type $stream-error (variant (case "last-operation-failed" $own-error) (case "closed")))
+    (export "stream-error" (type $se (eq $stream-error)))
+    (type $borrow (borrow $os))
+    (type $bytes (list u8))
+    (type $res (result (error $se)))
+    (export "[method]output-stream.blocking-write-and-flush"
+      (func (param "self" $borrow) (param "contents" $bytes) (result $res)))))
+  (import "wasi:io/streams@0.2.0" (instance $streams (type $streams)))
+  (alias export $streams "output-stream" (type $os))
+  (type $stdout (instance
+    (alias outer $root $os (type $o))
+    (export "output-stream" (type $os (eq $o)))
+    (type $own (own $os))
+    (export "get-stdout" (func (result $own)))))
+  (import "wasi:cli/stdout@0.2.0" (instance $stdout (type $stdout)))
+  (core module $libc (memory (export "memory") 1))
+  (core instance $libc (instantiate $libc))
+  (alias export $stdout "get-stdout" (func $get-stdout))
+  (alias export $streams "[method]output-stream.blocking-write-and-flush" (func $write))
+  (core func $get-stdout (canon lower (func $get-stdout)))
+  (core func $write (canon lower (func $write) (memory (core memory $libc "memory"))))
+  (core module $m
+    (import "libc" "memory" (memory 1))
+    (import "io" "get-stdout" (func $get-stdout (result i32)))
+    (import "io" "write" (func $write (param i32 i32 i32 i32)))
+    (global $n (mut i64) (i64.const 0))
+    (data (i32.const 16) "init started\\n")
+    (func (export "init")
+      (call $write (call $get-stdout) (i32.const 16) (i32.const 13) (i32.const 64))
+      (loop $l (global.set $n (i64.add (global.get $n) (i64.const 1))) (br $l))))
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "io" (instance (export "get-stdout" (func $get-stdout)) (export "write" (func $write))))))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+STARTED = "[guest stdout] init started"
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to know when the CLI is ready")
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-@pytest.mark.parametrize("in_place", [False, True], ids=["new-output", "output-is-input"])
-def test_signal_during_init_leaves_no_trace(tmp_path: Path, sig: signal.Signals, in_place: bool) -> None:
-    src = tmp_path / "loop.wasm"
-    src.write_bytes(LOOP_FOREVER)
-    out = src if in_place else tmp_path / "out.wasm"
+def _start_looping_init(src: Path, out: Path) -> subprocess.Popen[str]:
+    """The CLI pre-initializing PRINTS_THEN_LOOPS, returned once init has printed its line (so is running)."""
+    src.write_bytes(PRINTS_THEN_LOOPS)
     proc = subprocess.Popen(
         [sys.executable, "-m", "hatch_component_init", str(src), "-o", str(out), "--timeout", "120"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+    assert proc.stderr is not None
+    seen = []
+    while STARTED not in (line := proc.stderr.readline()):
+        if not line:  # the CLI ended without init starting
+            proc.wait()
+            raise AssertionError(f"init never started: {''.join(seen)}")
+        seen.append(line)
+    return proc
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("in_place", [False, True], ids=["new-output", "output-is-input"])
+def test_signal_during_init_leaves_no_trace(tmp_path: Path, sig: signal.Signals, in_place: bool) -> None:
+    src = tmp_path / "loop.wasm"
+    proc = _start_looping_init(src, src if in_place else tmp_path / "out.wasm")
     try:
-        _wait_until_catching(proc.pid, signal.SIGTERM)  # only our handler catches SIGTERM
-        time.sleep(0.5)  # let it get into the endless init
-        assert proc.poll() is None, proc.communicate()
         proc.send_signal(sig)
         # Shorter than the run's own --timeout: a CLI that waited for the init fails here.
         stdout, stderr = proc.communicate(timeout=30)
@@ -283,23 +326,15 @@ def test_signal_during_init_leaves_no_trace(tmp_path: Path, sig: signal.Signals,
     assert proc.returncode == 1, stderr
     assert f"interrupted by {sig.name}; nothing was written" in stderr
     assert "Traceback" not in stderr and stdout == ""
-    assert src.read_bytes() == LOOP_FOREVER
+    assert src.read_bytes() == PRINTS_THEN_LOOPS
     assert listing(tmp_path) == ["loop.wasm"]
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc to know when the CLI is ready")
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_a_burst_of_signals_reports_the_first_one(tmp_path: Path) -> None:
     src = tmp_path / "loop.wasm"
-    src.write_bytes(LOOP_FOREVER)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hatch_component_init", str(src), "-o", str(src), "--timeout", "120"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = _start_looping_init(src, src)
     try:
-        _wait_until_catching(proc.pid, signal.SIGTERM)
-        time.sleep(0.3)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGINT, signal.SIGTERM):
             proc.send_signal(sig)
         _, stderr = proc.communicate(timeout=30)
@@ -310,7 +345,7 @@ def test_a_burst_of_signals_reports_the_first_one(tmp_path: Path) -> None:
     assert proc.returncode == 1, stderr
     assert stderr.count("component-init: error:") == 1, stderr
     assert "interrupted by SIGINT" in stderr and "Traceback" not in stderr
-    assert src.read_bytes() == LOOP_FOREVER
+    assert src.read_bytes() == PRINTS_THEN_LOOPS
     assert listing(tmp_path) == ["loop.wasm"]
 
 

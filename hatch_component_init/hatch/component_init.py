@@ -236,6 +236,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
             if self.config_loader:
                 self._install_loader_in_tree(self.editable_path)
         else:
+            self._keep_dirs_out_of_the_wheel()
             build_data["force_include"][str(snapshot)] = self.config_destination
             precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
             if self.config_loader:
@@ -300,6 +301,20 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         warning = missing_wasmtime_warning(self.metadata.core.dependencies, self.PLUGIN_NAME)
         if warning is not None:
             self.app.display_warning(warning)
+
+    def _keep_dirs_out_of_the_wheel(self) -> None:
+        """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
+        hosts = [Path(self.root, host) for host in self.config_dirs]
+        patterns = [f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)]
+        if not patterns or self.build_config is None:  # None: a hook made outside a builder, which selects no files
+            return
+        # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
+        # computed once per build, so ours are added to the project's own patterns (they come last and win).
+        import pathspec
+
+        config = self.build_config
+        ours = pathspec.GitIgnoreSpec.from_lines(patterns)
+        config.exclude_spec = ours if config.exclude_spec is None else config.exclude_spec + ours
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()

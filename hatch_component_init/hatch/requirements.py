@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hatch_component_init.__about__ import __version__
+
 from .cache import prune_least_recently_used
 
 __all__ = ["REQUIREMENTS_DIR", "install_requirements", "requirements_key"]
@@ -40,8 +42,10 @@ _RESOLUTION_ENV = (
 
 
 def requirements_key(requirements: list[str]) -> str:
+    # Our version counts: a folder vouches that it passed our checks (pure Python only), which a hit skips.
     header = {
         "format": _KEY_FORMAT,
+        "hatch-component-init": __version__,
         "requirements": requirements,
         "python": list(sys.version_info[:2]),
         "platform": sys.platform,

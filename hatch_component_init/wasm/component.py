@@ -362,7 +362,8 @@ def _skip_opts(r: Reader) -> None:
             r.u32()
         elif opt not in _OPTS_WITHOUT_IMMEDIATE:
             raise UnsupportedComponentError(
-                f"canonical option {opt:#04x} at offset {r.base + r.pos - 1:#x} is not one this tool knows"
+                f"canonical option {opt:#04x} at offset {r.base + r.pos - 1:#x} is not one this tool knows",
+                r.base + r.pos - 1,
             )
 
 
@@ -442,7 +443,8 @@ def _canons(c: Component, si: int, r: Reader) -> None:
             if builtin is None:
                 raise UnsupportedComponentError(
                     f"canonical built-in {op:#04x} at offset {r.base + start:#x} is not one this tool knows "
-                    "(it reads the component-model binary format as Wasmtime 50 does)"
+                    "(it reads the component-model binary format as Wasmtime 50 does)",
+                    r.base + start,
                 )
             _skip_builtin_immediates(r, builtin[1])
         e = CanonEntry(si, start, r.pos, op, func)
