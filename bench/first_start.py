@@ -156,7 +156,7 @@ def main() -> int:
     ratio = med("loader", "first_answer") / med("compile", "first_answer")
     package = Path(run([str(python), "-c", "import lexicon, os; print(os.path.dirname(lexicon.__file__))"]).stdout.strip())
     size_text = ", ".join(f"{name} {(package / name).stat().st_size / 1e6:.1f} MB" for name in ("lexicon.wasm", "lexicon.cwasm"))
-    from run import machine  # bench/run.py, next to this script
+    from wizer.common import machine  # bench/wizer/, next to this script
 
     host = machine()
     lines = [

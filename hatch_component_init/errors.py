@@ -13,7 +13,12 @@ __all__ = [
     "OutputInvalidError",
     "UnsupportedComponentError",
     "ConfigError",
+    "OptionTypeError",
+    "OptionValueError",
+    "MissingPathError",
+    "BuildStepError",
     "PrecompileError",
+    "RebuildError",
     "release_frames",
 ]
 
@@ -66,8 +71,37 @@ class ConfigError(ComponentInitError):
     """An option given to the API, the CLI or the hook is invalid."""
 
 
+class OptionTypeError(ConfigError, TypeError):
+    """A hook option has the wrong type (a ``TypeError`` too, as hatchling's own option errors are)."""
+
+
+class OptionValueError(ConfigError, ValueError):
+    """A hook option has a bad value, or the hooks' tables do not fit together."""
+
+
+class MissingPathError(ConfigError, FileNotFoundError):
+    """A file or directory that an option names does not exist (or is not the kind it must be)."""
+
+
+class BuildStepError(ComponentInitError):
+    """A tool a hook runs for the build (componentize-py, pip) failed, or is missing from the build environment.
+
+    ``output`` is what the tool ``tool`` printed (for componentize-py, often the
+    app's own Python traceback); the hooks show it before the message.
+    """
+
+    def __init__(self, message: str, *, tool: str = "", output: str = "") -> None:
+        self.tool = tool
+        self.output = output
+        super().__init__(message)
+
+
 class PrecompileError(ComponentInitError):
     """Compiling the component ahead of time for this machine is impossible here, or Wasmtime failed at it."""
+
+
+class RebuildError(ComponentInitError):
+    """An editable install's rebuild on load failed; the last good snapshot was kept."""
 
 
 def release_frames(error: BaseException) -> None:

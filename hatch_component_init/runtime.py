@@ -37,6 +37,7 @@ from .options import InitOptions, OutputSink
 from .state import ComponentState
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
+from .winch import use_winch
 from .wave import InitCall, convert_args, parse_spec, resolve_init_name, wit_type_name
 
 __all__ = [
@@ -54,10 +55,6 @@ __all__ = [
 GUEST_STDERR_TAIL = 4000
 
 
-#: Wasmtime's C API value for its baseline compiler, which wasmtime-py's `Config.strategy` does not name.
-_WINCH = 2
-
-
 def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool = True) -> wasmtime.Engine:
     """An engine with every feature a component may use.
 
@@ -71,7 +68,7 @@ def make_engine(*, epoch: bool = False, baseline: bool = False, code_cache: bool
         config.cache = True
     config.cranelift_opt_level = "none"
     if baseline:
-        ffi.wasmtime_config_strategy_set(config.ptr(), _WINCH)
+        use_winch(config)
     config.wasm_multi_memory = True
     config.wasm_memory64 = True
     config.wasm_threads = True
@@ -311,13 +308,40 @@ def _describe(e: Exception) -> str:
 
 
 def _function_exports(component: cm.Component, engine: wasmtime.Engine) -> list[str]:
+    """The functions a user can name as init: every function export but componentize-py's own."""
     names: list[str] = []
     for name, ext in extern_items(component.type.exports(engine)):
         if isinstance(ext, cm.FuncType):
             names.append(name)
         elif isinstance(ext, cm.ComponentInstanceType):
-            names += [f"{name}.{n}" for n, e in extern_items(ext.exports(engine)) if isinstance(e, cm.FuncType)]
+            names += [
+                f"{name}.{n}"
+                for n, e in extern_items(ext.exports(engine))
+                if isinstance(e, cm.FuncType) and not _componentize_py_internal(name, n, e)
+            ]
     return names
+
+
+def _componentize_py_internal(instance: str, name: str, func: cm.FuncType) -> bool:
+    """componentize-py's build-time entry point, `exports.init(app-name, symbols, stub-wasi)`.
+
+    Every componentize-py component exports it; it runs componentize-py's own
+    pre-initialization and fails outside that build, so it is never the app's init.
+    """
+    if (instance, name) != ("exports", "init"):
+        return False
+    params = [param for param, _type in func.params]
+    return params[:1] == ["app-name"]
+
+
+def _close_names(wanted: str, names: list[str]) -> list[str]:
+    """Names a typo of ``wanted`` likely meant (compared without the interface or version part too)."""
+    import difflib
+
+    short = {name.rpartition(".")[2].partition("@")[0]: name for name in names}
+    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
+    close += [short[n] for n in difflib.get_close_matches(wanted.rpartition(".")[2], list(short), n=1, cutoff=0.6)]
+    return list(dict.fromkeys(close))[:1]
 
 
 def _find_init(
@@ -334,8 +358,9 @@ def _find_init(
     if func is None:
         available = [n for n in _function_exports(component, engine) if not n.startswith(prefix)]
         listing = ", ".join(f"`{n}`" for n in available) or "none"
+        guess = "".join(f" (did you mean `{n}`?)" for n in _close_names(call.name, available))
         raise MissingInitExportError(
-            f"the component has no function export `{call.name}`. Function exports: {listing}. "
+            f"the component has no function export `{call.name}`{guess}. Function exports: {listing}. "
             "Name the init function (`name`, `interface.name` or `interface.name@version`) with "
             "-f/--init-func, or the hook option `init-func`."
         )

@@ -9,6 +9,10 @@ import sys
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 FIXTURE = Path(__file__).parent / "fixtures" / "greeter"
 RAW_COMPONENT = "build/greeter.wasm"
@@ -81,6 +85,41 @@ def build_in_process(root: Path, target: str = "wheel", version: str = "standard
     builder_class = WheelBuilder if target == "wheel" else SdistBuilder
     builder = builder_class(str(root))
     return Path(next(builder.build(directory=str(root / "dist"), versions=[version])))
+
+
+@dataclass
+class HookFailure:
+    """A build our hook stopped the Hatch way: what was printed on stderr, and the exception behind it."""
+
+    output: str
+    error: BaseException | None
+
+    @property
+    def message(self) -> str:
+        """The message, when it is one line (hatchling's abort prints it last)."""
+        return self.output.rstrip("\n").rpartition("\n")[2]
+
+    def reported(self, message: str) -> bool:
+        """Whether ``message`` is what was printed last (hatchling's abort prints it after anything else)."""
+        return self.output.endswith(f"{message}\n")
+
+
+def failed_build(root: Path, capsys: pytest.CaptureFixture[str], target: str = "wheel", version: str = "standard") -> HookFailure:
+    """Build in process, expecting a hook to abort (a SystemExit, as under every frontend), and nothing built."""
+    import pytest
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as info:
+        build_in_process(root, target=target, version=version)
+    assert info.value.code == 1
+    assert not list(root.glob("dist/*.whl")) and not list(root.glob("dist/*.tar.gz"))
+    failure = HookFailure(output=capsys.readouterr().err, error=info.value.__context__)
+    from hatch_component_init.errors import ComponentInitError
+
+    if isinstance(failure.error, ComponentInitError):
+        # Our own error's message is what was printed last.
+        assert failure.reported(str(failure.error)), failure.output
+    return failure
 
 
 def wheel_member(wheel: Path, name: str) -> bytes:

@@ -252,3 +252,20 @@ def test_hook_outputs_are_left_out(tmp_path: Path) -> None:
         root / "pkg" / "app.wasm",
         root / "pkg" / "_component.py",
     } <= outputs
+
+
+def test_the_projects_own_install_is_left_out(tmp_path: Path) -> None:
+    """An editable install of the project adds its dist-info and `.pth`: the same app, the same key."""
+    site = tmp_path / "site-packages"
+    (site / "other-2.0.dist-info").mkdir(parents=True)
+    (site / "other-2.0.dist-info" / "RECORD").write_text("other/__init__.py,sha256=x,1\n")
+    before = site_dir_digest(site, "My.Project")
+    (site / "my_project-1.0.dist-info").mkdir()
+    (site / "my_project-1.0.dist-info" / "RECORD").write_text("_my_project.pth,sha256=y,1\n")
+    (site / "_my_project.pth").write_text("/src/my-project\n")
+    (site / "_editable_impl_my_project.pth").write_text("import _editable_impl_my_project\n")
+    assert site_dir_digest(site, "My.Project") == before
+    # Another project's install (or any project, when none is named) still counts.
+    assert site_dir_digest(site) != site_dir_digest(tmp_path / "site-packages", "other")
+    (site / "_other.pth").write_text("/src/other\n")
+    assert site_dir_digest(site, "My.Project") != before

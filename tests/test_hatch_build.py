@@ -7,6 +7,7 @@ tests/test_hatch_end_to_end.py runs the real engine and real build frontends.
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -22,13 +23,14 @@ from hatch_support import (
     DEV_MODE_DIRS,
     RAW_COMPONENT,
     build_in_process,
+    failed_build,
     make_project,
     tree_snapshot,
     wheel_member,
 )
 
 from hatch_component_init import api
-from hatch_component_init.errors import ComponentInitError, InitFailedError
+from hatch_component_init.errors import BuildStepError, ComponentInitError, InitFailedError
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
 
@@ -227,26 +229,26 @@ class TestCache:
 
 
 class TestErrors:
-    def test_missing_component(self, tmp_path: Path, engine: FakeEngine) -> None:
+    def test_missing_component(self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK)
         message = (
-            "Component `build/greeter.wasm` for build hook `component-init` does not exist. "
-            "Build hooks that ran before `component-init`: none. "
-            "Build it first, e.g. with the `componentize-py` build hook listed before `component-init`."
+            "Component `build/greeter.wasm` for build hook `component-init` does not exist, and no build hook "
+            "that runs before `component-init` writes it. Build it first, e.g. with the `componentize-py` build "
+            "hook listed before `component-init`."
         )
-        with pytest.raises(FileNotFoundError) as info:
-            build_in_process(project)
-        assert str(info.value) == message
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, FileNotFoundError)
+        assert str(failure.error) == message
         assert not engine.calls
 
     @pytest.mark.parametrize("left_from_earlier_build", [False, True])
-    def test_wrong_order(self, tmp_path: Path, engine: FakeEngine, left_from_earlier_build: bool) -> None:
+    def test_wrong_order(self, tmp_path: Path, engine: FakeEngine, left_from_earlier_build: bool, capsys: pytest.CaptureFixture[str]) -> None:
         # With a component left from an earlier build, the wrong order would ship that stale file.
         raw = RAW if left_from_earlier_build else None
         project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK + COMPONENTIZE_HOOK, raw_component=raw)
-        with pytest.raises(ValueError) as info:
-            build_in_process(project)
-        assert str(info.value) == (
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ValueError)
+        assert str(failure.error) == (
             "Component `build/greeter.wasm` for build hook `component-init` is written by build hook "
             "`componentize-py`, which runs after `component-init`: hooks run in the order of "
             "their tables, so put `[tool.hatch.build.hooks.componentize-py]` above "
@@ -257,25 +259,26 @@ class TestErrors:
         if left_from_earlier_build:
             assert (project / RAW_COMPONENT).read_bytes() == RAW
 
-    def test_hooks_that_ran_are_listed(self, tmp_path: Path, engine: FakeEngine) -> None:
+    def test_hooks_that_ran_are_listed(self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         hooks = '[tool.hatch.build.hooks.version]\npath = "greeter_pkg/_version.py"\n\n' + COMPONENT_INIT_HOOK
         project = make_project(tmp_path / "p", hooks)
-        with pytest.raises(FileNotFoundError, match="Build hooks that ran before `component-init`: `version`\\."):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, FileNotFoundError)
+        assert re.search("Build hooks that ran before `component-init`: `version`\\.", str(failure.error))
 
-    def test_missing_dir(self, project: Path, engine: FakeEngine) -> None:
+    def test_missing_dir(self, project: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         (project / "data" / "greeting.txt").unlink()
         (project / "data").rmdir()
         message = "^Option `dirs` for build hook `component-init` names directory `data`, which does not exist$"
-        with pytest.raises(FileNotFoundError, match=message):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, FileNotFoundError)
+        assert re.search(message, str(failure.error))
 
-    def test_bad_option_fails_before_anything_runs(self, tmp_path: Path, engine: FakeEngine) -> None:
+    def test_bad_option_fails_before_anything_runs(self, tmp_path: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
         project = make_project(tmp_path / "p", COMPONENT_INIT_HOOK + "timeout = -1\n", raw_component=RAW)
-        with pytest.raises(
-            ValueError, match="^Option `timeout` for build hook `component-init` must be a positive number$"
-        ):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ValueError)
+        assert re.search("^Option `timeout` for build hook `component-init` must be a positive number$", str(failure.error))
         assert not engine.calls
 
     def test_engine_error(
@@ -283,14 +286,14 @@ class TestErrors:
     ) -> None:
         engine.error = InitFailedError("init trapped: unreachable")
         before = tree_snapshot(project)
-        with pytest.raises(ComponentInitError) as info:
-            build_in_process(project)
-        assert str(info.value) == "Pre-initializing `build/greeter.wasm` failed: init trapped: unreachable"
-        # No chained engine traceback for Hatch to print.
-        assert info.value.__cause__ is None
-        assert info.value.__context__ is None
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ComponentInitError)
+        assert str(failure.error) == "Pre-initializing `build/greeter.wasm` failed: init trapped: unreachable"
+        # One line, no engine traceback (it is chained, for `hatch -v`).
+        assert failure.reported("Pre-initializing `build/greeter.wasm` failed: init trapped: unreachable")
+        assert "Traceback" not in failure.output
         # What the guest printed before failing is shown: it usually says why.
-        assert "  [guest stdout] init: done" in capsys.readouterr().err
+        assert "  [guest stdout] init: done" in failure.output
         assert tree_snapshot(project) == before
         assert not list(snapshot_cache_dir.rglob("*.wasm"))
 
@@ -442,7 +445,7 @@ class TestEditable:
 
 
 class TestComponentizePy:
-    def test_missing_componentize_py(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_missing_componentize_py(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
         import importlib.util
 
         real_find_spec = importlib.util.find_spec
@@ -457,10 +460,13 @@ class TestComponentizePy:
             'install it by themselves \\(the hook declares "componentize-py==0.25.1" as a build dependency\\); '
             'without build isolation, install it first: pip install "componentize-py==0.25.1"$'
         )
-        with pytest.raises(ModuleNotFoundError, match=message):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, BuildStepError)
+        assert re.search(message, str(failure.error))
 
-    def test_failure_leaves_nothing(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_failure_leaves_nothing(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         # A stand-in for componentize-py that writes half a component, complains and fails.
         def failing_command(_hook: ComponentizePyBuildHook, output: Path) -> list[str]:
             script = "import sys; open(sys.argv[1], 'wb').write(b'half'); sys.exit('error: no world named `greeter`')"
@@ -469,11 +475,14 @@ class TestComponentizePy:
         monkeypatch.setattr(ComponentizePyBuildHook, "command", failing_command)
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
         before = tree_snapshot(project)
-        message = (
-            "^componentize-py failed \\(exit code 1\\) building `build/greeter.wasm`:\nerror: no world named `greeter`$"
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, BuildStepError)
+        # componentize-py's own output first, then our one line.
+        assert failure.output.endswith(
+            "  [componentize-py] error: no world named `greeter`\n"
+            "componentize-py failed (exit code 1) building `build/greeter.wasm` for build hook `componentize-py`; "
+            "its output is above\n"
         )
-        with pytest.raises(RuntimeError, match=message):
-            build_in_process(project)
         assert tree_snapshot(project) == before
         assert not any((project / "build").iterdir())
 

@@ -8,6 +8,7 @@ python path is rebuilt and shipped. Third-party packages come from the
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from hatch_support import (
     DESTINATION,
     build_in_process,
     check_greeter_wheel,
+    failed_build,
     make_project,
     make_pure_wheel,
     run_component,
@@ -125,7 +127,7 @@ def test_requirements_are_installed_and_bundled(
 
 
 def test_compiled_requirement_is_refused(
-    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     wheels = tmp_path / "wheels"
     make_pure_wheel(wheels, "fastword", "1.0", {"fastword/__init__.py": ""}, pure=False)
@@ -138,23 +140,24 @@ def test_compiled_requirement_is_refused(
         r"\(pip installed compiled code built for this machine\), and a componentize-py component can only use "
         "pure-Python packages from it$"
     )
-    with pytest.raises(ValueError, match=message):
-        build_in_process(project)
+    failure = failed_build(project, capsys)
+    assert isinstance(failure.error, ValueError)
+    assert re.search(message, failure.message)
     assert not (snapshot_cache_dir / "requirements").exists() or not list((snapshot_cache_dir / "requirements").iterdir())
     assert not (project / "build" / "greeter.wasm").exists()
 
 
 def test_failed_install_names_the_requirement(
-    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(tmp_path))
     hooks = COMPONENTIZE_HOOK + 'requirements = ["no-such-package-here"]\n' + COMPONENT_INIT_HOOK
     project = make_project(tmp_path / "greeter", hooks)
-    with pytest.raises(RuntimeError) as info:
-        build_in_process(project)
-    first_line = str(info.value).splitlines()[0]
-    assert first_line == (
-        "Installing the `requirements` of build hook `componentize-py` (no-such-package-here) failed (pip exit code 1):"
+    failure = failed_build(project, capsys)
+    assert failure.message == (
+        "Installing the `requirements` of build hook `componentize-py` (no-such-package-here) failed "
+        "(pip exit code 1); pip's output is above"
     )
-    assert "no-such-package-here" in str(info.value).split("\n", 1)[1]
+    # pip's own words come first, marked as pip's.
+    assert "  [pip] ERROR: " in failure.output and "no-such-package-here" in failure.output.split("[pip]", 1)[1]

@@ -138,6 +138,19 @@ class TestConfigResetFirstCall:
             _ = init_hook(tmp_path, **{"reset-first-call": "no"}).config_reset_first_call
 
 
+class TestConfigRebuildOnLoad:
+    def test_default(self, tmp_path: Path) -> None:
+        assert init_hook(tmp_path).config_rebuild_on_load is True
+
+    def test_correct(self, tmp_path: Path) -> None:
+        assert init_hook(tmp_path, **{"rebuild-on-load": False}).config_rebuild_on_load is False
+
+    def test_not_boolean(self, tmp_path: Path) -> None:
+        message = "^Option `rebuild-on-load` for build hook `component-init` must be a boolean$"
+        with pytest.raises(TypeError, match=message):
+            _ = init_hook(tmp_path, **{"rebuild-on-load": "no"}).config_rebuild_on_load
+
+
 class TestConfigWasi:
     def test_default(self, tmp_path: Path) -> None:
         assert init_hook(tmp_path).config_wasi is True
@@ -264,6 +277,7 @@ class TestUnknownOptions:
 
     def test_hatch_own_options_accepted(self, tmp_path: Path) -> None:
         config = {"component": "app.wasm", "dependencies": ["x"], "enable-by-default": True}
+        (tmp_path / "app.wasm").write_bytes(b"")
         ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel").validate()
 
     @pytest.mark.parametrize(("key", "suggestion"), [("python_path", "python-path"), ("worl", "world")])
@@ -280,7 +294,7 @@ class TestUnknownOptions:
         message = (
             "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
             "`destination`, `dirs`, `env`, `host`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
-            "`reset-first-call`, `timeout`, `wasi`$"
+            "`rebuild-on-load`, `reset-first-call`, `timeout`, `wasi`$"
         )
         with pytest.raises(ValueError, match=message):
             hook.validate()

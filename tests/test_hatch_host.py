@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 import wasmtime
-from hatch_support import COMPONENTIZE_HOOK, build_in_process, make_project, tree_snapshot, wheel_member
+from hatch_support import COMPONENTIZE_HOOK, build_in_process, failed_build, make_project, tree_snapshot, wheel_member
 from test_hatch_real_engine import DESTINATION, RAW, files_under, make_probe_project
 from test_host import APP, define_settings
 from wasmtime import component as cm
@@ -180,15 +180,14 @@ def test_sdist_carries_the_host_module_even_when_ignored(tmp_path: Path) -> None
     ],
 )
 def test_host_that_fails_fails_the_build_naming_the_option(
-    tmp_path: Path, snapshot_cache_dir: Path, spec: str, module: str | None, error: type[Exception], message: str
-) -> None:
+    tmp_path: Path, snapshot_cache_dir: Path, spec: str, module: str | None, error: type[Exception], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     project = host_project(tmp_path / "probe", spec)
     if module is not None:
         (project / f"{spec.partition(':')[0]}.py").write_text(module)
     before = tree_snapshot(project)
-    with pytest.raises(error) as info:
-        build_in_process(project)
-    assert message in str(info.value)
+    failure = failed_build(project, capsys)
+    assert isinstance(failure.error, error)
+    assert message in str(failure.error)
     assert tree_snapshot(project) == {**before, **({"imports.log": b"imported\n"} if module is None else {})}
     assert files_under(snapshot_cache_dir) == []
 
@@ -212,15 +211,15 @@ def test_host_that_fails_fails_the_build_naming_the_option(
         ),
     ],
 )
-def test_bad_value_fails_before_any_hook_runs(tmp_path: Path, value: str, error: type[Exception], message: str) -> None:
+def test_bad_value_fails_before_any_hook_runs(tmp_path: Path, value: str, error: type[Exception], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     # componentize-py runs first; a bad `host` must stop the build before it spends seconds on the app.
     hooks = COMPONENTIZE_HOOK + f'\n[tool.hatch.build.hooks.component-init]\ncomponent = "build/greeter.wasm"\nhost = {value}\n'
     project = make_project(tmp_path / "greeter", hooks)
     (project / "build_host.py").write_text(BUILD_HOST)
     before = tree_snapshot(project)
-    with pytest.raises(error) as info:
-        build_in_process(project)
-    assert message in str(info.value)
+    failure = failed_build(project, capsys)
+    assert isinstance(failure.error, error)
+    assert message in str(failure.error)
     assert tree_snapshot(project) == before
     assert files_under(project / "build") == []
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import DESTINATION, build_in_process, make_project, run_build, wheel_member
+from hatch_support import DESTINATION, build_in_process, failed_build, make_project, run_build, wheel_member
 from test_hatch_precompile import APP_WAT, LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
 from wat_support import snapshot, wat
 
@@ -132,24 +133,28 @@ class TestShippedAsItIs:
         with tarfile.open(sdist) as archive:
             assert archive.extractfile("greeter-1.0/build/greeter.wasm").read() == no_init_component  # type: ignore[union-attr]
 
-    def test_invalid_component_is_refused(self, tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    def test_invalid_component_is_refused(
+        self, tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = make_project(tmp_path / "greeter", no_init_table(precompile="true"), raw_component=wat(INVALID_WAT))
         message = (
             r"^Component `build/greeter.wasm` for build hook `component-init` is not valid: core module at offset "
             r"0x[0-9a-f]+ is invalid: Wasmtime says: type mismatch: expected i32, found i64 \(at offset 0x[0-9a-f]+\)$"
         )
-        with pytest.raises(ComponentInitError, match=message):
-            build_in_process(project)
-        assert not list(project.glob("dist/*.whl"))
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ComponentInitError)
+        assert re.search(message, failure.message)
         assert not snapshot_cache_dir.exists() or not list(snapshot_cache_dir.rglob("*.cwasm"))
 
 
-def test_missing_init_export_names_the_option(tmp_path: Path, no_init_component: bytes) -> None:
+def test_missing_init_export_names_the_option(
+    tmp_path: Path, no_init_component: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     table = no_init_table().replace("init-func = false\n", "")
     project = make_project(tmp_path / "greeter", table, raw_component=no_init_component)
-    with pytest.raises(ComponentInitError) as info:
-        build_in_process(project)
-    assert str(info.value) == (
+    failure = failed_build(project, capsys)
+    assert isinstance(failure.error, ComponentInitError)
+    assert failure.message == (
         "Pre-initializing `build/greeter.wasm` failed: the component has no function export `component-init`. "
         "Function exports: `answer`. Name the init function (`name`, `interface.name` or `interface.name@version`) "
         "with -f/--init-func, or the hook option `init-func`. If the component needs no init, set "
@@ -157,12 +162,13 @@ def test_missing_init_export_names_the_option(tmp_path: Path, no_init_component:
     )
 
 
-def test_already_pre_initialized_component(tmp_path: Path) -> None:
+def test_already_pre_initialized_component(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """An output of ours has no init export left: the message names `init-func = false`, which ships it."""
     initialized = snapshot(wat(APP_WAT))
     table = no_init_table().replace("init-func = false\n", "")
-    with pytest.raises(ComponentInitError, match=r"was already pre-initialized .* set `init-func = false` to ship it"):
-        build_in_process(make_project(tmp_path / "refused", table, raw_component=initialized))
+    failure = failed_build(make_project(tmp_path / "refused", table, raw_component=initialized), capsys)
+    assert isinstance(failure.error, ComponentInitError)
+    assert re.search(r"was already pre-initialized .* set `init-func = false` to ship it", failure.message)
 
     wheel = build_in_process(make_project(tmp_path / "shipped", no_init_table(), raw_component=initialized))
     assert wheel_member(wheel, DESTINATION) == initialized

@@ -21,7 +21,15 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, DESTINATION, DEV_MODE_DIRS, build_in_process, make_project, run_build
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    DESTINATION,
+    DEV_MODE_DIRS,
+    build_in_process,
+    failed_build,
+    make_project,
+    run_build,
+)
 from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ConfigError
@@ -227,6 +235,16 @@ class TestLoader:
     def test_imports_only_wasmtime_and_the_standard_library(self, tmp_path: Path, app_snapshot: bytes) -> None:
         cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True)
         tree = ast.parse((cwasm.parent / "_component.py").read_text())
+        # The one exception: an editable install's rebuild imports us, and carries on without us.
+        (guarded,) = [
+            node for node in ast.walk(tree)
+            if isinstance(node, ast.Try) and any(isinstance(h.type, ast.Name) and h.type.id == "ImportError"
+                                                 for h in node.handlers)
+        ]  # fmt: skip
+        assert [ast.unparse(node) for node in guarded.body] == [
+            "from hatch_component_init.hatch.editable import development_engine, refresh"
+        ]
+        guarded.body = []
         imported = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
@@ -433,7 +451,7 @@ class TestHook:
 
         got = run_loader(project, tmp_path / "home", module="greeter_pkg._component")
         assert got["answer"] == 42
-        assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
+        assert got["how"] == "compiled greeter.wasm with Winch (no precompiled component was built)"
 
         hook = ComponentInitBuildHook(
             str(project), {"component": "build/greeter.wasm", "destination": DESTINATION, "loader": LOADER},
@@ -455,18 +473,23 @@ class TestHook:
             ),
         ],
     )
-    def test_bad_options(self, tmp_path: Path, app_component: bytes, options: dict[str, str], message: str) -> None:
+    def test_bad_options(
+        self, tmp_path: Path, app_component: bytes, options: dict[str, str], message: str, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = make_project(tmp_path / "greeter", hook_table(**options), raw_component=app_component)
-        with pytest.raises((TypeError, ValueError)) as error:
-            build_in_process(project)
-        assert message in str(error.value)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, (TypeError, ValueError))
+        assert message in failure.message
 
-    def test_project_excluding_this_wasmtime(self, tmp_path: Path, app_component: bytes) -> None:
+    def test_project_excluding_this_wasmtime(
+        self, tmp_path: Path, app_component: bytes, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
         pyproject = project / "pyproject.toml"
         pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"', 'requires-python = ">=3.11"\ndependencies = ["wasmtime>=999"]'))
-        with pytest.raises(ConfigError, match=r"but the project requires `wasmtime>=999`"):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ConfigError)
+        assert "but the project requires `wasmtime>=999`" in failure.message
 
 
 # -- the sample project, built and installed for real -----------------------------------------------

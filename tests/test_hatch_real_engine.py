@@ -20,6 +20,7 @@ from hatch_support import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
     build_in_process,
+    failed_build,
     make_project,
     run_build,
     tree_snapshot,
@@ -147,16 +148,16 @@ def test_failing_guest_fails_the_build_and_writes_nothing(
     project = make_probe_project(tmp_path / "probe", TRAPPING)
     before = tree_snapshot(project)
 
-    with pytest.raises(ComponentInitError) as info:
-        build_in_process(project, version=version)
-    message = str(info.value)
+    failure = failed_build(project, capsys, version=version)
+    assert isinstance(failure.error, ComponentInitError)
+    message = failure.message
     assert f"Pre-initializing `{RAW}` failed" in message
     assert "the init function `component-init` failed" in message
     assert "unreachable" in message
     # Neither the project (no wheel, no in-tree snapshot for an editable build) nor the cache got anything.
     assert tree_snapshot(project) == before
     assert files_under(snapshot_cache_dir) == []
-    assert "Pre-initialized" not in capsys.readouterr().err
+    assert "Pre-initialized " not in failure.output
 
 
 @pytest.mark.slow
@@ -201,16 +202,18 @@ def test_editable_install_puts_an_initialized_component_in_the_tree(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_componentize_py_failure_fails_the_build_with_its_own_error(tmp_path: Path) -> None:
+def test_componentize_py_failure_fails_the_build_with_its_own_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     hooks = COMPONENTIZE_HOOK.replace('world = "greeter"', 'world = "no-such-world"') + COMPONENT_INIT_HOOK
     assert "no-such-world" in hooks
     project = make_project(tmp_path / "greeter", hooks)
     before = tree_snapshot(project)
 
-    with pytest.raises(Exception) as info:  # the hook's own exception type is not the point here
-        build_in_process(project)
-    # componentize-py's own words, passed on.
-    assert "World `no-such-world` not found in package `test:greeter`" in str(info.value)
+    failure = failed_build(project, capsys)
+    # componentize-py's own words, passed on before our line.
+    assert "[componentize-py] " in failure.output
+    assert "World `no-such-world` not found in package `test:greeter`" in failure.output
     # Nothing at `output`, no partial file next to it, no wheel, nothing else either.
     assert tree_snapshot(project) == before
     assert files_under(project / "build") == []

@@ -8,10 +8,19 @@ tests would still fail, only after a real componentize-py build.
 
 from __future__ import annotations
 
+import re
+
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, COMPONENTIZE_HOOK, RAW_COMPONENT, build_in_process, make_project
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    RAW_COMPONENT,
+    build_in_process,
+    failed_build,
+    make_project,
+)
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 
@@ -41,27 +50,28 @@ BAD_INIT_TABLES = [
 class TestBeforeAnyHookRuns:
     @pytest.mark.parametrize(("extra", "error", "message"), BAD_INIT_TABLES)
     def test_component_init_mistake_stops_componentize_py(
-        self, tmp_path: Path, snapshot_cache_dir: Path, extra: str, error: type[Exception], message: str
-    ) -> None:
+        self, tmp_path: Path, snapshot_cache_dir: Path, extra: str, error: type[Exception], message: str, capsys: pytest.CaptureFixture[str]) -> None:
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + extra)
-        with pytest.raises(error) as info:
-            build_in_process(project)
-        assert str(info.value).startswith(message)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, error)
+        assert str(failure.error).startswith(message)
         assert_nothing_ran(project, snapshot_cache_dir)
 
-    def test_dirs_of_wrong_type(self, tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    def test_dirs_of_wrong_type(self, tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         hooks = COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }', 'dirs = "data"')
         project = make_project(tmp_path / "p", hooks)
-        with pytest.raises(TypeError, match="^Option `dirs` for build hook `component-init` must be a table of strings$"):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, TypeError)
+        assert re.search("^Option `dirs` for build hook `component-init` must be a table of strings$", str(failure.error))
         assert_nothing_ran(project, snapshot_cache_dir)
 
-    def test_missing_dirs_directory(self, tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    def test_missing_dirs_directory(self, tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         hooks = COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK.replace('"data" = "/data"', '"assets" = "/data"')
         project = make_project(tmp_path / "p", hooks)
         message = "^Option `dirs` for build hook `component-init` names directory `assets`, which does not exist$"
-        with pytest.raises(FileNotFoundError, match=message):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, FileNotFoundError)
+        assert re.search(message, str(failure.error))
         assert_nothing_ran(project, snapshot_cache_dir)
 
     @pytest.mark.parametrize(
@@ -76,28 +86,30 @@ class TestBeforeAnyHookRuns:
         ],
     )
     def test_componentize_py_mistake(
-        self, tmp_path: Path, snapshot_cache_dir: Path, extra: str, error: type[Exception], message: str
-    ) -> None:
+        self, tmp_path: Path, snapshot_cache_dir: Path, extra: str, error: type[Exception], message: str, capsys: pytest.CaptureFixture[str]) -> None:
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + extra + COMPONENT_INIT_HOOK)
-        with pytest.raises(error) as info:
-            build_in_process(project)
-        assert str(info.value).startswith(message)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, error)
+        assert str(failure.error).startswith(message)
         assert_nothing_ran(project, snapshot_cache_dir)
 
-    def test_bad_module_and_missing_wit(self, tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    def test_bad_module_and_missing_wit(self, tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK.replace('module = "app"', 'module = "my-app"'))
-        with pytest.raises(ValueError, match="must be a Python module name such as `app`, not `my-app`"):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ValueError)
+        assert re.search("must be a Python module name such as `app`, not `my-app`", str(failure.error))
         project = make_project(tmp_path / "q", COMPONENTIZE_HOOK.replace('wit = "wit"', 'wit = "api"'))
-        with pytest.raises(FileNotFoundError, match="^Option `wit` for build hook `componentize-py` names `api`"):
-            build_in_process(project)
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, FileNotFoundError)
+        assert re.search("^Option `wit` for build hook `componentize-py` names `api`", str(failure.error))
         assert_nothing_ran(project, snapshot_cache_dir)
 
-    def test_while_build_requirements_are_computed(self, tmp_path: Path) -> None:
+    def test_while_build_requirements_are_computed(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         # A frontend asks for the build requirements before it installs them: a mistake fails there.
         project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + 'dir = "data"\n')
-        with pytest.raises(ValueError, match="did you mean `dirs`"):
+        with pytest.raises(SystemExit):
             _ = builder_config(project).dependencies
+        assert capsys.readouterr().err.endswith("did you mean `dirs`?\n")
 
 
 class TestBuildRequirements:
@@ -132,12 +144,13 @@ class TestBuildRequirements:
 
         monkeypatch.setattr(ComponentizePyBuildHook, "_run_componentize_py", stop)
         hooks = COMPONENTIZE_HOOK + 'componentize-py-version = "0.24.0"\n'
-        with pytest.raises(RuntimeError, match="stop before"):
-            build_in_process(make_project(tmp_path / "p", hooks))
+        failure = failed_build(make_project(tmp_path / "p", hooks), capsys)
+        assert isinstance(failure.error, RuntimeError)
+        assert re.search("stop before", str(failure.error))
         assert (
             "Build hook `componentize-py` asks for componentize-py==0.24.0, but componentize-py 0.25.1 is installed "
             "in this environment (a build without isolation); using it"
-        ) in capsys.readouterr().err
+        ) in failure.output
 
 
 class TestExampleWheelTag:

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hatch_support import RAW_COMPONENT, build_in_process, make_project
+from hatch_support import RAW_COMPONENT, build_in_process, failed_build, make_project
 
 from hatch_component_init.errors import ComponentInitError
 from test_engine_shapes import GLOBALS
@@ -121,10 +121,10 @@ class TestHook:
         self, tmp_path: Path, greeter_component: bytes, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
         project = make_project(tmp_path / "p", self.HOOK, raw_component=greeter_component)
-        with pytest.raises(ComponentInitError) as info:
-            build_in_process(project)
-        assert str(info.value) == f"Pre-initializing `build/greeter.wasm` failed: {WHAT_FAILED}"
-        log = capsys.readouterr().err
+        failure = failed_build(project, capsys)
+        assert isinstance(failure.error, ComponentInitError)
+        assert failure.message == f"Pre-initializing `build/greeter.wasm` failed: {WHAT_FAILED}"
+        log = failure.output
         assert log.count(GUEST_ERROR) == 1
         assert f"  [guest stderr] {GUEST_ERROR}\n" in log
         assert "wasm backtrace" not in log
@@ -139,10 +139,10 @@ class TestHook:
     ) -> None:
         monkeypatch.setenv("HATCH_VERBOSE", "1")  # what `hatch -v build` sets for the builder
         project = make_project(tmp_path / "p", self.HOOK, raw_component=greeter_component)
-        with pytest.raises(ComponentInitError):
-            build_in_process(project)
-        log = capsys.readouterr().err
+        log = failed_build(project, capsys).output
         assert "error while executing at wasm backtrace:" in log
+        # The hook's traceback too, for `hatch -v` only; our line is still last.
+        assert "Traceback (most recent call last):" in log
         assert FRAME.search(log)
 
 

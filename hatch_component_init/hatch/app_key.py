@@ -21,6 +21,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
@@ -36,6 +37,7 @@ __all__ = [
     "componentize_py_version",
     "componentize_site_dirs",
     "make_skip",
+    "own_entries",
     "site_dir_digest",
 ]
 
@@ -122,16 +124,43 @@ def _find_site_packages(directory: Path) -> Path | None:
     return None
 
 
-def site_dir_digest(directory: Path) -> str:
-    """What a `site-packages` directory offers: its entries, and each distribution's files and hashes."""
+def own_entries(project: str | None) -> Callable[[str], bool]:
+    """Whether a `site-packages` entry belongs to an install of ``project`` itself.
+
+    An editable install of the project adds its dist-info and a `.pth` file
+    (hatchling's `_<name>.pth`, or `_editable_impl_<name>.pth` and its module)
+    that point back at the source tree, which the key covers through the
+    python path; counting them would make the first build after an install
+    look different from the install's own build.
+    """
+    if not project:
+        return lambda name: False
+    normalized = re.sub(r"[-_.]+", "_", project).lower()
+
+    def own(name: str) -> bool:
+        lowered = name.lower()
+        if lowered.endswith(".dist-info"):
+            return re.sub(r"[-_.]+", "_", lowered[: -len(".dist-info")].rsplit("-", 1)[0]) == normalized
+        stem = lowered.rsplit(".", 1)[0]
+        return stem in {f"_{normalized}", f"_editable_impl_{normalized}"}
+
+    return own
+
+
+def site_dir_digest(directory: Path, project: str | None = None) -> str:
+    """What a `site-packages` directory offers: its entries, and each distribution's files and hashes.
+
+    The entries of an install of ``project`` itself are left out (:func:`own_entries`).
+    """
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         return "missing"
+    own = own_entries(project)
     entries: list[list[str]] = []
     for name in names:
         path = os.path.join(directory, name)
-        if name == "__pycache__":
+        if name == "__pycache__" or own(name):
             continue
         if name.endswith(".dist-info"):
             entries.append([name, _record_digest(path, name)])
@@ -177,12 +206,14 @@ def componentize_key(
     requirements: str | None,
     excluded: Iterable[Path],
     env: Mapping[str, str],
+    project: str | None = None,
 ) -> str:
     """The cache key of building ``module`` with componentize-py.
 
     ``requirements`` is the key of the installed `requirements` folder (its
     contents are fixed by that key), ``excluded`` the files and directories
-    the build writes itself.
+    the build writes itself, ``project`` the name of the project being built
+    (its own installs are left out of `site-packages`).
     """
     skip = make_skip(excluded)
     header = {
@@ -199,6 +230,6 @@ def componentize_key(
         "requirements": requirements,
         # Only contents: componentize-py mounts each path entry at a numbered guest directory, so where
         # a site directory is (a fresh temp dir in each isolated build) does not reach the component.
-        "site-packages": [site_dir_digest(directory) for directory in componentize_site_dirs(env)],
+        "site-packages": [site_dir_digest(directory, project) for directory in componentize_site_dirs(env)],
     }
     return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()

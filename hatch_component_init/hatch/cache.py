@@ -32,6 +32,8 @@ __all__ = [
     "PrecompiledCache",
     "SnapshotCache",
     "default_cache_dir",
+    "file_digest",
+    "inputs_key",
     "prune_least_recently_used",
     "snapshot_key",
     "tree_digest",
@@ -99,6 +101,11 @@ def snapshot_key(component: bytes, options: InitOptions, host: tuple[str, Path] 
     of the module it names: the key covers that file's bytes and nothing it
     imports, and assumes the host functions answer the same every time.
     """
+    return inputs_key(options, host, hashlib.sha256(component).hexdigest())
+
+
+def inputs_key(options: InitOptions, host: tuple[str, Path] | None = None, component: str | None = None) -> str:
+    """:func:`snapshot_key` of a component whose SHA-256 (hex) is ``component``; None leaves the component out."""
     wasi: dict[str, Any] | None = None
     if options.wasi.enabled:
         wasi = {
@@ -110,7 +117,7 @@ def snapshot_key(component: bytes, options: InitOptions, host: tuple[str, Path] 
         "format": _KEY_FORMAT,
         "hatch-component-init": __version__,
         "wasmtime": wasmtime_version(),
-        "component": hashlib.sha256(component).hexdigest(),
+        "component": component,
         "init-func": options.init_func,
         "keep-init-func": options.keep_init_func,
         "reset-first-call": options.reset_first_call,

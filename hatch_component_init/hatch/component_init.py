@@ -26,7 +26,6 @@ import os
 import shutil
 import tempfile
 import time
-import traceback
 from functools import cached_property
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,12 +36,14 @@ from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
-from .cache import SnapshotCache, default_cache_dir, snapshot_key
+from .cache import SnapshotCache, default_cache_dir, file_digest, inputs_key, snapshot_key
+from .edge import ReportsErrors
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
+from .tree import editable_target, ledger_path, write_in_tree
 
-__all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook", "editable_target"]
+__all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
@@ -66,17 +67,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-def editable_target(root: Path, destination: str, sources: Mapping[str, str]) -> Path:
-    """Where ``destination`` lives in the source tree, undoing the target's `sources` rewrites."""
-    for source, replacement in sources.items():
-        if destination.startswith(replacement):
-            candidate = Path(root, source + destination[len(replacement) :])
-            if candidate.parent.is_dir():
-                return candidate
-    return Path(root, destination)
-
-
-class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
+class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENT_INIT_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -148,6 +139,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         return None if value is None else str(value)
 
     @cached_property
+    def config_rebuild_on_load(self) -> bool:
+        return bool(self.options.value("rebuild-on-load"))
+
+    @cached_property
     def config_host(self) -> str | None:
         """`module:function` whose function defines host imports for init; imported only for a run."""
         value = self.options.value("host")
@@ -166,8 +161,47 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
         found = module_file(self.config_host, Path(self.root))
         if found is None:
-            raise FileNotFoundError(self.options.error("host", not_found(self.config_host)))
+            from hatch_component_init.errors import MissingPathError
+
+            raise MissingPathError(self.options.error("host", not_found(self.config_host)))
         return found
+
+    def _host_key(self, host_module: Path | None) -> tuple[str, Path] | None:
+        return None if host_module is None or self.config_host is None else (self.config_host, host_module)
+
+    def editable_inputs(self) -> dict[str, str]:
+        """What an editable install's in-tree snapshot is made from, as the caches key it.
+
+        ``app``: the `componentize-py` hook's cache key when that hook writes our
+        input component, else the component file's digest; ``init``: the
+        snapshot cache's key of everything but the component (options, `dirs`,
+        the `host` module). The loader compares them with the record of the last
+        build to decide whether to rebuild (hatch/editable.py).
+        """
+        producer = self.producer_hook()
+        if producer is not None:
+            app = producer.cache_key(producer.requirements_key(), default_cache_dir())
+        elif self.component_path.is_file():
+            app = file_digest(str(self.component_path))
+        else:
+            app = "missing"
+        if self.config_init_func is None:
+            return {"app": app, "init": "init-func = false"}  # shipped as it is: no run to key
+        return {"app": app, "init": inputs_key(self.init_options, self._host_key(self.host_module()))}
+
+    def producer_hook(self) -> Any:
+        """The configured `componentize-py` hook that writes our input component, if there is one."""
+        from .componentize import ComponentizePyBuildHook
+
+        table = self.hook_tables().get(_PRODUCER_HOOK)
+        if not isinstance(table, Mapping):
+            return None
+        hook = ComponentizePyBuildHook(
+            self.root, dict(table), self.build_config, self.metadata, self.directory, self.target_name, self.app
+        )
+        if hook.output_path.resolve() != self.component_path.resolve():
+            return None
+        return hook
 
     @cached_property
     def init_options(self) -> InitOptions:
@@ -228,13 +262,17 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                     "component is used; set `destination` to another path to use the pre-initialized one"
                 )
             if self.config_loader:
-                self._install_loader_in_tree(self.editable_path)
+                # No snapshot is made, so there is nothing to rebuild on load either.
+                self._install_loader_in_tree(self.editable_path, rebuilds=False)
             return
+        rebuilds = version == "editable" and self.config_loader is not None and self.config_rebuild_on_load
+        # Taken before the snapshot is made: an edit while it is made leaves the record older, not newer.
+        inputs = self.editable_inputs() if rebuilds else None
         snapshot = self._snapshot_for_wheel(build_data)
         if version == "editable":
-            self._install_in_tree(snapshot)
+            self._install_in_tree(snapshot, inputs)
             if self.config_loader:
-                self._install_loader_in_tree(self.editable_path)
+                self._install_loader_in_tree(self.editable_path, rebuilds=self.config_rebuild_on_load)
         else:
             self._keep_dirs_out_of_the_wheel()
             build_data["force_include"][str(snapshot)] = self.config_destination
@@ -278,7 +316,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         what = f"`{precompiled[0]}`, else `{self.config_destination}`" if precompiled else f"`{self.config_destination}`"
         self.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
 
-    def _install_loader_in_tree(self, component: Path) -> None:
+    def _install_loader_in_tree(self, component: Path, *, rebuilds: bool) -> None:
         """Editable installs import from the source tree: write the loader there, next to the in-tree ``component``.
 
         It never uses a `.cwasm` (none is made for editable installs), so it compiles
@@ -289,12 +327,18 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         self._warn_without_wasmtime()
         target = self.tree_path(loader)
         root = Path(self.root)
-        source = render_loader(target.relative_to(root).as_posix(), component.relative_to(root).as_posix())
-        self.write_in_tree(target, source)
+        source = render_loader(
+            target.relative_to(root).as_posix(),
+            component.relative_to(root).as_posix(),
+            editable_root="." if rebuilds else None,
+        )
+        write_in_tree(target, source)
         no_cwasm = " (`precompile` applies to regular wheels only)" if self.config_precompile else ""
+        compiler = "Winch and " if rebuilds else ""
+        rebuild = "; it rebuilds the component when the app changed" if rebuilds else ""
         self.app.display_info(
             f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
-            f"compiles `{component.relative_to(root).as_posix()}` with Wasmtime's cache{no_cwasm}"
+            f"compiles `{component.relative_to(root).as_posix()}` with {compiler}Wasmtime's cache{no_cwasm}{rebuild}"
         )
 
     def _warn_without_wasmtime(self) -> None:
@@ -318,6 +362,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
         self._remove_staging()
+        self.warn_about_the_wheel(self.app, self.metadata.core.requires_python, artifact_path)
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
         self._remove_from_tree(self.editable_path)
@@ -326,7 +371,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
 
     def _remove_from_tree(self, target: Path) -> None:
         # Only a file an editable build wrote, and only while it is unchanged since.
-        ledger = self._ledger_path(target)
+        ledger = ledger_path(target)
         try:
             recorded = json.loads(ledger.read_text())["sha256"]
         except (OSError, ValueError, KeyError, TypeError):
@@ -355,8 +400,7 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         key = None
         host_module = self.host_module()
         if cache is not None:
-            host_key = None if host_module is None or self.config_host is None else (self.config_host, host_module)
-            key = snapshot_key(component, self.init_options, host_key)
+            key = snapshot_key(component, self.init_options, self._host_key(host_module))
             hit = cache.get(key)
             self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
             if hit is not None:
@@ -395,9 +439,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         try:
             check_component(component)
         except ComponentInitError as e:
-            self.app.display_debug(traceback.format_exc())
+            # Its traceback is shown by the hook edge with `-v` (hatch/edge.py).
             message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
-            raise ComponentInitError(message) from None
+            raise ComponentInitError(message) from e
         self.app.display_success(
             f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
             f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
@@ -408,7 +452,9 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         try:
             return self.component_path.read_bytes()
         except FileNotFoundError:
-            raise FileNotFoundError(self._missing_component_message(build_data)) from None
+            from hatch_component_init.errors import MissingPathError
+
+            raise MissingPathError(self._missing_component_message(build_data)) from None
 
     def _missing_component_message(self, build_data: dict[str, Any]) -> str:
         hooks = list(build_data.get("build_hooks", ()))
@@ -462,8 +508,6 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                 on_note=self._note,
             )
         except ComponentInitError as e:
-            # The engine's traceback and Wasmtime's wasm backtrace say nothing to most users; keep them for `-v`.
-            self.app.display_debug(traceback.format_exc())
             # A HostError here can only come from the host definitions (we pass no runtime callback).
             blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
             message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
@@ -472,9 +516,10 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
                     " If the component needs no init, set `init-func = false` to ship it as it is "
                     "(`precompile` and `loader` work the same)."
                 )
+            # The engine's traceback is shown by the hook edge only with `-v` (hatch/edge.py).
+            raise ComponentInitError(message) from e
         finally:
             guest_output.flush()
-        raise ComponentInitError(message)
 
     def _note(self, level: str, text: str) -> None:
         """A step of the run: applied ones in the build's output, why one did nothing with `hatch -v`."""
@@ -501,32 +546,16 @@ class ComponentInitBuildHook(SharedOptionChecks, BuildHookInterface):  # type: i
         while self._staging:
             shutil.rmtree(self._staging.pop(), ignore_errors=True)
 
-    def _install_in_tree(self, snapshot: Path) -> None:
+    def _install_in_tree(self, snapshot: Path, inputs: dict[str, str] | None) -> None:
         target = self.editable_path
         data = snapshot.read_bytes()
         self._remove_staging()
-        self.write_in_tree(target, data)
+        write_in_tree(target, data, inputs)
         what = "component" if self.config_init_func is None else "pre-initialized component"
         self.app.display_info(
             f"Editable install: wrote the {what} to `{self._relative(target)}` "
             "in the source tree (removed by `hatch clean`)"
         )
-
-    def write_in_tree(self, target: Path, data: bytes) -> None:
-        """Write ``data`` to ``target`` in the source tree, recorded so that ``clean`` removes it while unchanged."""
-        from hatch_component_init.fileio import atomic_write
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if not target.is_file() or target.read_bytes() != data:
-            atomic_write(target, data)
-        ledger = self._ledger_path(target)
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(ledger, json.dumps({"path": str(target), "sha256": hashlib.sha256(data).hexdigest()}).encode())
-
-    def _ledger_path(self, target: Path) -> Path:
-        """Record of an in-tree file we wrote, so that ``clean`` removes ours and nothing else."""
-        name = hashlib.sha256(str(target.resolve()).encode()).hexdigest()
-        return default_cache_dir() / "editable" / f"{name}.json"
 
     # -- sdist ----------------------------------------------------------------------------------
 

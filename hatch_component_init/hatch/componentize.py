@@ -25,9 +25,11 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+from hatch_component_init.errors import BuildStepError
 from hatch_component_init.fileio import atomic_copy
 
 from .cache import ComponentCache, default_cache_dir
+from .edge import ReportsErrors
 from .config import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_PY_HOOK,
@@ -49,7 +51,7 @@ def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
 
 
-class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
+class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
     PLUGIN_NAME = COMPONENTIZE_PY_HOOK
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -138,12 +140,7 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
             return
         started = time.perf_counter()
         cache_dir = default_cache_dir()
-        requirements_key = None
-        if self.config_requirements:
-            from .requirements import requirements_key as key_of
-
-            requirements_key = key_of(self.config_requirements)
-
+        requirements_key = self.requirements_key()
         cache = ComponentCache(cache_dir) if self.config_cache else None
         key = None
         if cache is not None:
@@ -175,6 +172,14 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
         size = _megabytes(self.output_path.stat().st_size)
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
 
+    def requirements_key(self) -> str | None:
+        """The key of the folder the `requirements` are installed in (None without requirements)."""
+        if not self.config_requirements:
+            return None
+        from .requirements import requirements_key
+
+        return requirements_key(self.config_requirements)
+
     def cache_key(self, requirements_key: str | None, cache_dir: Path) -> str:
         from .app_key import componentize_key
 
@@ -187,7 +192,14 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
             requirements=requirements_key,
             excluded=self.build_outputs(cache_dir),
             env=os.environ,
+            project=self._project_name(),
         )
+
+    def _project_name(self) -> str | None:
+        try:
+            return str(self.metadata.name)
+        except Exception:  # no metadata (a hook made by hand) or an invalid name: nothing is left out
+            return None
 
     def build_outputs(self, cache_dir: Path) -> list[Path]:
         """What this build writes into the project, which the cache key must not depend on."""
@@ -197,7 +209,7 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
             outputs.append(Path(self.directory))
         init_table = self.hook_tables().get(COMPONENT_INIT_HOOK)
         if isinstance(init_table, Mapping):
-            from .component_init import editable_target
+            from .tree import editable_target
 
             reader = reader_for(COMPONENT_INIT_HOOK, init_table, root)
             sources = getattr(self.build_config, "sources", None) or {}
@@ -232,16 +244,20 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
         command = self.command(partial)
         self.app.display_waiting(f"Building component `{self.config_output}` with componentize-py {installed_version}")
         self.app.display_debug(f"Running: componentize-py {shlex.join(command[3:])}")
+        from .bytecode import no_new_bytecode
+
         try:
-            result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
+            with no_new_bytecode([Path(self.root, entry) for entry in self.config_python_path]):
+                result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
             if result.stdout.strip():
                 self.app.display_debug(result.stdout.rstrip())
             if result.returncode != 0:
-                details = (result.stderr or result.stdout).strip()
-                message = f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}`"
-                if details:
-                    message = f"{message}:\n{details}"
-                raise RuntimeError(message)
+                raise BuildStepError(
+                    f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}` "
+                    f"for build hook `{self.PLUGIN_NAME}`; its output is above",
+                    tool="componentize-py",
+                    output=(result.stderr or result.stdout).strip(),
+                )
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
@@ -258,7 +274,7 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
                 f'install it by themselves (the hook declares "{self.requirement}" as a build dependency); '
                 f'without build isolation, install it first: pip install "{self.requirement}"'
             )
-            raise ModuleNotFoundError(message)
+            raise BuildStepError(message)
         installed = componentize_py_version()
         from packaging.requirements import Requirement
 
@@ -268,6 +284,9 @@ class ComponentizePyBuildHook(SharedOptionChecks, BuildHookInterface):  # type: 
                 "is installed in this environment (a build without isolation); using it"
             )
         return installed
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
+        self.warn_about_the_wheel(self.app, self.metadata.core.requires_python, artifact_path)
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
         # Only the file this hook writes: the output directory may hold the user's own files.

@@ -8,8 +8,12 @@ before the `componentize-py` hook spends seconds building the component.
 
 Messages are worded the way hatchling words its own, e.g.
 ``Option `dirs` for build hook `component-init` must be a table of strings``;
-wrong types raise :class:`TypeError`, bad values :class:`ValueError`, missing
-directories :class:`FileNotFoundError`. Hatch shows any of them to the user.
+wrong types raise :class:`OptionTypeError` (a :class:`TypeError`), bad values
+:class:`OptionValueError` (a :class:`ValueError`), missing paths
+:class:`MissingPathError` (a :class:`FileNotFoundError`): all our
+:class:`ConfigError`, which the hooks' edge (hatch/edge.py) reports as one
+paragraph. A rule that raises a plain ``TypeError``/``ValueError``/``OSError``
+is converted to those by :func:`as_option_error`, so it is reported the same way.
 
 To add an option: add an :class:`Option` to the hook's table (and a `check`
 for rules beyond its type); both hooks then validate it, and unknown-key
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from hatch_component_init.errors import ComponentInitError, MissingPathError, OptionTypeError, OptionValueError
 from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT
 
 __all__ = [
@@ -100,9 +105,12 @@ class OptionReader:
         """The option's value: type-checked, rule-checked, or its default."""
         if option not in self._values:
             spec = self.schema[option]
-            value = _read(self, option, spec)
-            if value is not None and spec.check is not None:
-                value = spec.check(self, option, value)
+            try:
+                value = _read(self, option, spec)
+                if value is not None and spec.check is not None:
+                    value = spec.check(self, option, value)
+            except (TypeError, ValueError, OSError) as e:
+                raise as_option_error(self, option, e) from None
             self._values[option] = value
         return self._values[option]
 
@@ -112,13 +120,16 @@ class OptionReader:
         ``files=False`` skips the rules that look at the file system.
         """
         for key in self.unknown_options():
-            raise ValueError(self.unknown_message(key))
+            raise OptionValueError(self.unknown_message(key))
         values = {option: self.value(option) for option in self.schema}
         if not files:
             return
         for option, spec in self.schema.items():
             if values[option] is not None and spec.check_files is not None:
-                spec.check_files(self, option, values[option])
+                try:
+                    spec.check_files(self, option, values[option])
+                except (TypeError, ValueError, OSError) as e:
+                    raise as_option_error(self, option, e) from None
 
     def unknown_message(self, key: str) -> str:
         known = sorted(self.schema)
@@ -132,6 +143,23 @@ class OptionReader:
         return f"Unknown option `{key}` for build hook `{self.hook_name}`; its options are {listing}"
 
 
+def as_option_error(reader: OptionReader, option: str, error: Exception) -> Exception:
+    """A value rule's ``TypeError``/``ValueError``/``OSError`` about ``option`` as our own option error.
+
+    Our rules raise our types already; this reports a rule written with a
+    builtin (e.g. for a new option) the same way, as long as its message names
+    the option (``reader.error(...)``). Any other exception is a bug and stays
+    as it is, so the hooks' edge reports it as one.
+    """
+    if isinstance(error, ComponentInitError) or not str(error).startswith(reader.error(option, "")):
+        return error
+    if isinstance(error, TypeError):
+        return OptionTypeError(str(error))
+    if isinstance(error, OSError):
+        return MissingPathError(str(error))
+    return OptionValueError(str(error))
+
+
 # -- types ---------------------------------------------------------------------------------------
 
 
@@ -140,7 +168,7 @@ def _read(reader: OptionReader, option: str, spec: Option) -> Any:
     if raw is None or (spec.kind in ("string", "string-or-false") and raw == ""):
         # An empty string is how TOML users "unset" a string; treat it like a missing key.
         if spec.required:
-            raise ValueError(reader.error(option, "is required"))
+            raise OptionValueError(reader.error(option, "is required"))
         return spec.default(reader) if callable(spec.default) else spec.default
     check_type = KINDS[spec.kind]
     return check_type(reader, option, raw)
@@ -148,7 +176,7 @@ def _read(reader: OptionReader, option: str, spec: Option) -> Any:
 
 def _string(reader: OptionReader, option: str, value: Any) -> str:
     if not isinstance(value, str):
-        raise TypeError(reader.error(option, "must be a string"))
+        raise OptionTypeError(reader.error(option, "must be a string"))
     return value
 
 
@@ -163,13 +191,13 @@ def _string_or_false(reader: OptionReader, option: str, value: Any) -> str | boo
 
 def _boolean(reader: OptionReader, option: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(reader.error(option, "must be a boolean"))
+        raise OptionTypeError(reader.error(option, "must be a boolean"))
     return value
 
 
 def _string_list(reader: OptionReader, option: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-        raise TypeError(reader.error(option, "must be an array of strings"))
+        raise OptionTypeError(reader.error(option, "must be an array of strings"))
     return list(value)
 
 
@@ -177,24 +205,24 @@ def _string_table(reader: OptionReader, option: str, value: Any) -> dict[str, st
     if not isinstance(value, dict) or not all(
         isinstance(key, str) and isinstance(item, str) for key, item in value.items()
     ):
-        raise TypeError(reader.error(option, "must be a table of strings"))
+        raise OptionTypeError(reader.error(option, "must be a table of strings"))
     return dict(value)
 
 
 def _positive_number(reader: OptionReader, option: str, value: Any) -> float:
     # bool is an int subclass; `timeout = true` is a typo, not a second.
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(reader.error(option, "must be a number"))
+        raise OptionTypeError(reader.error(option, "must be a number"))
     if not (value > 0 and math.isfinite(value)):
-        raise ValueError(reader.error(option, "must be a positive number"))
+        raise OptionValueError(reader.error(option, "must be a positive number"))
     return float(value)
 
 
 def _positive_integer(reader: OptionReader, option: str, value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(reader.error(option, "must be an integer"))
+        raise OptionTypeError(reader.error(option, "must be an integer"))
     if value <= 0:
-        raise ValueError(reader.error(option, "must be a positive integer"))
+        raise OptionValueError(reader.error(option, "must be a positive integer"))
     return value
 
 
@@ -222,7 +250,7 @@ def relative_path(reader: OptionReader, option: str, value: str, *, inside: str 
         or normalized == "."
         or normalized.split("/")[0] == ".."
     ):
-        raise ValueError(reader.error(option, f"must be a relative path inside {inside}, not `{value}`"))
+        raise OptionValueError(reader.error(option, f"must be a relative path inside {inside}, not `{value}`"))
     return normalized
 
 
@@ -240,7 +268,7 @@ def _init_func(reader: OptionReader, option: str, value: str | bool) -> str | bo
     try:
         parse_spec(value)
     except ComponentInitError as e:
-        raise ValueError(reader.error(option, f"is not a valid init call: {e}")) from None
+        raise OptionValueError(reader.error(option, f"is not a valid init call: {e}")) from None
     return value
 
 
@@ -269,13 +297,13 @@ def _for_init(check: Check | None = None) -> Check:
 
 def _needs_wasi(reader: OptionReader, option: str, value: dict[str, str]) -> None:
     if value and not reader.value("wasi"):
-        raise ValueError(reader.error(option, "needs `wasi = true`"))
+        raise OptionValueError(reader.error(option, "needs `wasi = true`"))
 
 
 def _dirs(reader: OptionReader, option: str, value: dict[str, str]) -> dict[str, str]:
     _needs_wasi(reader, option, value)
     if any(not host or not guest for host, guest in value.items()):
-        raise ValueError(reader.error(option, "must map non-empty host paths to non-empty guest paths"))
+        raise OptionValueError(reader.error(option, "must map non-empty host paths to non-empty guest paths"))
     return value
 
 
@@ -283,15 +311,15 @@ def _dirs_exist(reader: OptionReader, option: str, value: dict[str, str]) -> Non
     for host in value:
         path = reader.root / host
         if not path.exists():
-            raise FileNotFoundError(reader.error(option, f"names directory `{host}`, which does not exist"))
+            raise MissingPathError(reader.error(option, f"names directory `{host}`, which does not exist"))
         if not path.is_dir():
-            raise NotADirectoryError(reader.error(option, f"names `{host}`, which is not a directory"))
+            raise MissingPathError(reader.error(option, f"names `{host}`, which is not a directory"))
 
 
 def _env(reader: OptionReader, option: str, value: dict[str, str]) -> dict[str, str]:
     _needs_wasi(reader, option, value)
     if any(not name or "=" in name for name in value):
-        raise ValueError(reader.error(option, "must have non-empty variable names without `=`"))
+        raise OptionValueError(reader.error(option, "must have non-empty variable names without `=`"))
     return value
 
 
@@ -300,19 +328,19 @@ _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
 def _module(reader: OptionReader, option: str, value: str) -> str:
     if not _MODULE.match(value):
-        raise ValueError(reader.error(option, f"must be a Python module name such as `app`, not `{value}`"))
+        raise OptionValueError(reader.error(option, f"must be a Python module name such as `app`, not `{value}`"))
     return value
 
 
 def _path_exists(reader: OptionReader, option: str, value: str) -> None:
     if not (reader.root / value).exists():
-        raise FileNotFoundError(reader.error(option, f"names `{value}`, which does not exist"))
+        raise MissingPathError(reader.error(option, f"names `{value}`, which does not exist"))
 
 
 def _paths_exist(reader: OptionReader, option: str, value: list[str]) -> None:
     for entry in value:
         if not (reader.root / entry).is_dir():
-            raise FileNotFoundError(reader.error(option, f"names directory `{entry}`, which does not exist"))
+            raise MissingPathError(reader.error(option, f"names directory `{entry}`, which does not exist"))
 
 
 def _requirements(reader: OptionReader, option: str, value: list[str]) -> list[str]:
@@ -322,7 +350,7 @@ def _requirements(reader: OptionReader, option: str, value: list[str]) -> list[s
         try:
             Requirement(item)
         except InvalidRequirement as e:
-            raise ValueError(reader.error(option, f"has an invalid requirement `{item}`: {e}")) from None
+            raise OptionValueError(reader.error(option, f"has an invalid requirement `{item}`: {e}")) from None
     return value
 
 
@@ -341,7 +369,7 @@ def _host(reader: OptionReader, option: str, value: str) -> str:
     try:
         check_host_spec(value, reader.error(option, "").rstrip())
     except ConfigError as e:
-        raise ValueError(str(e)) from None
+        raise OptionValueError(str(e)) from None
     return value
 
 
@@ -349,7 +377,7 @@ def _host_module_exists(reader: OptionReader, option: str, value: str) -> None:
     from .host import module_file, not_found
 
     if module_file(value, reader.root) is None:
-        raise FileNotFoundError(reader.error(option, not_found(value)))
+        raise MissingPathError(reader.error(option, not_found(value)))
 
 
 def _componentize_py_version(reader: OptionReader, option: str, value: str) -> str:
@@ -365,7 +393,7 @@ def _componentize_py_version(reader: OptionReader, option: str, value: str) -> s
                 raise InvalidSpecifier(value)
         except InvalidSpecifier:
             problem = f"must be a version such as `0.25.1` or a specifier such as `>=0.25,<0.26`, not `{value}`"
-            raise ValueError(reader.error(option, problem)) from None
+            raise OptionValueError(reader.error(option, problem)) from None
     return value
 
 
@@ -375,7 +403,7 @@ def _precompile(reader: OptionReader, option: str, value: bool) -> bool:
             "needs a `destination` whose suffix is not `.cwasm`: "
             "the precompiled component goes next to it, with that suffix"
         )
-        raise ValueError(reader.error(option, problem))
+        raise OptionValueError(reader.error(option, problem))
     return value
 
 
@@ -385,7 +413,7 @@ def _loader(reader: OptionReader, option: str, value: str) -> str:
         problem = (
             f"must be the path of a Python module inside the wheel, such as `mypackage/_component.py`, not `{value}`"
         )
-        raise ValueError(reader.error(option, problem))
+        raise OptionValueError(reader.error(option, problem))
     return path
 
 
@@ -418,6 +446,7 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "max-memory": Option("positive-integer", check=_for_init()),
         "precompile": Option("boolean", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
+        "rebuild-on-load": Option("boolean", default=True),
         "host": Option("string", check=_for_init(_host), check_files=_host_module_exists),
     },
 }
@@ -450,12 +479,35 @@ def _check_order(root: str | Path, order: Iterable[str], hook_tables: Mapping[st
     component = reader_for(COMPONENT_INIT_HOOK, hook_tables[COMPONENT_INIT_HOOK], root).value("component")
     if Path(root, output).resolve() != Path(root, component).resolve():
         return
-    raise ValueError(
+    raise OptionValueError(
         f"Component `{component}` for build hook `{COMPONENT_INIT_HOOK}` is written by build hook "
         f"`{COMPONENTIZE_PY_HOOK}`, which runs after `{COMPONENT_INIT_HOOK}`: hooks run in the order of their "
         f"tables, so put `[tool.hatch.build.hooks.{COMPONENTIZE_PY_HOOK}]` above "
         f"`[tool.hatch.build.hooks.{COMPONENT_INIT_HOOK}]`."
     )
+
+
+def check_component_input(root: str | Path, hook_tables: Mapping[str, Any]) -> None:
+    """A `component-init` input that does not exist must be written by a hook that runs before it.
+
+    Only when every earlier hook is one of ours is it known what they write (the
+    `componentize-py` hook's `output`); after another plugin's hook the check
+    waits until `component-init` runs.
+    """
+    from .component_path import check_component_made
+
+    names = list(hook_tables)
+    if COMPONENT_INIT_HOOK not in names or not isinstance(hook_tables[COMPONENT_INIT_HOOK], Mapping):
+        return
+    earlier = names[: names.index(COMPONENT_INIT_HOOK)]
+    if any(name not in SCHEMAS or not isinstance(hook_tables[name], Mapping) for name in earlier):
+        return
+    component = str(reader_for(COMPONENT_INIT_HOOK, hook_tables[COMPONENT_INIT_HOOK], root).value("component"))
+    written: dict[str, tuple[str, str]] = {}
+    if COMPONENTIZE_PY_HOOK in earlier:
+        output = reader_for(COMPONENTIZE_PY_HOOK, hook_tables[COMPONENTIZE_PY_HOOK], root).value("output")
+        written[COMPONENTIZE_PY_HOOK] = ("output", str(output))
+    check_component_made(root, COMPONENT_INIT_HOOK, component, written, producer=COMPONENTIZE_PY_HOOK)
 
 
 def hook_tables(build_config: Any, hook_name: str, config: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -474,6 +526,7 @@ class SharedOptionChecks:
     build_config: Any
     config: Mapping[str, Any]
     root: str
+    target_name: str
 
     def hook_tables(self) -> Mapping[str, Any]:
         return hook_tables(self.build_config, self.PLUGIN_NAME, self.config)
@@ -481,6 +534,21 @@ class SharedOptionChecks:
     def validate(self) -> None:
         """Check the options of every one of our hooks in this build, before any of them does work."""
         validate_build(self.root, self.hook_tables())
+        if self.target_name != "sdist":  # an sdist only warns: it may be built before the component exists
+            check_component_input(self.root, self.hook_tables())
+
+    def first_of_ours(self) -> bool:
+        """Whether this hook is the first of our hooks in the build: the one that says what concerns all."""
+        ours = [name for name in self.hook_tables() if name in SCHEMAS]
+        return not ours or ours[0] == self.PLUGIN_NAME
+
+    def warn_about_the_wheel(self, app: Any, requires_python: str | None, artifact: str) -> None:
+        """After a wheel is built, what about its metadata the user should fix (said once per build)."""
+        from .python_tag import missing_requires_python
+
+        warning = missing_requires_python(requires_python, artifact) if self.first_of_ours() else None
+        if warning is not None:
+            app.display_warning(warning)
 
     def validate_without_files(self) -> None:
         """The checks that need no file system, for while the frontend asks for build requirements."""

@@ -31,6 +31,7 @@ _TYPES = {
     "WASMTIME_VERSION": "str | None",
     "TARGET": "str | None",
     "PLATFORM": "tuple[str, str] | None",
+    "EDITABLE_ROOT": "str | None",
 }
 _COMMENTS = {
     "COMPONENT": "The component, relative to this file.",
@@ -40,6 +41,8 @@ _COMMENTS = {
     "WASMTIME_VERSION": "The wasmtime that compiled it; Wasmtime loads it in any release of the same major version.",
     "TARGET": "The target triple it was compiled for, with the architecture's baseline CPU features only.",
     "PLATFORM": "(architecture, operating system) of that target: what Wasmtime requires of the host.",
+    "EDITABLE_ROOT": "An editable install's project root, relative to this file: load() rebuilds what changed "
+    "(None: never).",
 }
 
 
@@ -48,11 +51,17 @@ def relative_to(loader: str, target: str) -> str:
     return posixpath.relpath(target, posixpath.dirname(loader) or ".")
 
 
-def render_loader(loader: str, component: str, precompiled: tuple[str, Precompiled] | None = None) -> bytes:
+def render_loader(
+    loader: str,
+    component: str,
+    precompiled: tuple[str, Precompiled] | None = None,
+    editable_root: str | None = None,
+) -> bytes:
     """The source of the module at ``loader`` for ``component`` and, optionally, its (path, `.cwasm`).
 
     All paths are POSIX paths relative to the same root (the wheel, or the
-    source tree for an editable install).
+    source tree for an editable install). ``editable_root`` (the project root,
+    for an editable install's loader that rebuilds on load) too.
     """
     template = resources.files(__package__).joinpath("loader_template.py").read_text(encoding="utf-8")
     head, rest = template.split(_BEGIN, 1)
@@ -65,6 +74,7 @@ def render_loader(loader: str, component: str, precompiled: tuple[str, Precompil
         "WASMTIME_VERSION": None,
         "TARGET": None,
         "PLATFORM": None,
+        "EDITABLE_ROOT": None if editable_root is None else relative_to(loader, editable_root),
     }
     if precompiled is not None:
         path, artifact = precompiled

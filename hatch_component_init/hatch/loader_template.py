@@ -27,6 +27,8 @@ import sys
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import wasmtime
     import wasmtime.component
 
@@ -47,8 +49,12 @@ WASMTIME_VERSION: str | None = None
 TARGET: str | None = None
 #: (architecture, operating system) of that target: what Wasmtime requires of the host.
 PLATFORM: tuple[str, str] | None = None
+#: An editable install's project root, relative to this file: load() rebuilds what changed (None: never).
+EDITABLE_ROOT: str | None = None
 # -- settings written by the build hook: end --
 
+#: Set to 0 to load an editable install's component as it is, without rebuilding it when the app changed.
+REBUILD_ENV = "HATCH_COMPONENT_INIT_REBUILD"
 _CHUNK = 1 << 20
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 _SYSTEMS = {"linux": "linux", "darwin": "darwin", "win32": "windows"}
@@ -153,18 +159,44 @@ class Loaded(tuple):  # type: ignore[type-arg]
         return f"Loaded(engine={self[0]!r}, component={self[1]!r}, how={self.how!r})"
 
 
+def _editable(here: str) -> tuple[str | None, Callable[[], wasmtime.Engine] | None]:
+    """In an editable install: rebuild the component if the app changed since it was built (see EDITABLE_ROOT).
+
+    Returns what was rebuilt (or None) and hatch-component-init's engine for
+    development loads (None: not an editable install that rebuilds).
+    """
+    if EDITABLE_ROOT is None or os.environ.get(REBUILD_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
+        return None, None
+    try:
+        from hatch_component_init.hatch.editable import development_engine, refresh
+    except ImportError:
+        sys.stderr.write(
+            f"{__name__}: an editable install whose component is rebuilt when the app changes, but "
+            f"hatch-component-init is not importable here, so it is loaded as it is; install hatch-component-init "
+            f"(and componentize-py) into this environment, or set {REBUILD_ENV}=0\n"
+        )
+        return None, None
+    rebuilt = refresh(os.path.normpath(os.path.join(here, EDITABLE_ROOT)), os.path.join(here, COMPONENT))
+    return rebuilt, development_engine
+
+
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
     """The engine (``engine``, or a new one with Wasmtime's cache on) and the component compiled for it.
 
     Never fails because of the precompiled file; it only gets slower without it.
-    Keep the result: each call loads the component again.
+    Keep the result: each call loads the component again. In an editable
+    install it first rebuilds the component if the app changed, and raises
+    hatch-component-init's ``RebuildError`` if that fails; without ``engine``
+    it then compiles with Winch (fast to compile; Cranelift if Winch cannot).
     """
     import wasmtime
     from wasmtime.component import Component
 
-    if engine is None:
-        engine = _default_engine()
     here = os.path.dirname(os.path.abspath(__file__))
+    rebuilt, development_engine = _editable(here)
+    winch = engine is None and development_engine is not None
+    if engine is None:
+        engine = development_engine() if development_engine is not None else _default_engine()
     why = "no precompiled component was built"
     if PRECOMPILED is not None:
         path = os.path.join(here, PRECOMPILED)
@@ -177,5 +209,15 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
             else:
                 return Loaded(engine, component, f"precompiled {PRECOMPILED}")
         why = f"{PRECOMPILED}: {reason}"
+    if rebuilt:
+        why += "; " + rebuilt
+    if winch:
+        try:
+            component = Component.from_file(engine, os.path.join(here, COMPONENT))
+            return Loaded(engine, component, f"compiled {COMPONENT} with Winch ({why})")
+        except wasmtime.WasmtimeError as e:
+            # A feature Winch lacks: Cranelift compiles everything Wasmtime accepts.
+            why += "; Winch could not compile it: " + " ".join(str(e).split())
+            engine = _default_engine()
     component = Component.from_file(engine, os.path.join(here, COMPONENT))
     return Loaded(engine, component, f"compiled {COMPONENT} ({why})")

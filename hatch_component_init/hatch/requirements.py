@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from hatch_component_init.__about__ import __version__
+from hatch_component_init.errors import BuildStepError, OptionValueError
 
 from .cache import prune_least_recently_used
 
@@ -66,7 +67,7 @@ def install_requirements(requirements: list[str], cache_dir: Path, hook_name: st
     import importlib.util
 
     if importlib.util.find_spec("pip") is None:
-        raise ModuleNotFoundError(
+        raise BuildStepError(
             f"Option `requirements` for build hook `{hook_name}` needs pip in the build environment: isolated "
             "builds install it (the hook declares it as a build dependency); without build isolation, "
             "install pip into the environment"
@@ -82,10 +83,11 @@ def install_requirements(requirements: list[str], cache_dir: Path, hook_name: st
     try:
         result = subprocess.run(command, capture_output=True, text=True, check=False)
         if result.returncode != 0:
-            details = (result.stderr or result.stdout).strip()
-            raise RuntimeError(
+            raise BuildStepError(
                 f"Installing the `requirements` of build hook `{hook_name}` ({', '.join(requirements)}) "
-                f"failed (pip exit code {result.returncode}):\n{details}"
+                f"failed (pip exit code {result.returncode}); pip's output is above",
+                tool="pip",
+                output=(result.stderr or result.stdout).strip(),
             )
         _check_pure(partial, hook_name)
         try:
@@ -105,7 +107,7 @@ def _check_pure(folder: Path, hook_name: str) -> None:
         text = wheel_file.read_text(encoding="utf-8", errors="replace")
         if "root-is-purelib: true" not in text.lower():
             distribution = wheel_file.parent.name.removesuffix(".dist-info")
-            raise ValueError(
+            raise OptionValueError(
                 f"Option `requirements` for build hook `{hook_name}`: `{distribution}` is not a pure-Python "
                 "package (pip installed compiled code built for this machine), and a componentize-py "
                 "component can only use pure-Python packages from it"

@@ -1,0 +1,233 @@
+"""The edit loop on sample_project: editable install rebuilt on load, and a development `build`, vs componentize-py.
+
+What it does (everything under bench/work/edit-loop/, gitignored):
+
+1. Copies sample_project/ and installs it editable (`pip install -e
+   --no-build-isolation --no-deps`) into a fresh venv that sees this venv's
+   packages through a `.pth` file, so that the build and the host share one
+   environment, as in a developer's venv. Caches (ours, Wasmtime's) live in
+   the work dir and start empty.
+2. Each round makes two one-line edits of app.py (its `stats()` answer gains
+   a tag), and for each, in alternating order:
+   - componentize-py alone on the edited app (its own CLI, a fresh output):
+     the reference;
+   - edit 1: a fresh host process (`Lexicon.open().stats()`), no reinstall,
+     until the edited answer: the rebuild on load (componentize-py, pre-init)
+     plus the first compile (Winch);
+   - edit 2: `python -m build --wheel --no-isolation` with
+     HATCH_COMPONENT_INIT_PRECOMPILE=0 (the development switch).
+3. With nothing changed: a fresh host process with the check (default) and
+   with HATCH_COMPONENT_INIT_REBUILD=0, and the check alone (`refresh()`).
+
+Targets (issue 19): edit -> answer <= componentize-py + 3 s; the development
+build <= componentize-py + 1.5 s. Writes bench/edit_loop.md; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent
+ROOT = BENCH.parent
+SAMPLE = ROOT / "sample_project"
+WORK = BENCH / "work" / "edit-loop"
+RESULTS = BENCH / "edit_loop.md"
+
+#: The host: opens the lexicon through the generated loader and prints its `stats()` answer.
+HOST = "from lexicon import Lexicon; print(Lexicon.open().stats())"
+CHECK = (
+    "import sys, time; started = time.perf_counter()\n"
+    "from hatch_component_init.hatch.editable import refresh\n"
+    "result = refresh(sys.argv[1], sys.argv[2])\n"
+    "print(time.perf_counter() - started, result)"
+)
+COMPONENTIZE = (
+    "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
+)
+
+
+def log(message: str) -> None:
+    print(f"[edit_loop] {message}", file=sys.stderr, flush=True)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of two edits each (default 2)")
+
+
+class Loop:
+    def __init__(self) -> None:
+        shutil.rmtree(WORK, ignore_errors=True)
+        WORK.mkdir(parents=True)
+        self.project = WORK / "lexicon"
+        self.venv = WORK / "venv"
+        self.python = self.venv / "bin" / "python"
+        self.env = {
+            **os.environ,
+            "VIRTUAL_ENV": str(self.venv),
+            "HATCH_COMPONENT_INIT_CACHE_DIR": str(WORK / "cache"),
+            "HOME": str(WORK / "home"),
+            "XDG_CACHE_HOME": str(WORK / "home" / "cache"),
+        }
+        for name in ("HATCH_COMPONENT_INIT_REBUILD", "HATCH_COMPONENT_INIT_PRECOMPILE", "PYTHONPATH"):
+            self.env.pop(name, None)
+        self.edits = 0
+
+    def run(self, args: list[str], **env: str) -> tuple[float, subprocess.CompletedProcess[str]]:
+        started = time.perf_counter()
+        result = subprocess.run(
+            args, cwd=self.project, env={**self.env, **env}, capture_output=True, text=True, check=False, timeout=1800
+        )
+        elapsed = time.perf_counter() - started
+        if result.returncode != 0:
+            raise SystemExit(f"failed: {' '.join(args)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        return elapsed, result
+
+    def install(self) -> float:
+        shutil.copytree(SAMPLE, self.project, ignore=shutil.ignore_patterns("build", "dist", "__pycache__", ".venv"))
+        for generated in ("lexicon/lexicon.wasm", "lexicon/lexicon.cwasm", "lexicon/_component.py"):
+            (self.project / generated).unlink(missing_ok=True)
+        # Editable wheels as a `.pth` naming the root: hatchling's default mode needs `editables`,
+        # which only an isolated build installs. The hooks do the same either way.
+        pyproject = self.project / "pyproject.toml"
+        text = pyproject.read_text()
+        assert 'packages = ["lexicon"]\n' in text
+        pyproject.write_text(text.replace('packages = ["lexicon"]\n', 'packages = ["lexicon"]\ndev-mode-dirs = ["."]\n', 1))
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
+        site = Path(sysconfig.get_path("purelib", vars={"base": str(self.venv), "platbase": str(self.venv)}))
+        (site / "_bench_venv.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
+        elapsed, _ = self.run([str(self.python), "-m", "pip", "install", "--no-build-isolation", "--no-deps", "-e", "."])
+        return elapsed
+
+    def edit(self) -> str:
+        """One line of app.py changed: `stats()` answers with a new tag."""
+        self.edits += 1
+        tag = f"[edit-{self.edits}]"
+        app = self.project / "app.py"
+        lines = app.read_text().splitlines(keepends=True)
+        (index,) = [i for i, line in enumerate(lines) if "words in {len(_index)} anagram classes" in line]
+        lines[index] = f'        return f"{tag} {{_words}} words in {{len(_index)}} anagram classes, index built {{_built_at}}"\n'
+        app.write_text("".join(lines))
+        return tag
+
+    def componentize_alone(self) -> float:
+        out = WORK / "alone.wasm"
+        out.unlink(missing_ok=True)
+        elapsed, _ = self.run([str(self.python), "-c", COMPONENTIZE, "-d", "wit", "-w", "lexicon", "componentize",
+                               "-p", ".", "app", "-o", str(out)])  # fmt: skip
+        return elapsed
+
+    def host(self, tag: str | None, **env: str) -> tuple[float, str]:
+        elapsed, result = self.run([str(self.python), "-c", HOST], **env)
+        answer = result.stdout.strip().splitlines()[-1]
+        if tag is not None and not answer.startswith(tag):
+            raise SystemExit(f"the edit {tag} did not show up: {answer!r}\n{result.stderr}")
+        rebuilt = [line for line in result.stderr.splitlines() if line.startswith("hatch-component-init: rebuilt")]
+        return elapsed, rebuilt[0] if rebuilt else ""
+
+    def dev_build(self) -> float:
+        shutil.rmtree(self.project / "dist", ignore_errors=True)
+        elapsed, _ = self.run([str(self.python), "-m", "build", "--wheel", "--no-isolation"],
+                              HATCH_COMPONENT_INIT_PRECOMPILE="0")  # fmt: skip
+        (wheel,) = (self.project / "dist").glob("*.whl")
+        if not wheel.name.endswith("-none-any.whl"):
+            raise SystemExit(f"the development build is not a pure wheel: {wheel.name}")
+        return elapsed
+
+    def check_alone(self) -> float:
+        _, result = self.run([str(self.python), "-c", CHECK, str(self.project), str(self.project / "lexicon" / "lexicon.wasm")])
+        seconds, rebuilt = result.stdout.split(" ", 1)
+        if rebuilt.strip() != "None":
+            raise SystemExit(f"the no-change check rebuilt: {rebuilt}")
+        return float(seconds)
+
+
+def main(args: argparse.Namespace) -> int:
+    loop = Loop()
+    log("installing sample_project editable")
+    results: dict[str, object] = {"install": loop.install()}
+    log(f"installed in {results['install']:.1f} s; first load (compiles)")
+    results["first_load"] = loop.host(None)[0]
+    alone_1: list[float] = []
+    alone_2: list[float] = []
+    edit_to_answer: list[float] = []
+    dev_build: list[float] = []
+    lines: list[str] = []
+    for round_ in range(args.rounds):
+        tag = loop.edit()
+        if round_ % 2 == 0:
+            alone_1.append(loop.componentize_alone())
+            seconds, line = loop.host(tag)
+        else:
+            seconds, line = loop.host(tag)
+            alone_1.append(loop.componentize_alone())
+        edit_to_answer.append(seconds)
+        lines.append(line)
+        log(f"round {round_ + 1}: edit -> answer {seconds:.1f} s, componentize-py alone {alone_1[-1]:.1f} s; {line}")
+        loop.edit()
+        if round_ % 2 == 0:
+            dev_build.append(loop.dev_build())
+            alone_2.append(loop.componentize_alone())
+        else:
+            alone_2.append(loop.componentize_alone())
+            dev_build.append(loop.dev_build())
+        log(f"round {round_ + 1}: development build {dev_build[-1]:.1f} s, componentize-py alone {alone_2[-1]:.1f} s")
+    # The build leaves the tree's snapshot older than app.py: bring it up to date before timing no-change loads.
+    loop.host(None)
+    with_check = [loop.host(None)[0] for _ in range(3)]
+    without_check = [loop.host(None, HATCH_COMPONENT_INIT_REBUILD="0")[0] for _ in range(3)]
+    check = [loop.check_alone() for _ in range(3)]
+    results.update(
+        alone_1=alone_1, edit_to_answer=edit_to_answer, alone_2=alone_2, dev_build=dev_build, rebuilt_lines=lines,
+        no_change_with_check=with_check, no_change_without_check=without_check, check_alone=check,
+        load=" / ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?",
+    )  # fmt: skip
+    (WORK / "results.json").write_text(json.dumps(results, indent=1))
+    text = report(results)
+    RESULTS.write_text(text)
+    print(text)
+    return 0
+
+
+def report(r: dict) -> str:  # type: ignore[type-arg]
+    med = statistics.median
+    answer, alone_1 = med(r["edit_to_answer"]), med(r["alone_1"])
+    build, alone_2 = med(r["dev_build"]), med(r["alone_2"])
+    over_1, over_2 = answer - alone_1, build - alone_2
+    runs = lambda values: ", ".join(f"{v:.1f}" for v in values)  # noqa: E731
+    rows = [
+        "| | ours (s) | componentize-py alone (s) | ours - componentize-py (s) | target | met |",
+        "|---|---:|---:|---:|---:|:---:|",
+        f"| editable install: edit -> edited answer in a fresh process | {answer:.1f} | {alone_1:.1f} | {over_1:+.1f} | ≤ +3 | {'yes' if over_1 <= 3 else '**no**'} |",
+        f"| `python -m build --wheel` after an edit, HATCH_COMPONENT_INIT_PRECOMPILE=0 | {build:.1f} | {alone_2:.1f} | {over_2:+.1f} | ≤ +1.5 | {'yes' if over_2 <= 1.5 else '**no**'} |",
+    ]  # fmt: skip
+    ms = lambda values: f"{1000 * med(values):.0f} ms"  # noqa: E731
+    return "\n".join([
+        "# Benchmark: the edit loop (sample_project)",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; load average at the end {r['load']}.",
+        f"Command: `python bench/runner.py edit_loop --rounds {len(r['edit_to_answer'])}`; medians of "
+        f"{len(r['edit_to_answer'])} rounds, each a one-line edit of app.py per row.",
+        "",
+        *rows,
+        "",
+        f"Runs (s): edit -> answer [{runs(r['edit_to_answer'])}], componentize-py alone [{runs(r['alone_1'])}]; "
+        f"development build [{runs(r['dev_build'])}], componentize-py alone [{runs(r['alone_2'])}].",
+        f"The loader's line: `{r['rebuilt_lines'][0]}`." if r["rebuilt_lines"] else "",
+        "",
+        f"Editable install (`pip install -e --no-build-isolation`): {r['install']:.1f} s; its first load "
+        f"(compiling with Winch, Wasmtime's cache empty): {r['first_load']:.1f} s.",
+        f"Nothing changed, a fresh host process to the first answer: {med(r['no_change_with_check']):.2f} s with the "
+        f"check, {med(r['no_change_without_check']):.2f} s with HATCH_COMPONENT_INIT_REBUILD=0; the check alone "
+        f"(importing it, reading the project's configuration, hashing the inputs): {ms(r['check_alone'])}.",
+        "",
+    ])  # fmt: skip
