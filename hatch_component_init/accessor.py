@@ -38,6 +38,9 @@ class AccessorInstance:
     stack: tuple[GlobalDef, GlobalDef] | None = None
     #: wasi-libc's `descriptor_table_get_ref(fd) -> entry or 0`, through which open descriptors are listed.
     descriptors: str | None = None
+    #: wasi-libc's (`descriptor_table_remove(fd) -> int`, `__wasilibc_init_stdio() -> int`), called after
+    #: the resets to replace the stdio descriptors with fresh ones (see instrument._stdio_renewal).
+    stdio_renewal: tuple[str, str] | None = None
 
     @property
     def import_module(self) -> str:
@@ -81,6 +84,14 @@ def build_accessor(instances: list[AccessorInstance]) -> bytes:
             fid = f"$r{len(resets)}"
             imports.append(f'(import "{mod}" "{name}" (func {fid}))')
             resets.append(f"(call {fid})")
+        if inst.stdio_renewal is not None:
+            remove, init = inst.stdio_renewal
+            ci = inst.core_instance
+            imports.append(f'(import "{mod}" "{remove}" (func $rm{ci} (param i32) (result i32)))')
+            imports.append(f'(import "{mod}" "{init}" (func $stdio{ci} (result i32)))')
+            # Errors are ignored: a descriptor that is not there needs no removal.
+            resets += [f"(drop (call $rm{ci} (i32.const {fd})))" for fd in range(3)]
+            resets.append(f"(drop (call $stdio{ci}))")
         if inst.stack is not None:
             scrub, extra_imports = _scrub_stack(inst)
             imports += extra_imports

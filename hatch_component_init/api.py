@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -18,15 +19,17 @@ from .errors import (
     release_frames,
 )
 from .fileio import PendingWrite
+from .first_call import build_env_warning
+from .first_call import reset_first_call as _reset_first_call
 from .instrument import ComponentPlan, instrument, refuse_table_mutation
-from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, OutputSink, WasiOptions
+from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, NoteSink, OutputSink, WasiOptions
 from .readback import Invoker, read_back
 from .rewrite import find_init_removal, rewrite_component
 from .runtime import CompileError, async_api_hint, check_input, refuse_malformed_before, run_init, validate_component
 from .state import ComponentState
-from .wasm.component import Component, core_modules, parse_component
+from .wasm.component import Component, Sort, core_modules, instance_export_names, parse_component
 from .wasm.reader import Reader, encode_name, encode_u32
-from .wave import parse_spec
+from .wave import parse_spec, resolve_init_name
 
 __all__ = [
     "PROCESSED_BY_SECTION", "Invoker", "pre_initialize", "pre_initialize_file", "pre_initialize_unchecked",
@@ -52,6 +55,8 @@ def pre_initialize(
     on_output: OutputSink | None = None,
     host: HostDefiner | None = None,
     code_cache: bool = True,
+    reset_first_call: bool = True,
+    on_note: NoteSink | None = None,
 ) -> bytes:
     """Run ``init_func`` of ``component`` once and return a component that starts in that state.
 
@@ -66,12 +71,18 @@ def pre_initialize(
     stand-ins). ``code_cache`` keeps the compiled code in the cache directory
     (``$HATCH_COMPONENT_INIT_CACHE_DIR``, else the user's cache directory), so
     that later runs on this component, or on a rebuild of it with new data,
-    skip compiling. Raises a subclass of
+    skip compiling. ``reset_first_call`` lets a componentize-py app's
+    first-call setup (reading the run-time environment and arguments, reseeding
+    `random`) run again in every instance of the output, where it is
+    recognised with certainty (see first_call.py); ``False`` keeps what init
+    left. ``on_note(level, sentence)`` hears what such steps did, and why not
+    ("detail"). Raises a subclass of
     :class:`hatch_component_init.errors.ComponentInitError`.
     """
     output, check = pre_initialize_unchecked(
         component, init_func=init_func, keep_init_func=keep_init_func, wasi=wasi, timeout=timeout,
         max_memory=max_memory, on_output=on_output, host=host, code_cache=code_cache,
+        reset_first_call=reset_first_call, on_note=on_note,
     )  # fmt: skip
     check()
     return output
@@ -88,6 +99,8 @@ def pre_initialize_unchecked(
     on_output: OutputSink | None = None,
     host: HostDefiner | None = None,
     code_cache: bool = True,
+    reset_first_call: bool = True,
+    on_note: NoteSink | None = None,
 ) -> Unchecked:
     """:func:`pre_initialize`, returning the output before it is validated, with the check that does it.
 
@@ -108,11 +121,13 @@ def pre_initialize_unchecked(
         max_memory=max_memory,
         host=host,
         code_cache=code_cache,
+        reset_first_call=reset_first_call,
     )
+    build_env = tuple(name for name, _ in options.wasi.env) if options.wasi.enabled else ()
     return _pipeline(
         component, init_func, keep_init_func,
         lambda instrumented, plan, check_code: run_init(instrumented, plan, options, on_output, check_code),
-        move_data=True,
+        move_data=True, first_call=_FirstCall(reset_first_call, build_env, on_note),
     )  # fmt: skip
 
 
@@ -123,6 +138,8 @@ def pre_initialize_with(
     init_func: str = DEFAULT_INIT_FUNC,
     keep_init_func: bool = False,
     granted_dirs: int = 0,
+    reset_first_call: bool = True,
+    on_note: NoteSink | None = None,
 ) -> bytes:
     """Pre-initialize ``component`` in a runtime the caller provides.
 
@@ -134,7 +151,8 @@ def pre_initialize_with(
     and the original component rewritten. ``init_func`` names the init export
     (for its removal unless ``keep_init_func``). ``granted_dirs`` is how many
     directories the runtime preopened for WASI, so that those descriptors are
-    not taken for files init left open.
+    not taken for files init left open. ``reset_first_call`` and ``on_note``
+    are :func:`pre_initialize`'s.
     """
     name = parse_spec(init_func).name
 
@@ -153,9 +171,31 @@ def pre_initialize_with(
         except Exception as e:
             raise HostError(f"reading the state through the runtime callback's invoker failed: {type(e).__name__}: {e}") from e
 
-    output, check = _pipeline(component, init_func, keep_init_func, run_and_read)
+    output, check = _pipeline(
+        component, init_func, keep_init_func, run_and_read, first_call=_FirstCall(reset_first_call, (), on_note)
+    )
     check()
     return output
+
+
+@dataclass(frozen=True, slots=True)
+class _FirstCall:
+    """Whether to reset componentize-py's first-call state, and for whom to say what happened."""
+
+    reset: bool
+    #: Names of the environment variables given to init.
+    build_env: tuple[str, ...]
+    on_note: NoteSink | None
+
+    def apply(self, parsed: Component, plan: ComponentPlan, state: ComponentState) -> None:
+        note = self.on_note if self.on_note is not None else lambda level, text: None
+        if not self.reset:
+            note("detail", "componentize-py's first-call state was kept as init left it, as asked")
+            return
+        outcome = _reset_first_call(parsed, plan, state)
+        note("info" if outcome.applied else "detail", outcome.message)
+        if outcome.applied and self.build_env:
+            note("warning", build_env_warning(self.build_env))
 
 
 def _pipeline(
@@ -165,6 +205,7 @@ def _pipeline(
     run: Callable[[bytes, ComponentPlan, Callable[[], None]], ComponentState],
     *,
     move_data: bool = False,
+    first_call: _FirstCall | None = None,
 ) -> Unchecked:
     """Parse, instrument, ``run`` (init and read back), rewrite the original; and the check that validates it.
 
@@ -172,7 +213,8 @@ def _pipeline(
     running anything, unless it runs code that already passed it (our
     runtime's compile cache). ``move_data``: ``run`` defines the plan's data
     modules (our runtime does; a caller's runtime gets a component that needs
-    nothing but its own imports).
+    nothing but its own imports). ``first_call``: the first-call step's
+    settings (default: applied, nobody told).
     """
     view = memoryview(component)
     try:
@@ -213,6 +255,7 @@ def _pipeline(
     except Exception as e:
         release_frames(e)
         raise
+    (first_call or _FirstCall(True, (), None)).apply(parsed, plan, state)
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())
@@ -235,13 +278,25 @@ def processed_by(parsed: Component) -> str | None:
 
 
 def _refuse_already_initialized(parsed: Component, init_name: str) -> None:
-    """An output of ours without the init export: say so, instead of "no such export"."""
+    """An output of ours without the init export: say so, instead of "no such export".
+
+    The name is read every way the run reads it (`resolve_init_name`), so
+    Wizer's spelling finds an export we kept as surely as ours does.
+    """
     producer = processed_by(parsed)
     if producer is None:
         return
-    names = {export.name for export in parsed.exports}
-    dots = [i for i, ch in enumerate(init_name) if ch == "."]
-    if init_name in names or any(init_name[:i] in names for i in dots):
+
+    def present(iface: str | None, func: str) -> bool | None:
+        for export in parsed.exports:
+            if iface is None and export.name == func and export.sort == Sort.FUNC:
+                return True
+            if iface is not None and export.name == iface and export.sort == Sort.INSTANCE:
+                names = instance_export_names(parsed, export.index)
+                return True if names is None or func in names else None
+        return None
+
+    if resolve_init_name(init_name, present):
         return
     raise MissingInitExportError(
         f"the component was already pre-initialized (by {producer}, as its `{PROCESSED_BY_SECTION}` custom "

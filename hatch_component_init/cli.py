@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="call FUNCTION(linker) of MODULE (imported from the current directory) to define "
                         "host functions, instances and resources for init")
     p.add_argument("--no-wasi", action="store_true", help="provide no WASI at all: every import traps if called")
+    p.add_argument("--no-reset-first-call", action="store_true",
+                   help="keep componentize-py's first-call setup as init left it (build-time environment, "
+                        "arguments and random state in every instance); by default it runs again in each instance")
     p.add_argument("--no-code-cache", action="store_true",
                    help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
@@ -61,7 +64,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="stop an init whose memory grows past this size (suffixes K, M, G allowed)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
     p.add_argument("-v", "--verbose", action="store_true",
-                   help="on failure, also show Wasmtime's full error (the wasm backtrace)")
+                   help="say why an optional step changed nothing; on failure, also show Wasmtime's full error "
+                        "(the wasm backtrace)")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p  # fmt: skip
 
@@ -331,6 +335,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return _fail(str(e))
 
     out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True))
+    notes: list[tuple[str, str]] = []  # (level, sentence), told after the output is written
 
     try:
         host = None if args.host is None else load_host(args.host, Path.cwd(), "--host")
@@ -349,6 +354,8 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
                 on_output=None if args.quiet else out,
                 host=host,
                 code_cache=not args.no_code_cache,
+                reset_first_call=not args.no_reset_first_call,
+                on_note=lambda level, text: notes.append((level, text)),
             )
         finally:
             out.flush()
@@ -388,7 +395,17 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
             f"in {time.perf_counter() - start:.2f} s{late}",
             file=sys.stderr,
         )
+    _tell(notes, quiet=args.quiet, verbose=args.verbose)
     return 0
+
+
+def _tell(notes: list[tuple[str, str]], *, quiet: bool, verbose: bool) -> None:
+    """The run's notes: steps applied with the summary, warnings always, why a step did nothing with -v."""
+    for level, text in notes:
+        if level == "warning":
+            print(f"component-init: warning: {text}", file=sys.stderr)
+        elif (level == "info" and not quiet) or (level == "detail" and verbose):
+            print(f"component-init: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -30,7 +30,10 @@ from .wasm.component import Component
 from .wasm.core_module import CORE_MAGIC, ZERO_CONST, CoreModule, GlobalDef, encode_section
 from .wasm.reader import Reader, encode_name, encode_u32, encode_vec
 
-__all__ = ["DataModule", "ModuleData", "component_sections", "data_module", "find_movable", "instrumented_sections"]
+__all__ = [
+    "DataModule", "ModuleData", "component_sections", "constant_segment", "data_module", "find_movable",
+    "instrumented_sections",
+]  # fmt: skip
 
 #: Component import names of the data modules: this prefix, `m` and the module's section index.
 IMPORT_PREFIX = "ci-data-"
@@ -73,7 +76,7 @@ def find_movable(c: Component, stateful: dict[int, AccessorInstance | None]) -> 
     moves: dict[int, ModuleData] = {}
     for si, acc in stateful.items():
         m = c.modules[si]
-        active = [_constant_segment(raw) for passive, raw in m.data_segments if not passive]
+        active = [constant_segment(raw) for passive, raw in m.data_segments if not passive]
         if active and (acc is None or m.imported_memories or None in active):
             return None
         values = tuple(g for g in (acc.globals if acc is not None else ()) if _movable_value(g))
@@ -88,7 +91,7 @@ def _runs_code_at_instantiation(c: Component) -> bool:
     return any(_runs_code_at_instantiation(nested) for nested in c.components.values())
 
 
-def _constant_segment(raw: bytes) -> Segment | None:
+def constant_segment(raw: bytes) -> Segment | None:
     """An active segment, parsed, if its offset is a single `i32.const` or `i64.const`; else None."""
     r = Reader(memoryview(raw))
     memory = r.u32() and r.u32()  # flags 2 carry a memory index; flags 0 mean memory 0

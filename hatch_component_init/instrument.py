@@ -129,9 +129,39 @@ def _stateful_parts(c: Component, si: int, m: CoreModule) -> AccessorInstance | 
             )
     globals_ = tuple(g for g in m.globals if g.mutable)
     resets = tuple(n for n in RESET_EXPORTS if m.exports.get(n, (None,))[0] == 0 and not _is_stub(m, n))
+    renewal = _stdio_renewal(m) if "__wasilibc_reset_preopens" in resets else None
     if not m.memories and not globals_ and not resets:
         return None
-    return AccessorInstance(-1, tuple(m.memories), globals_, resets, _shadow_stack(m), _descriptor_lookup(m, resets))
+    return AccessorInstance(
+        -1, tuple(m.memories), globals_, resets, _shadow_stack(m), _descriptor_lookup(m, resets), renewal
+    )
+
+
+def _exports_func(m: CoreModule, name: str, signature: tuple[tuple[int, ...], tuple[int, ...]]) -> bool:
+    kind, index = m.exports.get(name, (None, -1))
+    return kind == 0x00 and function_type(m, index) == signature
+
+
+def _stdio_renewal(m: CoreModule) -> tuple[str, str] | None:
+    """How to give a wasi-libc without `descriptor_table_clear` fresh stdio descriptors after its reset.
+
+    wasi-libc keeps stdin, stdout and stderr in its descriptor table, each
+    holding the host stream handle it fetched on first use. A libc that can
+    clear its table (componentize-py 0.25) forgets them in its reset with
+    everything else, and a new instance fetches its own. An older one
+    (componentize-py 0.21) keeps them through
+    `__wasilibc_reset_preopens`: an init that printed leaves stdout holding a
+    handle a new instance does not have, which traps at its first print
+    ("unknown handle index"). Removing descriptors 0-2 (which drops those
+    handles in this instance) and inserting new ones, which fetch their
+    streams when first used, leaves the table as a fresh instance has it.
+    """
+    remove, init = "descriptor_table_remove", "__wasilibc_init_stdio"
+    if "descriptor_table_clear" in m.exports:
+        return None
+    if _exports_func(m, remove, ((0x7F,), (0x7F,))) and _exports_func(m, init, ((), (0x7F,))):
+        return remove, init
+    return None
 
 
 def _descriptor_lookup(m: CoreModule, resets: tuple[str, ...]) -> str | None:

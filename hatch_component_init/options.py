@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from wasmtime.component import Linker
 
-__all__ = ["DEFAULT_INIT_FUNC", "DEFAULT_TIMEOUT", "HostDefiner", "InitOptions", "OutputSink", "WasiOptions"]
+__all__ = [
+    "DEFAULT_INIT_FUNC", "DEFAULT_TIMEOUT", "HostDefiner", "InitOptions", "NoteSink", "OutputSink", "WasiOptions",
+]  # fmt: skip
 
 DEFAULT_INIT_FUNC = "component-init"
 #: Seconds an init function may run before it is stopped.
@@ -20,6 +22,10 @@ HostDefiner = Callable[["Linker"], None]
 
 #: Receives guest output: (stream name "stdout" or "stderr", bytes written).
 OutputSink = Callable[[str, bytes], None]
+
+#: Receives what a run did besides init: (level, one sentence). Levels: "info" (a line of the
+#: run's summary), "warning" (shown as one), "detail" (why a step did nothing; verbose output).
+NoteSink = Callable[[str, str], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,3 +52,5 @@ class InitOptions:
     host: HostDefiner | None = None
     #: Keep the compiled instrumented component in the cache directory for later runs (compile_cache.py).
     code_cache: bool = True
+    #: Let componentize-py's first-call setup (env, argv, random seed) run again in each instance (first_call.py).
+    reset_first_call: bool = True

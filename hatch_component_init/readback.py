@@ -74,7 +74,7 @@ def _call_resets(invoker: Invoker, plan: ComponentPlan) -> None:
         _call_resets(invoker, n.plan)
 
 
-#: wasi-libc numbers stdin, stdout and stderr 0-2, then the granted directories in order.
+#: wasi-libc numbers stdin, stdout and stderr 0-2; the granted directories come after them.
 _FIRST_PREOPEN = 3
 
 
@@ -83,11 +83,14 @@ def _refuse_open_descriptors(open_fds: list[int], granted: int, init_name: str) 
 
     The libc reset forgets every descriptor, so a file object init kept would
     fail with "Bad file descriptor" at run time. Files and directories can only
-    be opened once the granted directories hold the first numbers after stdio,
-    so anything numbered after them was opened by init; a socket opened before
-    any file access could take a lower number and is not seen.
+    be opened once the granted directories are in the table, so descriptors
+    after stdio beyond that many were opened by init. They are counted, not
+    told apart by number: a libc may number its preopens past a gap (wasi-libc
+    of componentize-py 0.21 puts the first at 7), so the lowest ones are taken
+    for the directories. A socket opened before any file access is not seen.
     """
-    leaked = sorted(fd for fd in set(open_fds) if fd >= _FIRST_PREOPEN + granted)
+    beyond_stdio = sorted(fd for fd in set(open_fds) if fd >= _FIRST_PREOPEN)
+    leaked = beyond_stdio[granted:]
     if not leaked:
         return
     numbers = ", ".join(str(fd) for fd in leaked)

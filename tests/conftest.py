@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -47,12 +48,18 @@ def componentize(
     *,
     wit: Path | None = None,
     extra: tuple[str, ...] = (),
+    componentize_py: Path | None = None,
 ) -> bytes:
     """Build ``module`` of ``app_dir`` (with its ``wit/``, or ``wit``) into a component with componentize-py (~7 s).
 
     ``extra`` goes after `componentize` (e.g. ``("--stub-wasi",)``). Several worlds are merged.
+    ``componentize_py`` is a directory holding another componentize-py release (``pip install
+    --target``), used instead of ours.
     """
     worlds = (world,) if isinstance(world, str) else world
+    env = None
+    if componentize_py is not None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run(
         [
             sys.executable,
@@ -71,6 +78,7 @@ def componentize(
         ],
         capture_output=True,
         text=True,
+        env=env,
     )
     if proc.returncode != 0:
         raise AssertionError(f"componentize-py failed for {app_dir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -49,6 +49,8 @@ class FakeEngine:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
         self.error: Exception | None = None
+        #: (level, sentence) pairs told through `on_note` after the output.
+        self.notes: list[tuple[str, str]] = []
 
     def __call__(self, component: bytes, **kwargs: Any) -> bytes:
         self.calls.append({"component": component, **kwargs})
@@ -57,6 +59,8 @@ class FakeEngine:
         on_output("stdout", b"init: reading ")
         on_output("stdout", b"/data\ninit: done\nno newline at the end")
         on_output("stderr", b"init: a warning\n")
+        for level, text in self.notes:
+            kwargs["on_note"](level, text)
         if self.error is not None:
             raise self.error
         return fake_snapshot(component)
@@ -113,6 +117,7 @@ class TestWheel:
     def test_options_reach_engine(self, tmp_path: Path, engine: FakeEngine) -> None:
         options = (
             'init-func = "setup"\nkeep-init-func = true\nenv = { MODE = "fast" }\ntimeout = 12\nmax-memory = 1048576\n'
+            "reset-first-call = false\n"
         )
         hooks = COMPONENT_INIT_HOOK + options
         project = make_project(tmp_path / "p", hooks, raw_component=RAW)
@@ -126,6 +131,7 @@ class TestWheel:
         assert call["wasi"].env == (("MODE", "fast"),)
         assert call["timeout"] == 12
         assert call["max_memory"] == 1048576
+        assert call["reset_first_call"] is False
 
     def test_wasi_disabled_passes_none(self, tmp_path: Path, engine: FakeEngine) -> None:
         hooks = f'[tool.hatch.build.hooks.component-init]\ncomponent = "{RAW_COMPONENT}"\nwasi = false\n'
@@ -161,6 +167,14 @@ class TestWheel:
         assert out[5].startswith(
             "Pre-initialized `build/greeter.wasm` -> `greeter_pkg/greeter.wasm`: 0.0 MB -> 0.0 MB in "
         )
+
+    def test_notes_shown_by_level(self, project: Path, engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:
+        engine.notes = [("info", "a step was applied"), ("warning", "mind this"), ("detail", "why a step did nothing")]
+        build_in_process(project)
+        out = capsys.readouterr().err
+        assert "`build/greeter.wasm`: a step was applied" in out
+        assert "`build/greeter.wasm`: mind this" in out
+        assert "why a step did nothing" not in out  # only with `hatch -v`
 
 
 class TestCache:

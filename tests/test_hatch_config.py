@@ -123,6 +123,21 @@ class TestConfigKeepInitFunc:
             _ = init_hook(tmp_path, **{"keep-init-func": "yes"}).config_keep_init_func
 
 
+class TestConfigResetFirstCall:
+    def test_default(self, tmp_path: Path) -> None:
+        assert init_hook(tmp_path).config_reset_first_call is True
+
+    def test_correct(self, tmp_path: Path) -> None:
+        hook = init_hook(tmp_path, **{"reset-first-call": False})
+        assert hook.config_reset_first_call is False
+        assert hook.init_options.reset_first_call is False
+
+    def test_not_boolean(self, tmp_path: Path) -> None:
+        message = "^Option `reset-first-call` for build hook `component-init` must be a boolean$"
+        with pytest.raises(TypeError, match=message):
+            _ = init_hook(tmp_path, **{"reset-first-call": "no"}).config_reset_first_call
+
+
 class TestConfigRebuildOnLoad:
     def test_default(self, tmp_path: Path) -> None:
         assert init_hook(tmp_path).config_rebuild_on_load is True
@@ -279,7 +294,7 @@ class TestUnknownOptions:
         message = (
             "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
             "`destination`, `dirs`, `env`, `host`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
-            "`rebuild-on-load`, `timeout`, `wasi`$"
+            "`rebuild-on-load`, `reset-first-call`, `timeout`, `wasi`$"
         )
         with pytest.raises(ValueError, match=message):
             hook.validate()

@@ -124,3 +124,21 @@ def test_wasmtime_wizer_reads_the_name_the_same_way(tmp_path: Path, wasmtime_cli
     )
     assert r.returncode == 0, r.stderr
     assert _get(Running((tmp_path / "w.wasm").read_bytes())) == "hello"
+
+
+@pytest.mark.parametrize("form", ["wizer", "ours"])
+def test_our_kept_output_initializes_again_in_either_form(form: str) -> None:
+    # Chained runs on an output of ours: the second name must find the export the first kept.
+    call = {"wizer": 'local:local/init.add-string@0.1.0("{}")', "ours": 'local:local/init@0.1.0.add-string("{}")'}[form]
+    first = snapshot(VERSIONED, init_func=call.format("a"), keep_init_func=True)
+    second = snapshot(first, init_func=call.format("b"), keep_init_func=True)
+    assert _get(Running(second)) == "ab"
+    third = snapshot(second, init_func=call.format("c"))
+    assert _get(Running(third)) == "abc"
+    assert _iface_export(Running(third), "add-string") is None
+
+
+def test_wizer_form_on_an_output_without_the_export_says_it_was_removed() -> None:
+    first = snapshot(VERSIONED, init_func=WIZER_CALL)
+    with pytest.raises(InitExportError, match=r"already pre-initialized .* `local:local/init.add-string@0.1.0` was removed"):
+        snapshot(first, init_func=WIZER_CALL)

@@ -62,12 +62,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(wasmtime_cli: Path, component: Path, log: Path, requests: list[str]) -> list[str]:
-    """Serve ``component`` with `wasmtime serve` on loopback, send ``requests`` (paths), return the bodies."""
+def _serve(
+    wasmtime_cli: Path, component: Path, log: Path, requests: list[str], options: tuple[str, ...] = ()
+) -> list[str]:
+    """Serve ``component`` with `wasmtime serve` (and ``options``) on loopback, send ``requests`` (paths),
+    return the bodies."""
     port = _free_port()
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [str(wasmtime_cli), "serve", "-Scli", "--addr", f"127.0.0.1:{port}", str(component)],
+            [str(wasmtime_cli), "serve", "-Scli", *options, "--addr", f"127.0.0.1:{port}", str(component)],
             stdout=out,
             stderr=subprocess.STDOUT,
         )
@@ -105,6 +108,17 @@ def test_wasi_http_app_is_served_from_the_snapshot(http_snapshot, wasmtime_cli: 
     ]
     printed = log.read_text()
     assert "serving /word/2 (request 1)" in printed and "serving /word/6 (request 1)" in printed
+
+
+@pytest.mark.slow
+def test_wasi_http_app_sees_the_environment_it_is_served_with(http_snapshot, wasmtime_cli: Path, tmp_path: Path) -> None:
+    # componentize-py's first-call setup runs again per request (one fresh instance each, see first_call.py).
+    out = tmp_path / "http.init.wasm"
+    out.write_bytes(http_snapshot[0])
+    requests = ["/env/GREETING", "/env/UNSET", "/dice", "/dice"]
+    bodies = _serve(wasmtime_cli, out, tmp_path / "serve.log", requests, ("--env", "GREETING=served"))
+    assert bodies[:2] == ["served", "(unset)"]
+    assert bodies[2] != bodies[3]
 
 
 @pytest.mark.slow

@@ -50,9 +50,11 @@ def wat(text: str) -> bytes:
 
 
 class Running:
-    """A fresh instance of a component, with every import but WASI trapping."""
+    """A fresh instance of a component, with every import but WASI trapping; ``env`` and ``argv`` go to WASI."""
 
-    def __init__(self, data: bytes, *, wasi: bool = True) -> None:
+    def __init__(
+        self, data: bytes, *, wasi: bool = True, env: dict[str, str] | None = None, argv: list[str] | None = None
+    ) -> None:
         self.component = cm.Component(engine(), data)
         self.store = wasmtime.Store(engine())
         self.output: list[tuple[str, bytes]] = []
@@ -62,6 +64,10 @@ class Running:
             cfg = wasmtime.WasiConfig()
             cfg.stdout_custom = lambda b: self.output.append(("stdout", bytes(b)))
             cfg.stderr_custom = lambda b: self.output.append(("stderr", bytes(b)))
+            if env:
+                cfg.env = [[name, value] for name, value in env.items()]
+            if argv:
+                cfg.argv = argv
             self.store.set_wasi(cfg)
         else:
             linker.define_unknown_imports_as_traps(self.component)

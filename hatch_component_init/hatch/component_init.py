@@ -100,6 +100,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return bool(self.options.value("keep-init-func"))
 
     @cached_property
+    def config_reset_first_call(self) -> bool:
+        return bool(self.options.value("reset-first-call"))
+
+    @cached_property
     def config_wasi(self) -> bool:
         return bool(self.options.value("wasi"))
 
@@ -213,6 +217,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             timeout=self.config_timeout,
             max_memory=self.config_max_memory,
             code_cache=self.config_cache,
+            reset_first_call=self.config_reset_first_call,
         )
 
     def dependencies(self) -> list[str]:
@@ -499,6 +504,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 on_output=guest_output,
                 host=host,
                 code_cache=options.code_cache,
+                reset_first_call=options.reset_first_call,
+                on_note=self._note,
             )
         except ComponentInitError as e:
             # A HostError here can only come from the host definitions (we pass no runtime callback).
@@ -513,6 +520,15 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             raise ComponentInitError(message) from e
         finally:
             guest_output.flush()
+
+    def _note(self, level: str, text: str) -> None:
+        """A step of the run: applied ones in the build's output, why one did nothing with `hatch -v`."""
+        if level == "warning":
+            self.app.display_warning(f"`{self.config_component}`: {text}")
+        elif level == "info":
+            self.app.display_info(f"`{self.config_component}`: {text}")
+        else:
+            self.app.display_debug(f"`{self.config_component}`: {text}")
 
     # -- where snapshots are put -----------------------------------------------------------------
 

@@ -549,6 +549,21 @@ def stub_component(c: Component) -> bytes:
     return b"".join(parts)
 
 
+def instance_export_names(c: Component, index: int) -> frozenset[str] | None:
+    """The names instance ``index`` of ``c`` exports, where ``c`` itself says (an export bundle, an
+    instance of a component defined in ``c``, or an export of either); None where it cannot tell."""
+    d = c.at(Sort.INSTANCE, index)
+    if d.kind == "export" and isinstance(d.entry, ExportEntry):
+        return instance_export_names(c, d.entry.index)
+    if d.kind == "bundle" and isinstance(d.entry, InstanceEntry):
+        return frozenset(name for name, _, _ in d.entry.exports)
+    if d.kind == "instantiate" and isinstance(d.entry, InstanceEntry) and d.entry.component is not None:
+        definition = c.at(Sort.COMPONENT, d.entry.component)
+        if definition.kind == "defined":
+            return frozenset(e.name for e in c.components[definition.section].exports)
+    return None
+
+
 def core_modules(c: Component) -> list[CoreModule]:
     """Every core module defined in ``c`` or in its nested components."""
     out = list(c.modules.values())
