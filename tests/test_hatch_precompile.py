@@ -242,7 +242,7 @@ class TestLoader:
                                                  for h in node.handlers)
         ]  # fmt: skip
         assert [ast.unparse(node) for node in guarded.body] == [
-            "from hatch_component_init.hatch.editable import development_engine, refresh"
+            "from hatch_component_init.hatch.editable import development_load, refresh"
         ]
         guarded.body = []
         imported = set()

@@ -26,7 +26,7 @@ from hatch_component_init.errors import RebuildError
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK
 from .tree import ledger_path, read_ledger
 
-__all__ = ["REBUILD_ENV", "development_engine", "refresh"]
+__all__ = ["REBUILD_ENV", "development_load", "refresh"]
 
 #: Set to 0 to load an editable install's component as it is (the loader reads it; named here for messages).
 REBUILD_ENV = "HATCH_COMPONENT_INIT_REBUILD"
@@ -73,26 +73,28 @@ def refresh(root: str, component: str) -> str | None:
     return f"rebuilt because {why}"
 
 
-def development_engine() -> Any:
-    """The engine an editable install's loader makes: Wasmtime's code cache on, and Winch.
+def development_load(path: str) -> tuple[Any, Any]:
+    """An editable install's loader's engine and the in-tree snapshot at ``path`` compiled for it.
 
-    A rebuilt snapshot is new to Wasmtime's cache, so its first load compiles
-    it: Winch does that about 3x faster than Cranelift (an 18 MB componentize-py
-    app: 7.0 s instead of 23.2 s on a loaded 2-core machine), and the next loads
-    of the same snapshot come from the cache either way. Its code runs slower;
-    pass your own engine to `load()` to compile with Cranelift.
+    A rebuilt snapshot is new, so its first load compiles it: with Winch, about
+    3x faster than Cranelift (an 18 MB componentize-py app: 7.0 s instead of
+    23.2 s on a loaded 2-core machine); its code runs slower, so pass your own
+    engine to `load()` to compile with Cranelift. The compiled snapshot is kept
+    in our code cache (compile_cache.DevelopmentCache), written while the host
+    goes on, so that the next loads of the same snapshot map it. Raises
+    ``wasmtime.WasmtimeError`` when Winch cannot compile it.
     """
     import wasmtime
 
+    from hatch_component_init.compile_cache import DevelopmentCache, load_or_compile
     from hatch_component_init.winch import use_winch
 
     config = wasmtime.Config()
-    try:
-        config.cache = True
-    except wasmtime.WasmtimeError:
-        pass  # an unusable cache configuration only makes loads slower
     use_winch(config)
-    return wasmtime.Engine(config)
+    engine = wasmtime.Engine(config)
+    with open(path, "rb") as f:
+        snapshot = f.read()
+    return engine, load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True)
 
 
 def _hooks(root: Path, app: Any) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -159,16 +159,18 @@ class Loaded(tuple):  # type: ignore[type-arg]
         return f"Loaded(engine={self[0]!r}, component={self[1]!r}, how={self.how!r})"
 
 
-def _editable(here: str) -> tuple[str | None, Callable[[], wasmtime.Engine] | None]:
+def _editable(
+    here: str,
+) -> tuple[str | None, Callable[[str], tuple[wasmtime.Engine, wasmtime.component.Component]] | None]:
     """In an editable install: rebuild the component if the app changed since it was built (see EDITABLE_ROOT).
 
-    Returns what was rebuilt (or None) and hatch-component-init's engine for
+    Returns what was rebuilt (or None) and hatch-component-init's loader for
     development loads (None: not an editable install that rebuilds).
     """
     if EDITABLE_ROOT is None or os.environ.get(REBUILD_ENV, "").strip().lower() in {"0", "false", "no", "off"}:
         return None, None
     try:
-        from hatch_component_init.hatch.editable import development_engine, refresh
+        from hatch_component_init.hatch.editable import development_load, refresh
     except ImportError:
         sys.stderr.write(
             f"{__name__}: an editable install whose component is rebuilt when the app changes, but "
@@ -177,7 +179,7 @@ def _editable(here: str) -> tuple[str | None, Callable[[], wasmtime.Engine] | No
         )
         return None, None
     rebuilt = refresh(os.path.normpath(os.path.join(here, EDITABLE_ROOT)), os.path.join(here, COMPONENT))
-    return rebuilt, development_engine
+    return rebuilt, development_load
 
 
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
@@ -193,15 +195,15 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
     from wasmtime.component import Component
 
     here = os.path.dirname(os.path.abspath(__file__))
-    rebuilt, development_engine = _editable(here)
-    winch = engine is None and development_engine is not None
-    if engine is None:
-        engine = development_engine() if development_engine is not None else _default_engine()
+    rebuilt, development_load = _editable(here)
+    winch = engine is None and development_load is not None
     why = "no precompiled component was built"
     if PRECOMPILED is not None:
         path = os.path.join(here, PRECOMPILED)
         reason = _unusable(path, wasmtime)
         if reason is None:
+            if engine is None:
+                engine = _default_engine()
             try:
                 component = Component.deserialize_file(engine, path)
             except wasmtime.WasmtimeError as e:
@@ -212,12 +214,15 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
     if rebuilt:
         why += "; " + rebuilt
     if winch:
+        assert development_load is not None
         try:
-            component = Component.from_file(engine, os.path.join(here, COMPONENT))
+            engine, component = development_load(os.path.join(here, COMPONENT))
             return Loaded(engine, component, f"compiled {COMPONENT} with Winch ({why})")
         except wasmtime.WasmtimeError as e:
             # A feature Winch lacks: Cranelift compiles everything Wasmtime accepts.
             why += "; Winch could not compile it: " + " ".join(str(e).split())
-            engine = _default_engine()
+            engine = None
+    if engine is None:
+        engine = _default_engine()
     component = Component.from_file(engine, os.path.join(here, COMPONENT))
     return Loaded(engine, component, f"compiled {COMPONENT} ({why})")

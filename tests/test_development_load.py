@@ -1,0 +1,117 @@
+"""Development loads of an editable install: the snapshot compiled with Winch, kept in our code cache.
+
+Each rebuilt snapshot is new, so its first load compiles it; the compiled code
+then goes to our cache (not Wasmtime's, which compresses it before the first
+answer), written on a thread the interpreter waits for, and later loads of the
+same snapshot map it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hatch_support import COMPONENT_INIT_HOOK, DEV_MODE_DIRS, RAW_COMPONENT, build_in_process, make_project
+from test_hatch_editable import answer_component, load_answer
+
+from hatch_component_init.compile_cache import DevelopmentCache
+from wat_support import wat
+
+#: The component answers 7 (`answer`), nothing to initialise.
+SEVEN = wat(
+    """
+(component
+  (core module $m (func (export "answer") (result i32) (i32.const 7)))
+  (core instance $i (instantiate $m))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+)
+
+#: Loads the component at argv[1] as an editable install's loader does, answers, and exits at once.
+LOAD_AND_EXIT = """
+import sys, wasmtime
+from wasmtime.component import Linker
+from hatch_component_init.hatch.editable import development_load
+engine, component = development_load(sys.argv[1])
+store = wasmtime.Store(engine)
+print(Linker(engine).instantiate(store, component).get_func(store, "answer")(store))
+"""
+
+
+def entries(cache: Path) -> list[Path]:
+    folder = cache / DevelopmentCache.KIND
+    return sorted(folder.iterdir()) if folder.is_dir() else []
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_loads_keep_the_compiled_snapshot_and_map_it_until_it_changes(tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "") + 'loader = "greeter_pkg/_component.py"\n'
+    project = make_project(tmp_path / "greeter", table, answer_component(42), wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+
+    got, _ = load_answer(project)
+    assert got == {"answer": 42, "how": "compiled greeter.wasm with Winch (no precompiled component was built)"}
+    (entry,) = entries(snapshot_cache_dir)
+    os.utime(entry, (1_000_000_000, 1_000_000_000))
+
+    # The same snapshot: its entry is used (and marked used), nothing new is written.
+    assert load_answer(project)[0] == got
+    assert entries(snapshot_cache_dir) == [entry]
+    assert entry.stat().st_mtime > 1_000_000_000
+
+    # A new snapshot is never answered from the old one's code.
+    (project / RAW_COMPONENT).write_bytes(answer_component(43))
+    assert load_answer(project)[0]["answer"] == 43
+    assert len(entries(snapshot_cache_dir)) == 2
+    assert load_answer(project)[0]["answer"] == 43
+    assert len(entries(snapshot_cache_dir)) == 2
+
+
+def test_a_host_that_exits_at_once_still_leaves_a_whole_entry(tmp_path: Path) -> None:
+    """The entry is written on a thread that the interpreter waits for at exit: no temp file is left behind."""
+    component = tmp_path / "seven.wasm"
+    component.write_bytes(SEVEN)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "HATCH_COMPONENT_INIT_CACHE_DIR": str(cache)}
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_EXIT, str(component)], env=env, capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "7", "")
+    assert [path.suffix for path in (cache / DevelopmentCache.KIND).iterdir()] == [".cwasm"]
+
+
+def test_a_damaged_entry_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import wasmtime
+    from wasmtime.component import Linker
+
+    from hatch_component_init.hatch.editable import development_load
+
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
+    component = tmp_path / "seven.wasm"
+    component.write_bytes(SEVEN)
+
+    def answer() -> int:
+        engine, compiled = development_load(str(component))
+        store = wasmtime.Store(engine)
+        result = Linker(engine).instantiate(store, compiled).get_func(store, "answer")(store)
+        for thread in [t for t in __import__("threading").enumerate() if t.name == "component-init-cache"]:
+            thread.join()
+        return int(result)
+
+    assert answer() == 7
+    (entry,) = entries(tmp_path / "cache")
+    entry.write_bytes(b"\0" * entry.stat().st_size)  # same name and size, wrong contents
+    assert answer() == 7
+    (rewritten,) = entries(tmp_path / "cache")
+    assert rewritten.read_bytes() != b"\0" * rewritten.stat().st_size
+
+
+def test_an_unwritable_cache_only_costs_a_compile(tmp_path: Path) -> None:
+    component = tmp_path / "seven.wasm"
+    component.write_bytes(SEVEN)
+    env = {**os.environ, "HATCH_COMPONENT_INIT_CACHE_DIR": "/proc/self/no-cache-here"}
+    result = subprocess.run([sys.executable, "-c", LOAD_AND_EXIT, str(component)], env=env, capture_output=True,
+                            text=True, check=False)  # fmt: skip
+    assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "7", "")
