@@ -265,6 +265,14 @@ def test_the_projects_own_install_is_left_out(tmp_path: Path) -> None:
     (site / "_my_project.pth").write_text("/src/my-project\n")
     (site / "_editable_impl_my_project.pth").write_text("import _editable_impl_my_project\n")
     assert site_dir_digest(site, "My.Project") == before
+    # The target's `force-include` files come with an editable wheel too: installed under the package's name.
+    (site / "my_project" / "data").mkdir(parents=True)
+    (site / "my_project" / "data" / "words.txt").write_text("apple\n")
+    assert site_dir_digest(site, "My.Project") != before
+    (site / "my_project-1.0.dist-info" / "RECORD").write_text(
+        "_my_project.pth,sha256=y,1\nmy_project/data/words.txt,sha256=z,6\n../../../bin/my-project,sha256=w,9\n"
+    )
+    assert site_dir_digest(site, "My.Project") == before
     # Another project's install (or any project, when none is named) still counts.
     assert site_dir_digest(site) != site_dir_digest(tmp_path / "site-packages", "other")
     (site / "_other.pth").write_text("/src/other\n")

@@ -23,6 +23,8 @@ REBUILT = "hatch-component-init: rebuilt greeter_pkg/greeter.wasm"
 #: Both hooks, as the other hook tests configure them, and the loader.
 HOOKS = COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK + 'loader = "greeter_pkg/_component.py"\n'
 
+FORCE_INCLUDE = '\n\n[tool.hatch.build.targets.wheel.force-include]\n"data" = "greeter_pkg/data"\n'
+
 #: The host: loads through the generated loader, greets Ada, reports the answer and how it loaded.
 HOST = """
 import json, wasmtime
@@ -55,7 +57,8 @@ class Install:
         self.python = self.venv / "bin" / "python"
 
     def create(self) -> None:
-        make_project(self.project, HOOKS, wheel_options=DEV_MODE_DIRS)
+        # The `force-include` comes with the editable wheel too (site-packages/greeter_pkg/data/...).
+        make_project(self.project, HOOKS, wheel_options=DEV_MODE_DIRS + FORCE_INCLUDE)
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
         site = Path(sysconfig.get_path("purelib", vars={"base": str(self.venv), "platbase": str(self.venv)}))
         # The test venv's packages, with their own .pth files (hatch-component-init is installed editable).

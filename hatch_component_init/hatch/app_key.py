@@ -150,17 +150,24 @@ def own_entries(project: str | None) -> Callable[[str], bool]:
 def site_dir_digest(directory: Path, project: str | None = None) -> str:
     """What a `site-packages` directory offers: its entries, and each distribution's files and hashes.
 
-    The entries of an install of ``project`` itself are left out (:func:`own_entries`).
+    The entries of an install of ``project`` itself are left out (:func:`own_entries`),
+    and so is every top-level entry its RECORD lists: an editable wheel carries
+    the target's `force-include` files too (installed as `<package>/...` next
+    to the `.pth`), which exist only once the install the build is part of is done.
     """
     try:
         names = sorted(os.listdir(directory))
     except OSError:
         return "missing"
     own = own_entries(project)
+    installed = {
+        top for name in names if name.endswith(".dist-info") and own(name)
+        for top in _record_tops(os.path.join(directory, name))
+    }  # fmt: skip
     entries: list[list[str]] = []
     for name in names:
         path = os.path.join(directory, name)
-        if name == "__pycache__" or own(name):
+        if name == "__pycache__" or own(name) or name in installed:
             continue
         if name.endswith(".dist-info"):
             entries.append([name, _record_digest(path, name)])
@@ -169,6 +176,16 @@ def site_dir_digest(directory: Path, project: str | None = None) -> str:
         else:
             entries.append([name])
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+
+
+def _record_tops(dist_info: str) -> set[str]:
+    """The top-level `site-packages` names of the files a distribution's RECORD lists."""
+    try:
+        with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except OSError:
+        return set()
+    return {row[0].split("/", 1)[0] for row in rows if row and not row[0].startswith(("../", "/"))}
 
 
 def _record_digest(dist_info: str, name: str) -> str:
