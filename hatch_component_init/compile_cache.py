@@ -79,6 +79,7 @@ def load_or_compile(
     before_compile: Callable[[], None] = lambda: None,
     kind: type[CompiledCache] = CompiledCache,
     store_later: bool = False,
+    compiled: cm.Component | None = None,
 ) -> cm.Component:
     """The compiled component, from the cache when an intact entry compiled by ``compiler`` is there.
 
@@ -89,18 +90,22 @@ def load_or_compile(
     cache only holds what it let through. ``kind`` is the cache to use;
     ``store_later`` writes a new entry on a thread (not a daemon: the
     interpreter waits for it at exit) so that the caller can use the
-    component meanwhile.
+    component meanwhile. ``compiled``: ``instrumented`` already compiled
+    for ``engine``, to be kept in the cache (nothing is compiled or loaded).
     """
     if not use_cache:
         before_compile()
         return cm.Component(engine, instrumented)
     cache = kind(default_cache_dir())
     key = _key(instrumented, compiler)
-    loaded = _load(cache, key, lambda path: cm.Component.deserialize_file(engine, str(path)))
-    if loaded is not None:
-        return loaded
-    before_compile()
-    component = cm.Component(engine, instrumented)
+    if compiled is not None:
+        component = compiled
+    else:
+        loaded = _load(cache, key, lambda path: cm.Component.deserialize_file(engine, str(path)))
+        if loaded is not None:
+            return loaded
+        before_compile()
+        component = cm.Component(engine, instrumented)
     if store_later:
         threading.Thread(target=_store, args=(cache, key, component), name="component-init-cache").start()
     else:

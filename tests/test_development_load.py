@@ -30,6 +30,19 @@ SEVEN = wat(
 """
 )
 
+#: Init stores ANSWER; `answer` returns it through a tail call, which Wasmtime 50's Winch does not compile.
+TAIL_CALL_WAT = """
+(component
+  (core module $m
+    (global $answer (mut i32) (i32.const 0))
+    (func (export "init") (global.set $answer (i32.const ANSWER)))
+    (func $get (result i32) (global.get $answer))
+    (func (export "answer") (result i32) (return_call $get)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+
 #: Loads the component at argv[1] as an editable install's loader does, answers, and exits at once.
 LOAD_AND_EXIT = """
 import sys, wasmtime
@@ -115,3 +128,79 @@ def test_an_unwritable_cache_only_costs_a_compile(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", LOAD_AND_EXIT, str(component)], env=env, capture_output=True,
                             text=True, check=False)  # fmt: skip
     assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "7", "")
+
+
+def editable_project(tmp_path: Path, component: bytes) -> Path:
+    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "") + 'loader = "greeter_pkg/_component.py"\n'
+    project = make_project(tmp_path / "greeter", table, component, wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+    return project
+
+
+def instantiate_answer(engine: object, component: object) -> int:
+    import wasmtime
+    from wasmtime.component import Linker
+
+    store = wasmtime.Store(engine)  # type: ignore[arg-type]
+    return int(Linker(engine).instantiate(store, component).get_func(store, "answer")(store))  # type: ignore[arg-type]
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_a_rebuild_compiles_the_snapshot_once_for_the_load_that_follows(tmp_path: Path) -> None:
+    """The rebuild checks the new snapshot by compiling it for the load; the load uses that compile."""
+    from hatch_component_init.hatch import editable
+
+    project = editable_project(tmp_path, answer_component(42))
+    target = project / "greeter_pkg" / "greeter.wasm"
+    (project / RAW_COMPONENT).write_bytes(answer_component(43))
+    assert editable.refresh(str(project), str(target)) == "rebuilt because `build/greeter.wasm` changed"
+    assert editable._compiled is not None
+    path, snapshot, _, compiled = editable._compiled
+    assert (path, snapshot) == (target.resolve(), target.read_bytes())
+    engine, component = editable.development_load(str(target))
+    assert component is compiled and editable._compiled is None
+    assert instantiate_answer(engine, component) == 43
+    # A later load (here: the same process) compiles or maps; never the consumed compile.
+    assert editable.development_load(str(target))[1] is not compiled
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_what_winch_cannot_compile_is_validated_and_loaded_with_cranelift(tmp_path: Path) -> None:
+    from hatch_component_init.hatch import editable
+
+    project = editable_project(tmp_path, answer_component(42))
+    target = project / "greeter_pkg" / "greeter.wasm"
+    tail_call = wat(TAIL_CALL_WAT.replace("ANSWER", "44"))
+    (project / RAW_COMPONENT).write_bytes(tail_call)
+    assert editable.refresh(str(project), str(target)) is not None
+    assert editable._compiled is None
+    got, _ = load_answer(project)
+    assert got["answer"] == 44
+    assert "Winch could not compile it" in str(got["how"])
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_an_invalid_snapshot_is_neither_loaded_nor_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A snapshot Wasmtime refuses (a bug of ours, made here by breaking the rewrite) fails the rebuild:
+    the tree keeps the last snapshot and its record, and the load says what failed."""
+    import hatch_component_init.api as api
+    from hatch_component_init.errors import RebuildError
+    from hatch_component_init.hatch import editable
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project = editable_project(tmp_path, answer_component(42))
+    target = project / "greeter_pkg" / "greeter.wasm"
+    before, record = target.read_bytes(), ledger_path(target).read_bytes()
+    rewrite = api.rewrite_component
+
+    def broken(*args: object, **kwargs: object) -> bytes:
+        output = rewrite(*args, **kwargs)  # type: ignore[arg-type]
+        return output + b"\xff\x00"  # a section no reader knows
+
+    monkeypatch.setattr(api, "rewrite_component", broken)
+    (project / RAW_COMPONENT).write_bytes(answer_component(43))
+    with pytest.raises(RebuildError, match="does not validate"):
+        editable.refresh(str(project), str(target))
+    assert editable._compiled is None
+    assert (target.read_bytes(), ledger_path(target).read_bytes()) == (before, record)
+    assert not [p for p in target.parent.iterdir() if p.name.endswith(".tmp")]

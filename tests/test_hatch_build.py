@@ -13,7 +13,7 @@ import sys
 import tarfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from hatch_support import (
@@ -44,7 +44,8 @@ def fake_snapshot(component: bytes) -> bytes:
 
 
 class FakeEngine:
-    """Stands in for `pre_initialize`: records calls, prints like a guest, returns a marker."""
+    """Stands in for `pre_initialize_unchecked`: records calls, prints like a guest, returns a marker
+    (and a check that passes)."""
 
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
@@ -52,7 +53,7 @@ class FakeEngine:
         #: (level, sentence) pairs told through `on_note` after the output.
         self.notes: list[tuple[str, str]] = []
 
-    def __call__(self, component: bytes, **kwargs: Any) -> bytes:
+    def __call__(self, component: bytes, **kwargs: Any) -> tuple[bytes, Callable[[], None]]:
         self.calls.append({"component": component, **kwargs})
         on_output = kwargs["on_output"]
         # Chunks that split lines, as a guest's writes do.
@@ -63,13 +64,13 @@ class FakeEngine:
             kwargs["on_note"](level, text)
         if self.error is not None:
             raise self.error
-        return fake_snapshot(component)
+        return fake_snapshot(component), lambda: None
 
 
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> FakeEngine:
     fake = FakeEngine()
-    monkeypatch.setattr(api, "pre_initialize", fake)
+    monkeypatch.setattr(api, "pre_initialize_unchecked", fake)
     return fake
 
 

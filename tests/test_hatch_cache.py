@@ -176,13 +176,13 @@ def test_a_hit_does_not_load_wasmtime(tmp_path: Path) -> None:
 
 def test_hit_of_18_mb_component_skips_the_engine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Speed is measured in bench/ (never asserted here); what a test can prove is that a hit
-    # never reaches the engine: pre_initialize is made to fail loudly if it is called.
+    # never reaches the engine: pre_initialize_unchecked is made to fail loudly if it is called.
     import hatch_component_init.api as api
 
     def engine_called(*args: object, **kwargs: object) -> bytes:
         raise AssertionError("a cache hit ran the engine")
 
-    monkeypatch.setattr(api, "pre_initialize", engine_called)
+    monkeypatch.setattr(api, "pre_initialize_unchecked", engine_called)
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("HATCH_COMPONENT_INIT_SKIP", raising=False)
     (tmp_path / "build").mkdir()

@@ -64,7 +64,7 @@ def test_other_failures(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def fail(_hook: object, _build_data: dict[str, Any]) -> Path:
+    def fail(_hook: object, _build_data: dict[str, Any], _tree: Path | None = None) -> Path:
         raise raised
 
     monkeypatch.setattr(ComponentInitBuildHook, "_snapshot_for_wheel", fail)

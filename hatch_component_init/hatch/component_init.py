@@ -29,10 +29,11 @@ import time
 from functools import cached_property
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+from hatch_component_init.fileio import PendingWrite
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
@@ -74,6 +75,9 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         super().__init__(*args, **kwargs)
         # Temp dirs holding a snapshot until the builder has copied it into the wheel.
         self._staging: list[Path] = []
+        #: Set by an editable install's rebuild on load (hatch/editable.py): checks the snapshot by
+        #: compiling it for the load that follows, instead of validating it; False: not compiled, validate.
+        self.compile_check: Callable[[bytes], bool] | None = None
 
     # -- options ------------------------------------------------------------------------------
 
@@ -268,7 +272,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         rebuilds = version == "editable" and self.config_loader is not None and self.config_rebuild_on_load
         # Taken before the snapshot is made: an edit while it is made leaves the record older, not newer.
         inputs = self.editable_inputs() if rebuilds else None
-        snapshot = self._snapshot_for_wheel(build_data)
+        snapshot = self._snapshot_for_wheel(build_data, self.editable_path if version == "editable" else None)
         if version == "editable":
             self._install_in_tree(snapshot, inputs)
             if self.config_loader:
@@ -320,7 +324,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         """Editable installs import from the source tree: write the loader there, next to the in-tree ``component``.
 
         It never uses a `.cwasm` (none is made for editable installs), so it compiles
-        the component with Wasmtime's cache: slow once per change, fast after.
+        the component once per change: with Winch and our code cache when it rebuilds
+        (hatch/editable.py), else with Wasmtime's cache.
         """
         loader = self.config_loader
         assert loader is not None
@@ -334,11 +339,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         )
         write_in_tree(target, source)
         no_cwasm = " (`precompile` applies to regular wheels only)" if self.config_precompile else ""
-        compiler = "Winch and " if rebuilds else ""
+        how = "Winch and hatch-component-init's code cache" if rebuilds else "Wasmtime's cache"
         rebuild = "; it rebuilds the component when the app changed" if rebuilds else ""
         self.app.display_info(
             f"Editable install: wrote the loader to `{target.relative_to(root).as_posix()}` in the source tree; it "
-            f"compiles `{component.relative_to(root).as_posix()}` with {compiler}Wasmtime's cache{no_cwasm}{rebuild}"
+            f"compiles `{component.relative_to(root).as_posix()}` with {how}{no_cwasm}{rebuild}"
         )
 
     def _warn_without_wasmtime(self) -> None:
@@ -383,8 +388,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             pass
         ledger.unlink(missing_ok=True)
 
-    def _snapshot_for_wheel(self, build_data: dict[str, Any]) -> Path:
-        """A file outside the project holding what the wheel ships at ``destination``."""
+    def _snapshot_for_wheel(self, build_data: dict[str, Any], tree: Path | None = None) -> Path:
+        """A file outside the project holding what the wheel ships at ``destination``.
+
+        ``tree``: an editable build's in-tree target, written too while a new snapshot is checked.
+        """
         component = self._read_component(build_data)
         if self.config_init_func is None:
             return self._as_it_is(component)
@@ -415,20 +423,62 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             f"Pre-initializing `{self.config_component}` ({_megabytes(len(component))}) "
             f"by running `{self.config_init_func}`"
         )
-        snapshot = self._run_engine(component, host_module)
-        path = None
-        if cache is not None and key is not None:
-            try:
-                path = cache.put(key, snapshot)
-            except OSError as e:
-                self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
-        if path is None:
-            path = self._stage(snapshot)
+        snapshot, check = self._run_engine(component, host_module)
+        path = self._keep_checked(snapshot, check, cache, key, tree)
         self.app.display_success(
             f"Pre-initialized `{self.config_component}` -> `{self.config_destination}`: "
             f"{_megabytes(len(component))} -> {_megabytes(len(snapshot))} in {time.perf_counter() - started:.1f} s"
         )
         return path
+
+    def _keep_checked(
+        self, snapshot: bytes, check: Callable[[], None], cache: SnapshotCache | None, key: str | None,
+        tree: Path | None,
+    ) -> Path:
+        """Write ``snapshot`` to the snapshot cache (else a staging dir), and to ``tree``, while ``check`` runs;
+        keep what was written only if it passes."""
+        in_tree = None
+        if tree is not None:
+            tree.parent.mkdir(parents=True, exist_ok=True)
+            in_tree = PendingWrite(tree, snapshot)
+        try:
+            path = self._keep_checked_outside(snapshot, check, cache, key)
+        except BaseException:
+            if in_tree is not None:
+                in_tree.discard()
+            raise
+        if in_tree is not None:
+            in_tree.commit()
+        return path
+
+    def _keep_checked_outside(
+        self, snapshot: bytes, check: Callable[[], None], cache: SnapshotCache | None, key: str | None
+    ) -> Path:
+        pending = None
+        if cache is not None and key is not None:
+            try:
+                cache.entries.mkdir(parents=True, exist_ok=True)
+                pending = PendingWrite(cache.path_for(key), snapshot)
+            except OSError as e:
+                self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
+        staged = pending is None
+        if pending is None:
+            pending = PendingWrite(self._staging_path(), snapshot)
+        try:
+            check()
+        except BaseException:
+            pending.discard()
+            raise
+        try:
+            pending.commit()
+        except OSError as e:
+            if staged:
+                raise
+            self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")  # type: ignore[union-attr]
+            return self._stage(snapshot)
+        if not staged:
+            cache.prune(keep=pending.path)  # type: ignore[union-attr]
+        return pending.path
 
     def _as_it_is(self, component: bytes) -> Path:
         """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
@@ -478,10 +528,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             return _PRODUCER_HOOK
         return None
 
-    def _run_engine(self, component: bytes, host_module: Path | None) -> bytes:
+    def _run_engine(self, component: bytes, host_module: Path | None) -> tuple[bytes, Callable[[], None]]:
+        """The snapshot, and the check that it is valid (``compile_check``, when set, may stand in for it)."""
         # Imported here: reading options (and a cache hit) must not pay for loading Wasmtime.
-        from hatch_component_init.api import pre_initialize
-        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
+        from hatch_component_init.api import pre_initialize_unchecked
+        from hatch_component_init.errors import ComponentInitError
 
         from .host import load_fresh
 
@@ -494,7 +545,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
         guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
         try:
-            return pre_initialize(
+            snapshot, check = pre_initialize_unchecked(
                 component,
                 init_func=options.init_func,
                 keep_init_func=options.keep_init_func,
@@ -508,18 +559,32 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 on_note=self._note,
             )
         except ComponentInitError as e:
-            # A HostError here can only come from the host definitions (we pass no runtime callback).
-            blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
-            message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
-            if isinstance(e, MissingInitExportError):
-                message += (
-                    " If the component needs no init, set `init-func = false` to ship it as it is "
-                    "(`precompile` and `loader` work the same)."
-                )
-            # The engine's traceback is shown by the hook edge only with `-v` (hatch/edge.py).
-            raise ComponentInitError(message) from e
+            raise self._failed(e) from e
         finally:
             guest_output.flush()
+
+        def checked() -> None:
+            try:
+                if self.compile_check is None or not self.compile_check(snapshot):
+                    check()
+            except ComponentInitError as e:
+                raise self._failed(e) from e
+
+        return snapshot, checked
+
+    def _failed(self, e: Exception) -> Exception:
+        """Our paragraph for a failed run (its traceback is shown by the hook edge only with `-v`)."""
+        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
+
+        # A HostError here can only come from the host definitions (we pass no runtime callback).
+        blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
+        message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+        if isinstance(e, MissingInitExportError):
+            message += (
+                " If the component needs no init, set `init-func = false` to ship it as it is "
+                "(`precompile` and `loader` work the same)."
+            )
+        return ComponentInitError(message)
 
     def _note(self, level: str, text: str) -> None:
         """A step of the run: applied ones in the build's output, why one did nothing with `hatch -v`."""
@@ -534,13 +599,17 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _stage(self, data: bytes) -> Path:
         """Write ``data`` to a fresh temp dir outside the project, removed after the build."""
+        path = self._staging_path()
+        path.write_bytes(data)
+        return path
+
+    def _staging_path(self) -> Path:
+        """A path named like ``destination`` in a fresh temp dir outside the project, removed after the build."""
         directory = Path(tempfile.mkdtemp(prefix="hatch-component-init-"))
         self._staging.append(directory)
         # finalize() does not run when the build fails: remove it at exit then.
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
-        path = directory / Path(self.config_destination).name
-        path.write_bytes(data)
-        return path
+        return directory / Path(self.config_destination).name
 
     def _remove_staging(self) -> None:
         while self._staging:

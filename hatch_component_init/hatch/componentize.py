@@ -17,6 +17,7 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from functools import cached_property
@@ -45,6 +46,23 @@ __all__ = ["ComponentizePyBuildHook"]
 _RUN_COMPONENTIZE_PY = (
     "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())"
 )
+
+
+def _load_the_engine_meanwhile() -> None:
+    """Import the engine (Wasmtime and the pre-init pipeline, ~0.1 s) while componentize-py runs.
+
+    The `component-init` hook that follows needs it at once; this thread only
+    waits on imports while ours waits on componentize-py. Failures are left to
+    that hook, which imports the same modules and reports them.
+    """
+
+    def load() -> None:
+        try:
+            import hatch_component_init.api  # noqa: F401
+        except Exception:
+            pass
+
+    threading.Thread(target=load, name="component-init-import", daemon=True).start()
 
 
 def _megabytes(size: int) -> str:
@@ -246,6 +264,8 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         self.app.display_debug(f"Running: componentize-py {shlex.join(command[3:])}")
         from .bytecode import no_new_bytecode
 
+        if COMPONENT_INIT_HOOK in self.hook_tables():
+            _load_the_engine_meanwhile()
         try:
             with no_new_bytecode([Path(self.root, entry) for entry in self.config_python_path]):
                 result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)

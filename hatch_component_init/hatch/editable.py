@@ -59,6 +59,7 @@ def refresh(root: str, component: str) -> str | None:
         ran = (("componentize-py", rebuilds_app), ("pre-init", pre_init))
         steps = ", then ".join(step for step, runs in ran if runs) or "copy"
         started = time.perf_counter()
+        init.compile_check = lambda snapshot: _compile_ahead(target, snapshot)
         try:
             for hook in hooks.values():
                 hook.initialize("editable", build_data)
@@ -73,6 +74,43 @@ def refresh(root: str, component: str) -> str | None:
     return f"rebuilt because {why}"
 
 
+#: The snapshot a rebuild just compiled for the load that follows: (path, bytes, engine, component).
+_compiled: tuple[Path, bytes, Any, Any] | None = None
+
+
+def _compile_ahead(target: Path, snapshot: bytes) -> bool:
+    """The rebuild's check of a new snapshot: compile it for the load that follows (validating it on the way).
+
+    Wasmtime validates what it compiles, so the load's compile stands in for
+    the separate validation. Returns False (validate instead) when Winch
+    cannot compile it; the load then says why and compiles with Cranelift.
+    The lock held by the rebuild keeps other processes from replacing the
+    snapshot meanwhile; the load uses the compiled one only if the file still
+    holds these bytes.
+    """
+    global _compiled
+    import wasmtime
+    import wasmtime.component
+
+    engine = _development_engine()
+    try:
+        component = wasmtime.component.Component(engine, snapshot)
+    except wasmtime.WasmtimeError:
+        return False  # a feature Winch lacks, or a snapshot that is not valid: the validation tells which
+    _compiled = (target.resolve(), snapshot, engine, component)
+    return True
+
+
+def _development_engine() -> Any:
+    import wasmtime
+
+    from hatch_component_init.winch import use_winch
+
+    config = wasmtime.Config()
+    use_winch(config)
+    return wasmtime.Engine(config)
+
+
 def development_load(path: str) -> tuple[Any, Any]:
     """An editable install's loader's engine and the in-tree snapshot at ``path`` compiled for it.
 
@@ -81,19 +119,20 @@ def development_load(path: str) -> tuple[Any, Any]:
     23.2 s on a loaded 2-core machine); its code runs slower, so pass your own
     engine to `load()` to compile with Cranelift. The compiled snapshot is kept
     in our code cache (compile_cache.DevelopmentCache), written while the host
-    goes on, so that the next loads of the same snapshot map it. Raises
+    goes on, so that the next loads of the same snapshot map it; a snapshot
+    this process just rebuilt was compiled by the rebuild. Raises
     ``wasmtime.WasmtimeError`` when Winch cannot compile it.
     """
-    import wasmtime
-
+    global _compiled
     from hatch_component_init.compile_cache import DevelopmentCache, load_or_compile
-    from hatch_component_init.winch import use_winch
 
-    config = wasmtime.Config()
-    use_winch(config)
-    engine = wasmtime.Engine(config)
     with open(path, "rb") as f:
         snapshot = f.read()
+    ahead, _compiled = _compiled, None
+    if ahead is not None and ahead[0] == Path(path).resolve() and ahead[1] == snapshot:
+        _, _, engine, component = ahead
+        return engine, load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True, compiled=component)
+    engine = _development_engine()
     return engine, load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True)
 
 

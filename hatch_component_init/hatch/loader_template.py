@@ -183,13 +183,14 @@ def _editable(
 
 
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
-    """The engine (``engine``, or a new one with Wasmtime's cache on) and the component compiled for it.
+    """The engine (``engine``, or a new one with Wasmtime's cache on) and the component for it.
 
     Never fails because of the precompiled file; it only gets slower without it.
     Keep the result: each call loads the component again. In an editable
     install it first rebuilds the component if the app changed, and raises
     hatch-component-init's ``RebuildError`` if that fails; without ``engine``
-    it then compiles with Winch (fast to compile; Cranelift if Winch cannot).
+    it then compiles with Winch (fast to compile; Cranelift if Winch cannot),
+    keeping the code in hatch-component-init's cache instead of Wasmtime's.
     """
     import wasmtime
     from wasmtime.component import Component
