@@ -98,7 +98,16 @@ def _compile_ahead(target: Path, snapshot: bytes) -> bool:
     except wasmtime.WasmtimeError:
         return False  # a feature Winch lacks, or a snapshot that is not valid: the validation tells which
     _compiled = (target.resolve(), snapshot, engine, component)
+    # Kept for the next processes' loads, written while this one finishes the rebuild and loads.
+    _development_code(engine, snapshot, component)
     return True
+
+
+def _development_code(engine: Any, snapshot: bytes, compiled: Any = None) -> Any:
+    """``snapshot`` compiled for ``engine`` (``compiled``, or from our code cache, or compiled now), kept in the cache."""
+    from hatch_component_init.compile_cache import DevelopmentCache, load_or_compile
+
+    return load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True, compiled=compiled)
 
 
 def _development_engine() -> Any:
@@ -124,16 +133,13 @@ def development_load(path: str) -> tuple[Any, Any]:
     ``wasmtime.WasmtimeError`` when Winch cannot compile it.
     """
     global _compiled
-    from hatch_component_init.compile_cache import DevelopmentCache, load_or_compile
-
     with open(path, "rb") as f:
         snapshot = f.read()
     ahead, _compiled = _compiled, None
     if ahead is not None and ahead[0] == Path(path).resolve() and ahead[1] == snapshot:
-        _, _, engine, component = ahead
-        return engine, load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True, compiled=component)
+        return ahead[2], ahead[3]
     engine = _development_engine()
-    return engine, load_or_compile(engine, snapshot, "winch", kind=DevelopmentCache, store_later=True)
+    return engine, _development_code(engine, snapshot)
 
 
 def _hooks(root: Path, app: Any) -> tuple[dict[str, Any], dict[str, Any]]:
