@@ -178,3 +178,26 @@ def test_segment_offsets_are_minimal_signed_leb128(shift: int) -> None:
     for value in {(1 << shift) - 1, 1 << shift, (1 << shift) + 1}:
         if 0 <= value < 1 << 31:
             assert snapshot._nonnegative_s32(value) == encode_s32(value)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_shortest_gap_length_that_fits_the_limit_splits_the_segments(seed: int) -> None:
+    """Segments split at every zero run of the shortest listed length under which they fit the
+    limit: each gap between two segments is at least that long, and the next shorter length
+    would have made too many segments."""
+    rng = random.Random(seed)
+    state, mem = _random_state(rng, rng.randint(1, 6))
+    marked = [b"\x01" + data.translate(snapshot._NONZERO_TO_ONE) + b"\x01" for _, data in state.chunks]
+
+    def count(length: int) -> int:
+        return sum(snapshot._count_runs(m, b"\x01" + b"\x00" * length) for m in marked)
+
+    counts = [count(length) for length in snapshot._THRESHOLDS]
+    limit = rng.choice([c for c in counts if c > 0] or [1])
+    chosen = next(i for i, c in enumerate(counts) if c <= limit)
+    segments = snapshot.data_segments(0, False, state, limit=limit)
+    assert len(segments) == counts[chosen]
+    decoded = _decode(segments)
+    for (a, da), (b, _) in zip(decoded, decoded[1:]):
+        assert b - a - len(da) >= snapshot._THRESHOLDS[chosen]
+    assert _rebuild(len(mem), segments) == mem
