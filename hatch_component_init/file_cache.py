@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .fileio import atomic_copy, atomic_write
+from .fileio import PendingWrite, atomic_copy
 
 __all__ = ["CACHE_DIR_ENV", "FileCache", "default_cache_dir", "prune_least_recently_used"]
 
@@ -61,11 +61,19 @@ class FileCache:
 
     def put(self, key: str, data: bytes) -> Path:
         """Store ``data`` under ``key`` atomically: a concurrent reader sees all of it or nothing."""
+        return self.finish_put(self.start_put(key, data))
+
+    def start_put(self, key: str, data: bytes) -> PendingWrite:
+        """Begin :meth:`put` (the data is written on a thread); :meth:`finish_put` or ``discard()`` it."""
         path = self.path_for(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, data)
-        self.prune(keep=path)
-        return path
+        return PendingWrite(path, data)
+
+    def finish_put(self, pending: PendingWrite) -> Path:
+        """Put the entry begun by :meth:`start_put` in place."""
+        pending.commit()
+        self.prune(keep=pending.path)
+        return pending.path
 
     def put_file(self, key: str, source: Path) -> Path:
         """Store a copy of the file ``source`` under ``key``, atomically."""

@@ -62,10 +62,10 @@ def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, i
         candidate = b"\x01" + b"\x00" * _THRESHOLDS[index]
         return sum(_count_runs(m, candidate) for m in marked) <= limit
 
-    last = len(_THRESHOLDS) - 1
+    longest = len(_THRESHOLDS) - 1
     low, high, step = 0, 0, 1
-    while high < last and not fits(high):
-        low, high, step = high + 1, min(high + step, last), step * 2
+    while high < longest and not fits(high):
+        low, high, step = high + 1, min(high + step, longest), step * 2
     while low < high:
         middle = (low + high) // 2
         if fits(middle):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,9 +62,7 @@ def entries(cache: Path) -> list[Path]:
 
 @pytest.mark.usefixtures("snapshot_cache_dir")
 def test_loads_keep_the_compiled_snapshot_and_map_it_until_it_changes(tmp_path: Path, snapshot_cache_dir: Path) -> None:
-    table = COMPONENT_INIT_HOOK.replace('dirs = { "data" = "/data" }\n', "") + 'loader = "greeter_pkg/_component.py"\n'
-    project = make_project(tmp_path / "greeter", table, answer_component(42), wheel_options=DEV_MODE_DIRS)
-    build_in_process(project, version="editable")
+    project = editable_project(tmp_path, answer_component(42))
 
     got, _ = load_answer(project)
     assert got == {"answer": 42, "how": "compiled greeter.wasm with Winch (no precompiled component was built)"}
@@ -109,7 +108,7 @@ def test_a_damaged_entry_is_compiled_again(tmp_path: Path, monkeypatch: pytest.M
         engine, compiled = development_load(str(component))
         store = wasmtime.Store(engine)
         result = Linker(engine).instantiate(store, compiled).get_func(store, "answer")(store)
-        for thread in [t for t in __import__("threading").enumerate() if t.name == "component-init-cache"]:
+        for thread in [t for t in threading.enumerate() if t.name == "component-init-cache"]:
             thread.join()
         return int(result)
 

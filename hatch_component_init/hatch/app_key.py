@@ -178,14 +178,20 @@ def site_dir_digest(directory: Path, project: str | None = None) -> str:
     return hashlib.sha256(json.dumps(entries).encode()).hexdigest()
 
 
-def _record_tops(dist_info: str) -> set[str]:
-    """The top-level `site-packages` names of the files a distribution's RECORD lists."""
+def _record_rows(dist_info: str) -> list[list[str]] | None:
+    """The non-empty rows of a distribution's RECORD whose files are inside the site directory
+    (not scripts, whose paths start with `../`); None without a readable RECORD."""
     try:
         with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as f:
-            rows = list(csv.reader(f))
+            text = f.read()
     except OSError:
-        return set()
-    return {row[0].split("/", 1)[0] for row in rows if row and not row[0].startswith(("../", "/"))}
+        return None
+    return [row for row in csv.reader(io.StringIO(text)) if row and not row[0].startswith(("../", "/"))]
+
+
+def _record_tops(dist_info: str) -> set[str]:
+    """The top-level `site-packages` names of the files a distribution's RECORD lists."""
+    return {row[0].split("/", 1)[0] for row in _record_rows(dist_info) or ()}
 
 
 def _record_digest(dist_info: str, name: str) -> str:
@@ -195,17 +201,13 @@ def _record_digest(dist_info: str, name: str) -> str:
     environment's interpreter), compiled files, and the installer's own
     bookkeeping are left out: they differ between two installs of the same files.
     """
-    try:
-        with open(os.path.join(dist_info, "RECORD"), encoding="utf-8") as f:
-            text = f.read()
-    except OSError:
+    rows = _record_rows(dist_info)
+    if rows is None:
         return "no RECORD"
     lines = []
-    for row in csv.reader(io.StringIO(text)):
-        if not row:
-            continue
+    for row in rows:
         path = row[0]
-        if path.startswith(("../", "/")) or path.endswith(".pyc"):
+        if path.endswith(".pyc"):
             continue
         if path.startswith(f"{name}/") and path[len(name) + 1 :] in _INSTALLER_FILES:
             continue

@@ -436,49 +436,42 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         tree: Path | None,
     ) -> Path:
         """Write ``snapshot`` to the snapshot cache (else a staging dir), and to ``tree``, while ``check`` runs;
-        keep what was written only if it passes."""
-        in_tree = None
-        if tree is not None:
-            tree.parent.mkdir(parents=True, exist_ok=True)
-            in_tree = PendingWrite(tree, snapshot)
-        try:
-            path = self._keep_checked_outside(snapshot, check, cache, key)
-        except BaseException:
-            if in_tree is not None:
-                in_tree.discard()
-            raise
-        if in_tree is not None:
-            in_tree.commit()
-        return path
-
-    def _keep_checked_outside(
-        self, snapshot: bytes, check: Callable[[], None], cache: SnapshotCache | None, key: str | None
-    ) -> Path:
-        pending = None
+        keep what was written only if it passes. Returns the file outside the project."""
+        cached = None
         if cache is not None and key is not None:
             try:
-                cache.entries.mkdir(parents=True, exist_ok=True)
-                pending = PendingWrite(cache.path_for(key), snapshot)
+                cached = cache.start_put(key, snapshot)
             except OSError as e:
                 self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
-        staged = pending is None
-        if pending is None:
-            pending = PendingWrite(self._staging_path(), snapshot)
+        outside = cached if cached is not None else PendingWrite(self._staging_path(), snapshot)
+        writes = [outside]
+        if tree is not None:
+            tree.parent.mkdir(parents=True, exist_ok=True)
+            writes.append(PendingWrite(tree, snapshot))
         try:
             check()
         except BaseException:
-            pending.discard()
+            for write in writes:
+                write.discard()
             raise
+        path = outside.path
         try:
-            pending.commit()
-        except OSError as e:
-            if staged:
-                raise
-            self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")  # type: ignore[union-attr]
-            return self._stage(snapshot)
-        if not staged:
-            cache.prune(keep=pending.path)  # type: ignore[union-attr]
-        return pending.path
+            if cached is None:
+                outside.commit()
+            else:
+                assert cache is not None
+                try:
+                    cache.finish_put(cached)
+                except OSError as e:
+                    self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
+                    path = self._stage(snapshot)
+        except BaseException:
+            for write in writes[1:]:
+                write.discard()
+            raise
+        for write in writes[1:]:
+            write.commit()
+        return path
 
     def _as_it_is(self, component: bytes) -> Path:
         """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
