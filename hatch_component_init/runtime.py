@@ -382,31 +382,72 @@ def async_imports(component: cm.Component, engine: wasmtime.Engine) -> list[str]
     return found
 
 
-def _compile(instrumented: bytes, cache: bool, check_code: Callable[[], None]) -> tuple[wasmtime.Engine, cm.Component]:
-    """Compile with Winch, or with Cranelift where Winch lacks a feature the component uses.
+def _compile(
+    instrumented: bytes, plan: ComponentPlan, cache: bool, check_code: Callable[[], None]
+) -> tuple[wasmtime.Engine, cm.Component, list[tuple[str, wasmtime.Module]]]:
+    """Compile with Winch, or with Cranelift where Winch lacks a feature the component uses; and the
+    plan's data modules, for the same engine.
 
     ``check_code()`` runs before anything is compiled (only code that passed it
     enters the compile cache, so a cache hit skips it).
     """
+    engine = make_engine(epoch=True, baseline=True, code_cache=False)
+    # The data modules compile on a worker while the component loads: Wasmtime runs both without
+    # the GIL, and a cache hit's own work (reading and hashing the entry) is about as long.
+    data = _DataModules(engine, plan)
     try:
-        engine = make_engine(epoch=True, baseline=True, code_cache=False)
-        return engine, load_or_compile(engine, instrumented, "winch", use_cache=cache, before_compile=check_code)
+        component = load_or_compile(engine, instrumented, "winch", use_cache=cache, before_compile=check_code)
+        return engine, component, data.result()
     except wasmtime.WasmtimeError:
-        pass
+        data.result(raising=False)
     engine = make_engine(epoch=True, code_cache=False)
     try:
-        return engine, load_or_compile(engine, instrumented, "cranelift-none", use_cache=cache, before_compile=check_code)
+        component = load_or_compile(engine, instrumented, "cranelift-none", use_cache=cache, before_compile=check_code)
     except wasmtime.WasmtimeError as e:
         raise CompileError(f"Wasmtime cannot compile the component: {_describe(e)}") from e
+    return engine, component, _DataModules(engine, plan).result()
 
 
-def _define_data_modules(linker: cm.Linker, engine: wasmtime.Engine, plan: ComponentPlan) -> None:
+class _DataModules:
+    """The plan's data modules, compiled for ``engine`` on a worker thread (none for a plan without)."""
+
+    def __init__(self, engine: wasmtime.Engine, plan: ComponentPlan) -> None:
+        self._modules: list[tuple[str, wasmtime.Module]] = []
+        self._error: BaseException | None = None
+        self._worker = None
+        if plan.data_modules:
+            self._worker = threading.Thread(
+                target=self._compile, args=(engine, plan), name="component-init-data", daemon=True
+            )
+            self._worker.start()
+
+    def _compile(self, engine: wasmtime.Engine, plan: ComponentPlan) -> None:
+        for data in plan.data_modules:
+            try:
+                self._modules.append((data.import_name, wasmtime.Module(engine, data.wasm)))
+            except wasmtime.WasmtimeError as e:
+                self._error = CompileError(
+                    f"Wasmtime cannot compile the data module `{data.import_name}`: {_describe(e)}"
+                )
+                self._error.__cause__ = e
+                return
+            except BaseException as e:  # raised in the caller's thread
+                self._error = e
+                return
+
+    def result(self, raising: bool = True) -> list[tuple[str, wasmtime.Module]]:
+        if self._worker is not None:
+            self._worker.join()
+        if self._error is not None and raising:
+            raise self._error
+        return self._modules
+
+
+def _define_data_modules(linker: cm.Linker, modules: list[tuple[str, wasmtime.Module]]) -> None:
     root = linker.root()
     try:
-        for data in plan.data_modules:
-            root.add_module(data.import_name, wasmtime.Module(engine, data.wasm))
-    except wasmtime.WasmtimeError as e:
-        raise CompileError(f"Wasmtime cannot compile the data module `{data.import_name}`: {_describe(e)}") from e
+        for name, module in modules:
+            root.add_module(name, module)
     finally:
         root.close()
 
@@ -423,7 +464,7 @@ def run_init(
     ``check_code()`` refuses code that cannot be snapshotted; it is skipped
     when the compiled code comes from the cache (see `_compile`).
     """
-    engine, component = _compile(instrumented, options.code_cache, check_code)
+    engine, component, data_modules = _compile(instrumented, plan, options.code_cache, check_code)
     # A component importing an `async func` runs only through Wasmtime's async API (async_abi.py);
     # everything else keeps the synchronous path, but for an `async func` init, called through it.
     async_store = bool(async_imports(component, engine))
@@ -437,7 +478,7 @@ def run_init(
         if options.wasi.enabled:
             settle_access_times(options.wasi.dirs)
             wasi = _wasi_config(options, out)
-        _define_data_modules(linker, engine, plan)
+        _define_data_modules(linker, data_modules)
         define_imports(linker, store, component, engine, wasi, options.host)
 
         call = parse_spec(options.init_func)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from .state import MemoryState
 from .wasm.core_module import GlobalDef
@@ -44,23 +44,25 @@ def segment_budget(kept: int) -> int:
 
 def _count_runs(marked: bytes, gap: bytes) -> int:
     """How many runs ``gap`` splits a marked chunk into: one, plus one per gap between non-zero bytes."""
-    zeros = gap[1:]
-    count = marked.count(gap) + 1
-    # The sentinels turn zeros at either end of the chunk into gaps that separate nothing.
-    return count - marked.startswith(zeros, 1) - marked.endswith(zeros, 0, len(marked) - 1)
+    # Each occurrence of `gap` follows a non-zero byte; the one at the very end (if the chunk ends
+    # in enough zeros) separates the last run from nothing.
+    return marked.count(gap) + 1 - marked.endswith(gap[1:])
 
 
-def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, int]]]:
-    """For each chunk, (start, end) byte ranges that hold every non-zero byte, with gaps too small to split merged."""
-    # A leading 1 makes a gap at the very start of a chunk look like any other.
-    marked = [b"\x01" + data.translate(_NONZERO_TO_ONE) + b"\x01" for _, data in chunks]
+def _gap_length(marked: list[bytes], limit: int) -> tuple[int, bool]:
+    """The shortest listed gap length under which the marked chunks split into at most ``limit`` runs,
+    and True; the longest listed and False if none does."""
     # Longer gaps split less, so the count falls as n grows. Find the shortest that fits by
     # galloping from the shortest (a componentize-py heap fits at the first or second, so this
     # takes one or two passes over the memory where a plain bisection takes five), then bisecting.
 
+    known: dict[int, bool] = {}
+
     def fits(index: int) -> bool:
-        candidate = b"\x01" + b"\x00" * _THRESHOLDS[index]
-        return sum(_count_runs(m, candidate) for m in marked) <= limit
+        if index not in known:
+            candidate = b"\x01" + b"\x00" * _THRESHOLDS[index]
+            known[index] = sum(_count_runs(m, candidate) for m in marked) <= limit
+        return known[index]
 
     longest = len(_THRESHOLDS) - 1
     low, high, step = 0, 0, 1
@@ -72,22 +74,21 @@ def _runs(chunks: list[tuple[int, bytes]], limit: int) -> list[list[tuple[int, i
             high = middle
         else:
             low = middle + 1
-    gap = b"\x01" + b"\x00" * _THRESHOLDS[low]
-    out = []
-    for (base, data), m in zip(chunks, marked):
-        runs: list[tuple[int, int]] = []
-        # Index i of `m` is byte i - 1 of `data`; m[0] and m[-1] are sentinels.
-        last = len(m) - 1
-        pos = m.find(b"\x01", 1)
-        while pos < last:
-            g = m.find(gap, pos)  # m[g] is the last non-zero byte before a long gap
-            if g < 0:
-                runs.append((base + pos - 1, base + len(data.rstrip(b"\x00"))))
-                break
-            runs.append((base + pos - 1, base + g))
-            pos = m.find(b"\x01", g + len(gap))
-        out.append(runs)
-    return out
+    return _THRESHOLDS[low], fits(low)
+
+
+def _chunk_runs(marked: bytes, gap: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) ranges of one marked chunk that hold all its non-zero bytes, split at each ``gap``."""
+    find = marked.find
+    skip = len(gap)
+    pos = find(b"\x01")
+    while pos >= 0:
+        g = find(gap, pos)  # marked[g] is the last non-zero byte before a long gap
+        if g < 0:
+            yield pos, marked.rfind(b"\x01") + 1
+            return
+        yield pos, g + 1
+        pos = find(b"\x01", g + skip)
 
 
 def _merge_smallest_gaps(runs: list[tuple[int, int, int]], limit: int) -> list[tuple[int, int, int]]:
@@ -136,20 +137,48 @@ def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> li
     ordered = [sorted(state.chunks, key=lambda chunk: chunk[0]) for _, _, state in memories]
     # One gap length for all memories: they share the limit.
     slots = [slot for slot, chunks in enumerate(ordered) for _ in chunks]
-    runs: list[tuple[int, int, int]] = []
-    for slot, chunk_runs in zip(slots, _runs([chunk for chunks in ordered for chunk in chunks], limit)):
-        runs += [(slot, start, end) for start, end in chunk_runs]
-    if len(runs) > limit:
-        runs = _merge_smallest_gaps(runs, limit)
+    chunks = [chunk for chunks in ordered for chunk in chunks]
+    marked = [data.translate(_NONZERO_TO_ONE) for _, data in chunks]
+    length, fitting = _gap_length(marked, limit)
+    gap = b"\x01" + b"\x00" * length
+    if fitting:
+        segments: list[bytes] = []
+        for slot, (base, data), m in zip(slots, chunks, marked):
+            memory_index, is64, _ = memories[slot]
+            _encode_runs(memory_index, is64, base, data, _chunk_runs(m, gap), segments)
+        return segments
+    merged = _merge_smallest_gaps(
+        [(slot, base + start, base + end) for slot, (base, _), m in zip(slots, chunks, marked)
+         for start, end in _chunk_runs(m, gap)],
+        limit,
+    )  # fmt: skip
     bases = [[base for base, _ in chunks] for chunks in ordered]
-    segments = []
     join = b"".join
-    # ~26,000 segments for a componentize-py heap: one copy of each segment's bytes, no more.
-    for slot, start, end in runs:
+    out = []
+    for slot, start, end in merged:
         memory_index, is64, _ = memories[slot]
         head = segment_head(memory_index, is64, start, end - start)
-        segments.append(join((head, _span(ordered[slot], bases[slot], start, end))))
-    return segments
+        out.append(join((head, _span(ordered[slot], bases[slot], start, end))))
+    return out
+
+
+def _encode_runs(
+    memory_index: int, is64: bool, base: int, data: bytes, runs: Iterable[tuple[int, int]], out: list[bytes]
+) -> None:
+    """Append a segment for each (start, end) run of one chunk at ``base``."""
+    view = memoryview(data)
+    append = out.append
+    if memory_index != 0 or is64 or base + len(data) > 1 << 31:
+        for start, end in runs:
+            append(segment_head(memory_index, is64, base + start, end - start) + view[start:end])
+        return
+    # ~38,000 segments for a componentize-py heap: the common case (memory 0, 32-bit, offsets
+    # below 2 GiB, mostly short segments) is inlined.
+    s32 = _nonnegative_s32
+    for start, end in runs:
+        size = end - start
+        length = bytes((size,)) if size < 0x80 else encode_u32(size)
+        append(b"\x00\x41" + s32(base + start) + b"\x0b" + length + view[start:end])
 
 
 def segment_head(memory_index: int, is64: bool, offset: int, size: int) -> bytes:

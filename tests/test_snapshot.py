@@ -187,7 +187,7 @@ def test_the_shortest_gap_length_that_fits_the_limit_splits_the_segments(seed: i
     would have made too many segments."""
     rng = random.Random(seed)
     state, mem = _random_state(rng, rng.randint(1, 6))
-    marked = [b"\x01" + data.translate(snapshot._NONZERO_TO_ONE) + b"\x01" for _, data in state.chunks]
+    marked = [data.translate(snapshot._NONZERO_TO_ONE) for _, data in state.chunks]
 
     def count(length: int) -> int:
         return sum(snapshot._count_runs(m, b"\x01" + b"\x00" * length) for m in marked)
