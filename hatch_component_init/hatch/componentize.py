@@ -76,6 +76,9 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         super().__init__(*args, **kwargs)
         #: Folders added to the python path for this build (the installed `requirements`).
         self.extra_python_path: list[str] = []
+        #: Puts the output in the cache after the build, while the next hook runs (`_cache_output`).
+        self._caching: threading.Thread | None = None
+        self._cache_warning: str | None = None
 
     # -- options ------------------------------------------------------------------------------
 
@@ -178,17 +181,34 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             self._install_requirements(cache_dir)
         self._run_componentize_py(installed_version)
         if cache is not None and key is not None:
-            if self.cache_key(requirements_key, cache_dir) != key:
-                # A file changed while componentize-py ran: the output may mix both states.
-                self.app.display_warning("Sources changed during the build; the component is not cached")
-            else:
-                try:
-                    cache.put_file(key, self.output_path)
-                except OSError as e:
-                    self.app.display_warning(f"Could not write the componentize-py cache in `{cache.directory}`: {e}")
+            # Checking the sources again (hashing the python path and `site-packages`) and copying the
+            # output into the cache can wait: the next hook needs only the output, and its init leaves
+            # a core idle. `finalize` waits for it and says what went wrong.
+            self._caching = threading.Thread(
+                target=self._cache_output, args=(cache, key, requirements_key, cache_dir), name="componentize-py-cache"
+            )
+            self._caching.start()
         seconds = time.perf_counter() - started
         size = _megabytes(self.output_path.stat().st_size)
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
+
+    def _cache_output(self, cache: ComponentCache, key: str, requirements_key: str | None, cache_dir: Path) -> None:
+        try:
+            if self.cache_key(requirements_key, cache_dir) != key:
+                # A file changed while componentize-py ran: the output may mix both states.
+                self._cache_warning = "Sources changed during the build; the component is not cached"
+                return
+            cache.put_file(key, self.output_path)
+        except Exception as e:  # on a thread: a failing cache costs only a rebuild next time, never the build
+            self._cache_warning = f"Could not write the componentize-py cache in `{cache.directory}`: {e}"
+
+    def _wait_for_the_cache(self) -> None:
+        if self._caching is not None:
+            self._caching.join()
+            self._caching = None
+        if self._cache_warning is not None:
+            self.app.display_warning(self._cache_warning)
+            self._cache_warning = None
 
     def requirements_key(self) -> str | None:
         """The key of the folder the `requirements` are installed in (None without requirements)."""
@@ -306,6 +326,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         return installed
 
     def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:  # noqa: ARG002
+        self._wait_for_the_cache()
         self.warn_about_the_wheel(self.app, self.metadata.core.requires_python, artifact_path)
 
     def clean(self, versions: list[str]) -> None:  # noqa: ARG002
