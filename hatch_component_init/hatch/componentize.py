@@ -193,14 +193,20 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
 
     def _cache_output(self, cache: ComponentCache, key: str, requirements_key: str | None, cache_dir: Path) -> None:
+        self._cache_warning = self._caching_warning(cache, key, requirements_key, cache_dir)
+
+    def _caching_warning(
+        self, cache: ComponentCache, key: str, requirements_key: str | None, cache_dir: Path
+    ) -> str | None:
+        """Put the output in the cache; what to warn about if it was not."""
         try:
             if self.cache_key(requirements_key, cache_dir) != key:
                 # A file changed while componentize-py ran: the output may mix both states.
-                self._cache_warning = "Sources changed during the build; the component is not cached"
-                return
+                return "Sources changed during the build; the component is not cached"
             cache.put_file(key, self.output_path)
         except Exception as e:  # on a thread: a failing cache costs only a rebuild next time, never the build
-            self._cache_warning = f"Could not write the componentize-py cache in `{cache.directory}`: {e}"
+            return f"Could not write the componentize-py cache in `{cache.directory}`: {e}"
+        return None
 
     def _wait_for_the_cache(self) -> None:
         if self._caching is not None:
