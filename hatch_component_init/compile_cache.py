@@ -97,19 +97,24 @@ def load_or_compile(
         before_compile()
         return cm.Component(engine, instrumented)
     cache = kind(default_cache_dir())
-    key = _key(instrumented, compiler)
+    key: str | None = None
     if compiled is not None:
-        component = compiled
+        component = compiled  # nothing to look up: the key is computed where the entry is written
     else:
+        key = _key(instrumented, compiler)
         loaded = _load(cache, key, lambda path: cm.Component.deserialize_file(engine, str(path)))
         if loaded is not None:
             return loaded
         before_compile()
         component = cm.Component(engine, instrumented)
+
+    def store() -> None:
+        _store(cache, key if key is not None else _key(instrumented, compiler), component)
+
     if store_later:
-        threading.Thread(target=_store, args=(cache, key, component), name="component-init-cache").start()
+        threading.Thread(target=store, name="component-init-cache").start()
     else:
-        _store(cache, key, component)
+        store()
     return component
 
 

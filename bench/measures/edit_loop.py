@@ -23,9 +23,14 @@ What it does (everything under bench/work/edit-loop/, gitignored):
 3. With nothing changed: a fresh host process with the check (default) and
    with HATCH_COMPONENT_INIT_REBUILD=0, and the check alone (`refresh()`).
 
+Every timed step starts after `os.sync()`: a round writes hundreds of MB
+(snapshots, caches, the copy of the project), and the kernel writing that back
+would otherwise take CPU from whichever step comes next.
+
 Targets (issue 19): edit -> answer <= componentize-py + 3 s; our hooks add at
-most componentize-py + 1.5 s to the development build. Writes
-bench/edit_loop.md; asserts nothing.
+most componentize-py + 1.5 s to the development build, each judged by the
+median of the per-round differences (ours minus componentize-py alone, timed
+back to back in the same round). Writes bench/edit_loop.md; asserts nothing.
 """
 
 from __future__ import annotations
@@ -299,6 +304,7 @@ def report(r: dict) -> str:  # type: ignore[type-arg]
         "",
         f"Runs (s): edit -> answer [{runs(r['edit_to_answer'])}], componentize-py alone [{runs(r['alone_1'])}]; "
         f"our hooks [{runs(hooks)}], componentize-py alone [{runs(r['alone_2'])}].",
+        f"The difference of the medians instead: {answer - alone_1:+.1f} s and {med(hooks) - alone_2:+.1f} s.",
         f"The host process exits {exit_ - answer:.2f} s after its answer (median; it waits for the compiled "
         f"snapshot to be written to the code cache): edit -> exit {exit_:.1f} s, {exit_ - alone_1:+.1f} s over "
         "componentize-py alone.",
