@@ -165,20 +165,10 @@ def module_segments(memories: Sequence[_Memory], limit: int | None = None) -> li
 def _encode_runs(
     memory_index: int, is64: bool, base: int, data: bytes, runs: Iterable[tuple[int, int]], out: list[bytes]
 ) -> None:
-    """Append a segment for each (start, end) run of one chunk at ``base``."""
+    """Append a segment for each (start, end) run of one chunk at ``base``: one copy of its bytes, no more."""
     view = memoryview(data)
-    append = out.append
-    if memory_index != 0 or is64 or base + len(data) > 1 << 31:
-        for start, end in runs:
-            append(segment_head(memory_index, is64, base + start, end - start) + view[start:end])
-        return
-    # ~38,000 segments for a componentize-py heap: the common case (memory 0, 32-bit, offsets
-    # below 2 GiB, mostly short segments) is inlined.
-    s32 = _nonnegative_s32
     for start, end in runs:
-        size = end - start
-        length = bytes((size,)) if size < 0x80 else encode_u32(size)
-        append(b"\x00\x41" + s32(base + start) + b"\x0b" + length + view[start:end])
+        out.append(segment_head(memory_index, is64, base + start, end - start) + view[start:end])
 
 
 def segment_head(memory_index: int, is64: bool, offset: int, size: int) -> bytes:
