@@ -1,23 +1,72 @@
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from filelock import FileLock
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
+#: Where the session's componentize-py builds are kept, shared by every xdist worker of one run.
+BUILDS_ENV = "HCI_TEST_BUILDS"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller (or a run without xdist) makes the folder; workers inherit it through the
+    # environment, since they are started after this hook.
+    if not hasattr(config, "workerinput") and BUILDS_ENV not in os.environ:
+        folder = tempfile.mkdtemp(prefix="hci-test-builds-")
+        os.environ[BUILDS_ENV] = folder
+        config.stash[_OWNED_BUILDS] = folder
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    folder = config.stash.get(_OWNED_BUILDS, None)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+        os.environ.pop(BUILDS_ENV, None)
+
+
+_OWNED_BUILDS = pytest.StashKey[str]()
+
+
+#: Whether the test being set up or run is marked slow (one test at a time per process).
+_CURRENT_TEST_IS_SLOW = [True]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    _CURRENT_TEST_IS_SLOW[0] = item.get_closest_marker("slow") is not None
+    try:
+        return (yield)
+    finally:
+        _CURRENT_TEST_IS_SLOW[0] = True
+
+
+def _tree_digest(digest: "hashlib._Hash", root: Path) -> None:
+    """Feed every file under ``root`` (names and bytes, in a fixed order) into ``digest``."""
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+
 
 @pytest.fixture(scope="session", autouse=True)
-def session_cache_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def session_cache_dirs() -> Iterator[Path]:
     """Keep every cache the suite writes out of the user's: ours (the code, snapshot, componentize-py
     and requirements caches) and Wasmtime's code cache, which ``Config.cache = True`` puts under
     ``$XDG_CACHE_HOME/wasmtime``. Set in ``os.environ``, so builds in subprocesses inherit it too;
     a test may still point them elsewhere with ``monkeypatch``."""
-    root = tmp_path_factory.mktemp("user-cache")
+    # One folder for the whole run, xdist workers included: the caches are made for concurrent
+    # builds, and a build one worker made is a hit for the others, as in a run without xdist.
+    root = Path(os.environ[BUILDS_ENV]) / "user-cache"
+    root.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(root / "hatch-component-init"))
         patch.setenv("XDG_CACHE_HOME", str(root))
@@ -56,7 +105,34 @@ def componentize(
     ``componentize_py`` is a directory holding another componentize-py release (``pip install
     --target``), used instead of ours.
     """
+    # The quick suite promises no componentize-py build (docs/contributing.md).
+    assert _CURRENT_TEST_IS_SLOW[0], "a test that builds with componentize-py must be marked slow"
     worlds = (world,) if isinstance(world, str) else world
+    wit_dir = wit if wit is not None else app_dir / "wit"
+    # The same app built twice in one run (by another test or another xdist worker) is built once:
+    # the key is everything the build reads from the project side, the lock makes the others wait.
+    digest = hashlib.sha256(repr((worlds, module, extra, str(componentize_py))).encode())
+    _tree_digest(digest, app_dir)
+    _tree_digest(digest, wit_dir)
+    shared = Path(os.environ[BUILDS_ENV]) / digest.hexdigest()
+    with FileLock(f"{shared}.lock"):
+        if not shared.exists():
+            _run_componentize_py(app_dir, wit_dir, worlds, module, extra, componentize_py, shared)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared, output)
+    return output.read_bytes()
+
+
+def _run_componentize_py(
+    app_dir: Path,
+    wit_dir: Path,
+    worlds: tuple[str, ...],
+    module: str,
+    extra: tuple[str, ...],
+    componentize_py: Path | None,
+    shared: Path,
+) -> None:
+    output = shared.with_suffix(".partial")
     env = None
     if componentize_py is not None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])}
@@ -66,7 +142,7 @@ def componentize(
             "-c",
             "import sys; from componentize_py import script; sys.argv[0] = 'componentize-py'; sys.exit(script())",
             "-d",
-            str(wit if wit is not None else app_dir / "wit"),
+            str(wit_dir),
             *(arg for w in worlds for arg in ("-w", w)),
             "componentize",
             *extra,
@@ -82,7 +158,7 @@ def componentize(
     )
     if proc.returncode != 0:
         raise AssertionError(f"componentize-py failed for {app_dir}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return output.read_bytes()
+    output.replace(shared)
 
 
 @pytest.fixture(scope="session")

@@ -1,10 +1,11 @@
 """Editable installs rebuild on load: a real `pip install -e` of the greeter, then hosts in fresh processes.
 
-The project is installed once (module fixture) into a throw-away venv that
+Each test installs the project (its own copy) into a throw-away venv that
 sees the test venv's packages (hatch-component-init, componentize-py,
 wasmtime) through a `.pth` file, without build isolation, so that the build
 and the loads share one environment as in a developer's venv. Each test then
-edits the app and loads it in new host processes, never reinstalling.
+edits the app and loads it in new host processes, never reinstalling. The installs share their
+hook caches, so only the first runs componentize-py on the unedited app.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ print(json.dumps({"answer": answer, "how": loaded.how}))
 
 
 class Install:
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, cache: Path) -> None:
         self.project = base / "greeter"
         self.venv = base / "venv"
         self.env = {
             **os.environ,
             "VIRTUAL_ENV": str(self.venv),
-            "HATCH_COMPONENT_INIT_CACHE_DIR": str(base / "cache"),
+            "HATCH_COMPONENT_INIT_CACHE_DIR": str(cache),
         }
         self.env.pop("HATCH_COMPONENT_INIT_REBUILD", None)
         self.env.pop("PYTHONPATH", None)
@@ -190,8 +191,15 @@ def test_a_changed_component_file_is_pre_initialized_again(tmp_path: Path, rebui
 
 
 @pytest.fixture(scope="module")
-def install(tmp_path_factory: pytest.TempPathFactory) -> Install:
-    installed = Install(tmp_path_factory.mktemp("editable"))
+def editable_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hook caches of this module's installs: the later installs hit what the first one built."""
+    return tmp_path_factory.mktemp("editable-cache")
+
+
+@pytest.fixture
+def install(tmp_path: Path, editable_cache: Path) -> Install:
+    """A fresh editable install of its own for each test: no test sees another's edits or depends on their order."""
+    installed = Install(tmp_path, editable_cache)
     installed.create()
     return installed
 

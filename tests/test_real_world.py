@@ -67,19 +67,24 @@ def _serve(
 ) -> list[str]:
     """Serve ``component`` with `wasmtime serve` (and ``options``) on loopback, send ``requests`` (paths),
     return the bodies."""
-    port = _free_port()
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [str(wasmtime_cli), "serve", "-Scli", *options, "--addr", f"127.0.0.1:{port}", str(component)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
+    # The port is free when asked for but may be taken before the server binds it (another test,
+    # another xdist worker): a server that exits because its address is in use gets a new port.
+    for _attempt in range(5):
+        port = _free_port()
+        with log.open("wb") as out:
+            server = subprocess.Popen(
+                [str(wasmtime_cli), "serve", "-Scli", *options, "--addr", f"127.0.0.1:{port}", str(component)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 120
-        while b"Serving HTTP" not in log.read_bytes():
-            assert server.poll() is None, log.read_text()
+        while b"Serving HTTP" not in log.read_bytes() and server.poll() is None:
             assert time.monotonic() < deadline, "wasmtime serve did not start"
             time.sleep(0.1)
+        if server.poll() is None or b"in use" not in log.read_bytes():
+            break
+    try:
+        assert server.poll() is None, log.read_text()
         bodies = []
         for path in requests:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
