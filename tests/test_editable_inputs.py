@@ -1,0 +1,374 @@
+"""What makes an editable install's loader rebuild its in-tree snapshot: each input, and only the inputs.
+
+`editable.refresh` rebuilds when the hook's `editable_inputs()` (the
+snapshot cache's key of the options, `dirs` and `host` module, plus the
+component's digest) differs from the record the last build kept. Here a
+WAT component without componentize-py is built editable in process; then
+exactly one thing changes and `refresh` must (or must not) rebuild, and the
+snapshot in the tree must then be the one the new inputs make.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import wasmtime
+from hatch_support import DESTINATION, DEV_MODE_DIRS, RAW_COMPONENT, build_in_process, make_project
+from wasmtime import component as cm
+
+from wat_support import engine, wat
+
+pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
+
+#: Init stores n + seed() (`init-with`) or 1000 + seed() (`other-init`); `answer` returns it.
+#: `seed` is the build's host function (the `host` option); nothing after init calls it.
+SEEDED = wat(
+    """
+(component
+  (import "example:build/seed" (instance $h (export "seed" (func (result u32)))))
+  (alias export $h "seed" (func $seed))
+  (core func $seed (canon lower (func $seed)))
+  (core module $m
+    (import "" "seed" (func $seed (result i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init-with") (param i32) (global.set $g (i32.add (local.get 0) (call $seed))))
+    (func (export "other-init") (global.set $g (i32.add (i32.const 1000) (call $seed))))
+    (func (export "answer") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m (with "" (instance (export "seed" (func $seed))))))
+  (func (export "init-with") (param "n" u32) (canon lift (core func $i "init-with")))
+  (func (export "other-init") (canon lift (core func $i "other-init")))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+)
+
+BUILD_HOST = """\
+from pathlib import Path
+
+SEED = 10
+PAUSE = Path(__file__).with_name("pause")
+
+
+def define(linker):
+    if PAUSE.is_file():  # the lock test: say that a rebuild runs, then wait for the test's go-ahead
+        import os, time
+
+        with open(Path(__file__).with_name("rebuilds.log"), "a") as log:
+            log.write(f"{os.getpid()}\\n")
+        go = Path(__file__).with_name("go")
+        for _ in range(6000):
+            if go.exists():
+                break
+            time.sleep(0.01)
+    with linker.root() as root, root.add_instance("example:build/seed") as inst:
+        inst.add_func("seed", lambda store: SEED)
+
+
+def define_twenty(linker):
+    with linker.root() as root, root.add_instance("example:build/seed") as inst:
+        inst.add_func("seed", lambda store: 20)
+"""
+
+TABLE = f"""\
+[tool.hatch.build.hooks.component-init]
+component = "{RAW_COMPONENT}"
+destination = "{DESTINATION}"
+loader = "greeter_pkg/_component.py"
+init-func = "init-with(1)"
+dirs = {{ "data" = "/data" }}
+env = {{ "A" = "1", "B" = "2" }}
+host = "build_host:define"
+timeout = 300
+max-memory = 67108864
+"""
+
+REBUILT_FOR_OPTIONS = "rebuilt because the pre-init options, `dirs` or `host` module changed"
+
+
+def editable(tmp_path: Path) -> tuple[Path, Path]:
+    """The project, built editable; returns (root, the in-tree snapshot)."""
+    project = make_project(tmp_path / "greeter", TABLE, SEEDED, wheel_options=DEV_MODE_DIRS)
+    (project / "build_host.py").write_text(BUILD_HOST)
+    build_in_process(project, version="editable")
+    return project, project / DESTINATION
+
+
+def refresh(project: Path, target: Path) -> str | None:
+    from hatch_component_init.hatch.editable import refresh
+
+    return refresh(str(project), str(target))
+
+
+def answer(snapshot: bytes) -> tuple[int, bool]:
+    """(what init stored, whether the init export is still there), without calling init or `seed`."""
+    component = cm.Component(engine(), snapshot)
+    store = wasmtime.Store(engine())
+    linker = cm.Linker(engine())
+    linker.add_wasip2()
+    store.set_wasi(wasmtime.WasiConfig())
+    linker.define_unknown_imports_as_traps(component)
+    instance = linker.instantiate(store, component)
+    get = instance.get_func(store, "answer")
+    assert get is not None
+    return int(get(store)), instance.get_func(store, "init-with") is not None
+
+
+def option(old: str, new: str) -> Callable[[Path], None]:
+    """Edit the `component-init` table: ``old`` (a whole line of TABLE, or "" to add ``new``) becomes ``new``."""
+
+    def edit(project: Path) -> None:
+        pyproject = project / "pyproject.toml"
+        text = pyproject.read_text()
+        if old:
+            assert text.count(old + "\n") == 1, old
+            text = text.replace(old + "\n", new + "\n" if new else "")
+        else:
+            text = text.replace('host = "build_host:define"\n', f'host = "build_host:define"\n{new}\n')
+        pyproject.write_text(text)
+
+    return edit
+
+
+def write(relative: str, text: str) -> Callable[[Path], None]:
+    def edit(project: Path) -> None:
+        (project / relative).parent.mkdir(parents=True, exist_ok=True)
+        (project / relative).write_text(text)
+
+    return edit
+
+
+def rename(old: str, new: str) -> Callable[[Path], None]:
+    return lambda project: (project / old).rename(project / new)
+
+
+def mkdir(relative: str) -> Callable[[Path], None]:
+    return lambda project: (project / relative).mkdir()
+
+
+def edit_host(project: Path) -> None:
+    module = project / "build_host.py"
+    module.write_text(module.read_text().replace("SEED = 10", "SEED = 30"))
+
+
+def new_component(project: Path) -> None:
+    (project / RAW_COMPONENT).write_bytes(wat(FIVE_HUNDRED_WAT))
+
+
+#: SEEDED with init-with storing 500 + seed(): a new component file.
+FIVE_HUNDRED_WAT = """
+(component
+  (import "example:build/seed" (instance $h (export "seed" (func (result u32)))))
+  (alias export $h "seed" (func $seed))
+  (core func $seed (canon lower (func $seed)))
+  (core module $m
+    (import "" "seed" (func $seed (result i32)))
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init-with") (param i32) (global.set $g (i32.add (i32.const 500) (call $seed))))
+    (func (export "answer") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m (with "" (instance (export "seed" (func $seed))))))
+  (func (export "init-with") (param "n" u32) (canon lift (core func $i "init-with")))
+  (func (export "answer") (result u32) (canon lift (core func $i "answer"))))
+"""
+
+#: (id, the change, what the rebuilt snapshot answers, or None to check only that it was rebuilt).
+#: The built snapshot answers 1 + 10: init-with(1), seed() = 10.
+REBUILDS: list[tuple[str, Callable[[Path], None], int | None]] = [
+    ("init-func", option('init-func = "init-with(1)"', 'init-func = "other-init"'), 1010),
+    ("init-arguments", option('init-func = "init-with(1)"', 'init-func = "init-with(2)"'), 12),
+    ("init-func-default", option('init-func = "init-with(1)"', ""), None),  # component-init: a failed rebuild
+    ("keep-init-func", option("", "keep-init-func = true"), 11),
+    ("reset-first-call", option("", "reset-first-call = false"), 11),
+    ("max-memory-changed", option("max-memory = 67108864", "max-memory = 134217728"), 11),
+    ("max-memory-removed", option("max-memory = 67108864", ""), 11),
+    ("env-value", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "9", "B" = "2" }'), 11),
+    ("env-name", option('env = { "A" = "1", "B" = "2" }', 'env = { "Z" = "1", "B" = "2" }'), 11),
+    ("env-added", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1", "B" = "2", "C" = "3" }'), 11),
+    ("env-removed", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1" }'), 11),
+    # The guest can observe the order of its environment: the order is an input (hatch/cache.py).
+    ("env-reordered", option('env = { "A" = "1", "B" = "2" }', 'env = { "B" = "2", "A" = "1" }'), 11),
+    ("dirs-file-edited", write("data/greeting.txt", "Bonjour"), 11),
+    ("dirs-file-added", write("data/more/extra.txt", "x"), 11),
+    ("dirs-file-renamed", rename("data/greeting.txt", "data/salutation.txt"), 11),
+    ("dirs-empty-dir-added", mkdir("data/empty"), 11),
+    ("dirs-guest-path", option('dirs = { "data" = "/data" }', 'dirs = { "data" = "/files" }'), 11),
+    ("dirs-host-dir", option('dirs = { "data" = "/data" }', 'dirs = { "wit" = "/data" }'), 11),
+    ("host-module-edited", edit_host, 31),
+    ("host-function", option('host = "build_host:define"', 'host = "build_host:define_twenty"'), 21),
+]
+# `wasi = false` needs a table without `dirs` and `env`: see test_wasi_counts.
+
+
+@pytest.mark.parametrize(("change", "expected"), [pytest.param(c, e, id=i) for i, c, e in REBUILDS])
+def test_each_input_of_the_snapshot_rebuilds_it(tmp_path: Path, change: Callable[[Path], None], expected: int | None) -> None:
+    from hatch_component_init.errors import RebuildError
+
+    project, target = editable(tmp_path)
+    built = target.read_bytes()
+    assert answer(built) == (11, False)
+    assert refresh(project, target) is None  # just built: nothing changed
+
+    change(project)
+    if expected is None:
+        # Nothing to answer: init-func's default, `component-init`, is not exported; the rebuild was tried.
+        with pytest.raises(RebuildError, match="the pre-init options, `dirs` or `host` module changed"):
+            refresh(project, target)
+        assert target.read_bytes() == built
+        return
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert answer(target.read_bytes())[0] == expected
+    # The record now holds the new inputs: loading again does not rebuild.
+    assert refresh(project, target) is None
+
+
+def test_keep_init_func_is_in_the_rebuilt_snapshot(tmp_path: Path) -> None:
+    project, target = editable(tmp_path)
+    option("", "keep-init-func = true")(project)
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert answer(target.read_bytes()) == (11, True)
+
+
+def test_wasi_counts(tmp_path: Path) -> None:
+    project, target = editable(tmp_path)
+    option('dirs = { "data" = "/data" }', "")(project)
+    option('env = { "A" = "1", "B" = "2" }', "")(project)
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert refresh(project, target) is None
+    option("", "wasi = false")(project)
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert answer(target.read_bytes())[0] == 11
+    assert refresh(project, target) is None
+
+
+def test_a_new_component_file_rebuilds_it(tmp_path: Path) -> None:
+    project, target = editable(tmp_path)
+    new_component(project)
+    assert refresh(project, target) == "rebuilt because `build/greeter.wasm` changed"
+    assert answer(target.read_bytes())[0] == 510
+    assert refresh(project, target) is None
+
+
+def touch_data(project: Path) -> None:
+    import os
+
+    os.utime(project / "data" / "greeting.txt", (1_000_000_000, 1_000_000_000))
+    os.utime(project / "data", (1_000_000_000, 1_000_000_000))
+
+
+def rewrite_same(project: Path) -> None:
+    for name in ("data/greeting.txt", "build_host.py", RAW_COMPONENT):
+        (project / name).write_bytes((project / name).read_bytes())
+
+
+def comment(project: Path) -> None:
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace("timeout = 300\n", "# the limit\ntimeout = 300\n"))
+
+
+#: Changes that cannot change the snapshot: the loader must not rebuild (and must keep serving what is there).
+NO_REBUILD: list[tuple[str, Callable[[Path], None]]] = [
+    # A timeout can only stop a run, never change a finished one (hatch/cache.py's snapshot_key).
+    ("timeout", option("timeout = 300", "timeout = 120")),
+    ("timeout-removed", option("timeout = 300", "")),
+    # The code cache only keeps the compiled instrumented component.
+    ("cache", option("", "cache = false")),
+    ("precompile", option("", "precompile = true")),
+    ("timestamps-only", touch_data),
+    ("same-bytes-rewritten", rewrite_same),
+    ("pyproject-comment", comment),
+    ("env-same-pairs-as-a-table", option('env = { "A" = "1", "B" = "2" }', "env.A = \"1\"\nenv.B = \"2\"")),
+    ("file-outside-dirs", write("notes.txt", "not an input")),
+]
+
+
+@pytest.mark.parametrize("change", [pytest.param(c, id=i) for i, c in NO_REBUILD])
+def test_what_is_not_an_input_does_not_rebuild(tmp_path: Path, change: Callable[[Path], None]) -> None:
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    built, record = target.read_bytes(), ledger_path(target).read_bytes()
+    change(project)
+    assert refresh(project, target) is None
+    assert (target.read_bytes(), ledger_path(target).read_bytes()) == (built, record)
+
+
+def test_the_inputs_key_covers_each_input_on_its_own(tmp_path: Path) -> None:
+    """`editable_inputs()` itself: every rebuilding change above gives a key of its own, and none is the base."""
+    from hatch_component_init.hatch.editable import _Collector, _hooks
+
+    def inputs(project: Path) -> dict[str, str]:
+        hooks, _ = _hooks(project, _Collector())
+        return hooks["component-init"].editable_inputs()  # type: ignore[no-any-return]
+
+    keys = {}
+    for name, change, _ in REBUILDS:
+        project = make_project(tmp_path / name, TABLE, SEEDED, wheel_options=DEV_MODE_DIRS)
+        (project / "build_host.py").write_text(BUILD_HOST)
+        base = inputs(project)
+        assert inputs(project) == base
+        change(project)
+        changed = inputs(project)
+        assert changed["app"] == base["app"], name
+        keys[name] = changed["init"]
+        assert keys[name] != base["init"], name
+    assert len(set(keys.values())) == len(keys)
+
+
+#: Refreshes the editable tree given on the command line, as a loader does, and prints what it did.
+REFRESH = """
+import sys
+from pathlib import Path
+Path(sys.argv[3]).write_text("refreshing")
+from hatch_component_init.hatch.editable import refresh
+print(repr(refresh(sys.argv[1], sys.argv[2])))
+"""
+
+
+def test_concurrent_loads_take_turns_and_rebuild_once(tmp_path: Path) -> None:
+    """Two loader processes find the same change: the lock makes the second wait, then find it done.
+
+    The first rebuild waits inside the host function (the project's own code) until the test lets
+    it go; by then the second process has had time to read the stale record. Without the lock it
+    would rebuild too (and enter the host function a second time)."""
+    project, target = editable(tmp_path)
+    (project / "pause").write_text("")
+    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1", "B" = "3" }')(project)
+    log = project / "rebuilds.log"
+
+    def start(marker: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-c", REFRESH, str(project), str(target), str(tmp_path / marker)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def wait_for(done: Callable[[], bool]) -> None:
+        """Until ``done()`` (a guard against hanging, not a measure: 10 minutes)."""
+        for _ in range(60_000):
+            if done():
+                return
+            time.sleep(0.01)
+
+    first = start("first")
+    try:
+        # The first rebuild is in the host function, holding the lock.
+        wait_for(lambda: log.is_file() and bool(log.read_text().strip()) or first.poll() is not None)
+        assert first.poll() is None, first.communicate()
+        second = start("second")
+        wait_for(lambda: (tmp_path / "second").exists() or second.poll() is not None)
+        try:
+            second.wait(timeout=3)  # blocked on the lock; without it, it reads the stale record and rebuilds
+        except subprocess.TimeoutExpired:
+            pass
+    finally:
+        (project / "go").write_text("")
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    assert (first.returncode, second.returncode) == (0, 0), outputs
+    results = [stdout.strip().splitlines()[-1] for stdout, _ in outputs]
+    assert results == [repr(REBUILT_FOR_OPTIONS), "None"], outputs
+    assert len(log.read_text().split()) == 1  # one rebuild ran init
+    assert answer(target.read_bytes())[0] == 11
+    (project / "pause").unlink()
+    assert refresh(project, target) is None
