@@ -44,6 +44,9 @@ _CURRENT_TEST_IS_SLOW = [True]
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
     _CURRENT_TEST_IS_SLOW[0] = item.get_closest_marker("slow") is not None
+    # Under mutmut the active mutant is kept in this process too; out of the environment, the
+    # processes a test starts run the package unmutated (mutmut cannot record or judge them).
+    os.environ.pop("MUTANT_UNDER_TEST", None)
     try:
         return (yield)
     finally:
