@@ -189,3 +189,31 @@ def wasmtime_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
             copy.chmod(0o755)
             binary = copy
     return binary
+
+
+@pytest.fixture(scope="session")
+def sample_wheel() -> tuple[Path, str]:
+    """sample_project's wheel, built once per run (xdist workers included) with
+    `pip wheel --no-build-isolation` from a copy, with caches of its own: (the wheel, the build's log)."""
+    from hatch_support import run_build
+
+    folder = Path(os.environ[BUILDS_ENV]) / "sample-wheel"
+    with FileLock(f"{folder}.lock"):
+        log_file = folder / "build.log"
+        if not log_file.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            project = folder / "sample"
+            shutil.copytree(
+                Path(__file__).parent.parent / "sample_project",
+                project,
+                ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"),
+            )
+            log = run_build(
+                [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-build-isolation", "--no-deps",
+                 "--wheel-dir", str(folder / "dist"), "."],
+                cwd=project,
+                env={"HATCH_COMPONENT_INIT_CACHE_DIR": str(folder / "cache")},
+            )  # fmt: skip
+            log_file.write_text(log)
+    (wheel,) = (folder / "dist").glob("lexicon-0.1.0-*.whl")
+    return wheel, log_file.read_text()

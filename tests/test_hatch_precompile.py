@@ -522,15 +522,10 @@ def lexicon(venv: Path, home: Path, *args: str) -> str:
 
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is POSIX's")
-def test_sample_wheel_first_start_and_fallbacks(tmp_path: Path, wheelhouse: Path) -> None:
-    project = tmp_path / "sample"
-    shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"))
-    dist = tmp_path / "dist"
-    run_build(
-        [sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
-        cwd=project,
-    )
-    (wheel,) = dist.glob("lexicon-0.1.0-*.whl")
+def test_sample_wheel_first_start_and_fallbacks(
+    tmp_path: Path, wheelhouse: Path, sample_wheel: tuple[Path, str]
+) -> None:
+    wheel, _ = sample_wheel
     assert wheel.name == f"lexicon-0.1.0-{wheel_tag()}.whl"
 
     # A fresh venv holding nothing but the wheel and its requirements (wasmtime), installed offline.

@@ -10,26 +10,17 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from hatch_support import python_tool, run_build
 
 SAMPLE = Path(__file__).parent.parent / "sample_project"
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("snapshot_cache_dir")]
 
 
-def test_sample_wheel_runs(tmp_path: Path) -> None:
-    # Built from a copy: the build writes build/lexicon.wasm into the project.
-    project = tmp_path / "sample"
-    shutil.copytree(SAMPLE, project, ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"))
-    dist = tmp_path / "dist"
-    log = run_build(
-        [*python_tool("pip"), "wheel", "--verbose", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
-        cwd=project,
-    )
+def test_sample_wheel_runs(tmp_path: Path, sample_wheel: tuple[Path, str]) -> None:
+    wheel, log = sample_wheel
     assert "[guest stdout] lexicon: indexed 57476 words" in log
 
     # Platform-tagged: the sample ships its precompiled component (`precompile = true`).
-    (wheel,) = dist.glob("lexicon-0.1.0-py3-none-*.whl")
     assert not wheel.name.endswith("-any.whl")
     site = tmp_path / "site"
     with zipfile.ZipFile(wheel) as archive:
