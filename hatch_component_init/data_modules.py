@@ -181,15 +181,20 @@ def _merged(segments: tuple[Segment, ...]) -> list[bytes]:
     of a componentize-py heap) and next to nothing per byte. The memory holds
     only zeros when the data module is instantiated (nothing else writes to a
     module's own memory before then), so a gap filled with zeros writes what
-    was already there; segments that overlap or go backwards are left as they are.
+    was already there, unless an earlier segment wrote into it: a run is not
+    extended over an address an earlier run reaches. Segments that overlap or
+    go backwards are left as they are.
     """
     out: list[bytes] = []
     run: list[Segment] = []  # neighbours, written in order
+    reached: dict[int, int] = {}  # memory index -> the highest end of a segment already written
 
     def flush() -> None:
         if not run:
             return
         memory, is64, start, _ = run[0]
+        last = run[-1]
+        reached[memory] = max(reached.get(memory, 0), last[2] + len(last[3]))
         parts = []
         for (_, _, offset, data), nxt in zip(run, [*run[1:], None]):
             parts.append(data)
@@ -203,7 +208,8 @@ def _merged(segments: tuple[Segment, ...]) -> list[bytes]:
         if run:
             memory, is64, offset, data = run[-1]
             end = offset + len(data)
-            if seg[0] != memory or not end <= seg[2] <= end + MERGE_GAP:
+            over_earlier = reached.get(memory, 0) > end  # the gap's zeros would overwrite an earlier write
+            if seg[0] != memory or not end <= seg[2] <= end + MERGE_GAP or over_earlier:
                 flush()
         run.append(seg)
     flush()

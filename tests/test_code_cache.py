@@ -136,6 +136,9 @@ SEGMENTS = {
     "adjacent and close": ('(data (i32.const 100) "aaaa") (data (i32.const 104) "bbbb") (data (i32.const 120) "cccc")', 1),
     "overlapping": ('(data (i32.const 200) "xxxxxxxx") (data (i32.const 204) "yy") (data (i32.const 202) "z")', 3),
     "backwards": ('(data (i32.const 300) "later") (data (i32.const 290) "earlier")', 2),
+    # Merging 490 and 510 would write zeros over 500, which an earlier segment wrote.
+    "backwards then over an earlier one": (
+        '(data (i32.const 500) "keep") (data (i32.const 490) "a") (data (i32.const 510) "b")', 3),
     "sparse": (f'(data (i32.const 400) "near") (data (i32.const {400 + 4 + MERGE_GAP + 1}) "far!")', 2),
     "high offset": ('(data (i32.const 0x8000) "high")', 2),
 }
@@ -149,7 +152,7 @@ def test_merged_segments_write_what_the_originals_wrote(name: str) -> None:
     (data,) = plan.data_modules
     assert len(parse_core_module(memoryview(data.wasm)).data_segments) == merged
     output = pre_initialize(component)
-    addresses = (0, 16, 100, 104, 120, 200, 204, 300, 290, 294, 400, 400 + 4 + MERGE_GAP + 1, 0x8000, 1024)
+    addresses = (0, 16, 100, 104, 120, 200, 204, 300, 290, 294, 400, 400 + 4 + MERGE_GAP + 1, 0x8000, 1024, 490, 500, 510)
     out = Running(output)
     assert [out.call("get", a) for a in addresses] == expected(component, addresses)
     assert output == inline(component)
