@@ -48,13 +48,6 @@ class CompiledCache(FileCache):
     #: One entry per app (and per Wasmtime version and compiler) in use; each is 20-50 MB for real apps.
     DEFAULT_MAX_ENTRIES = 8
 
-    def find(self, key: str) -> Path | None:
-        try:
-            found = sorted(self.entries.glob(f"{key}-*{self.SUFFIX}"))
-        except OSError:
-            return None
-        return self.get(found[0].name[: -len(self.SUFFIX)]) if found else None
-
 
 class DevelopmentCache(CompiledCache):
     """Snapshots of editable installs, compiled for the loader's development loads (hatch/editable.py)."""

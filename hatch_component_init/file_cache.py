@@ -59,6 +59,14 @@ class FileCache:
             return None
         return path
 
+    def find(self, key: str) -> Path | None:
+        """The entry stored as ``<key>-<anything>`` (e.g. its checksum), if there is one."""
+        try:
+            found = sorted(self.entries.glob(f"{key}-*{self.SUFFIX}"))
+        except OSError:
+            return None
+        return self.get(found[0].name[: -len(self.SUFFIX)]) if found else None
+
     def put(self, key: str, data: bytes) -> Path:
         """Store ``data`` under ``key`` atomically: a concurrent reader sees all of it or nothing."""
         return self.finish_put(self.start_put(key, data))

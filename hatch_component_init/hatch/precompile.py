@@ -51,7 +51,7 @@ _CHUNK = 1 << 20
 class ArtifactCache(Protocol):
     """Where `.cwasm` files are kept between builds (hatch/cache.py's `PrecompiledCache`)."""
 
-    def get(self, key: str) -> Path | None: ...
+    def find(self, key: str) -> Path | None: ...
 
     def put(self, key: str, data: bytes) -> Path: ...
 
@@ -151,13 +151,14 @@ def precompile(
     assert found is not None
     version = wasmtime_version()
     key = precompile_key(_file_sha256(component), target, version)
-    path = cache.get(key) if cache is not None else None
+    path = _intact_entry(cache, key) if cache is not None else None
     from_cache = path is not None
     if path is None:
         data = compile_component(component.read_bytes(), target)
         if cache is not None:
             try:
-                path = cache.put(key, data)
+                # Named with its checksum: Wasmtime does not check the machine code it loads.
+                path = cache.put(f"{key}-{hashlib.sha256(data).hexdigest()}", data)
             except OSError as e:
                 on_cache_error(e)
         if path is None:
@@ -171,6 +172,24 @@ def precompile(
         wasmtime_version=version,
         from_cache=from_cache,
     )
+
+
+def _intact_entry(cache: ArtifactCache, key: str) -> Path | None:
+    """The cached `.cwasm` of ``key`` if its bytes still match the checksum in its name; a damaged one is removed.
+
+    The wheel records the checksum of what it ships, so a damaged entry would be
+    shipped as if intact and its machine code run by every install.
+    """
+    path = cache.find(key)
+    if path is None:
+        return None
+    try:
+        if _file_sha256(path) == path.name[len(key) + 1 : -len(PRECOMPILED_SUFFIX)]:
+            return path
+        path.unlink()
+    except OSError:
+        pass  # removed meanwhile by another build's pruning
+    return None
 
 
 # -- what the wheel says about itself ----------------------------------------------------------
