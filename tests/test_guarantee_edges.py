@@ -1,0 +1,340 @@
+"""Quick tests for guarantees a mutation audit found defended only by slow tests, or not at all.
+
+Each test here fails when the code it names is broken the way the audit broke it:
+the overlapped write and its file modes (fileio.py), damaged cache entries
+(compile_cache.py, hatch/precompile.py), what the cache keys cover, the offset
+encoding of a segment at 2 GiB (snapshot.py), the hooks' one-paragraph message
+(hatch/edge.py), the leaked-descriptor count (readback.py), the stdio renewal of
+older wasi-libcs (instrument.py, accessor.py) and the CLI's `-v` details.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from hatch_component_init import WasiOptions, fileio
+from hatch_component_init.cli import main
+from hatch_component_init.compile_cache import CompiledCache, _key, load_or_compile
+from hatch_component_init.errors import InitFailedError
+from hatch_component_init.fileio import atomic_write
+from hatch_component_init.hatch import app_key
+from hatch_component_init.hatch.cache import PrecompiledCache, inputs_key
+from hatch_component_init.hatch.edge import failure_message
+from hatch_component_init.hatch.precompile import host_target, precompile, precompile_key
+from hatch_component_init.options import InitOptions
+from hatch_component_init.readback import _refuse_open_descriptors
+from hatch_component_init.snapshot import segment_head
+from hatch_component_init.wasm.reader import Reader
+from wat_support import Running, engine, snapshot, wat
+
+#: A component big enough that the middle of its compiled form is machine code, which Wasmtime
+#: maps without checking (a damaged header it would refuse by itself).
+APP = wat(
+    "(component (core module $m (memory 1) (global $g (mut i32) (i32.const 1))"
+    + "".join(
+        f'(func (export "f{i}") (param i32) (result i32) '
+        f"(i32.add (i32.mul (local.get 0) (i32.const {i + 3})) (global.get $g)))"
+        for i in range(200)
+    )
+    + '(func (export "init") (global.set $g (i32.const 42)))'
+    + '(func (export "get") (result i32) (global.get $g)))'
+    "(core instance $i (instantiate $m))"
+    '(func (export "component-init") (canon lift (core func $i "init")))'
+    '(func (export "get") (result u32) (canon lift (core func $i "get"))))'
+)
+
+
+def _listing(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _flip_middle(path: Path, count: int = 16) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    for i in range(middle, middle + count):
+        data[i] ^= 0xA5
+    path.write_bytes(bytes(data))
+
+
+# ---------------------------------------------------------------- fileio.py
+
+
+def test_a_write_failing_on_the_writer_thread_surfaces_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.wasm"
+    target.write_bytes(b"old")
+    writer_thread_fsyncs: list[str] = []
+    real_fsync = os.fsync
+
+    def full_disk(fd: int) -> None:
+        import threading
+
+        name = threading.current_thread().name
+        if name == "component-init-write":
+            writer_thread_fsyncs.append(name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    pending = fileio.PendingWrite(target, b"new" * 1000)
+    with pytest.raises(OSError, match="No space left"):
+        pending.commit()
+    assert writer_thread_fsyncs == ["component-init-write"]
+    assert target.read_bytes() == b"old"
+    assert _listing(tmp_path) == ["out.wasm"]
+    # The same through atomic_write.
+    with pytest.raises(OSError, match="No space left"):
+        atomic_write(target, b"newer")
+    assert target.read_bytes() == b"old"
+    assert _listing(tmp_path) == ["out.wasm"]
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path: Path, umask: int, mode: int) -> None:
+    """Not mkstemp's 0o600: a new file is made as open() would make it."""
+    old = os.umask(umask)
+    try:
+        atomic_write(tmp_path / "new.wasm", b"data")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == mode
+
+
+def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    target = tmp_path / "out.wasm"
+    target.write_bytes(b"old")
+    target.chmod(0o751)
+    atomic_write(target, b"new")
+    assert target.stat().st_mode & 0o777 == 0o751
+
+
+# ---------------------------------------------------------------- compile_cache.py
+
+
+def test_a_code_cache_entry_with_flipped_bytes_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    compiles: list[int] = []
+
+    def load() -> object:
+        return load_or_compile(engine(), APP, "test-compiler", before_compile=lambda: compiles.append(1))
+
+    load()
+    assert compiles == [1]
+    load()
+    assert compiles == [1]  # a hit
+    (entry,) = (tmp_path / CompiledCache.KIND).iterdir()
+    intact = entry.read_bytes()
+    _flip_middle(entry)
+    component = load()
+    assert compiles == [1, 1]  # the damaged entry was not loaded
+    (rewritten,) = (tmp_path / CompiledCache.KIND).iterdir()
+    assert rewritten.read_bytes() == intact
+    assert rewritten.name.endswith(f"-{hashlib.sha256(intact).hexdigest()}.cwasm")
+    del component
+
+
+def test_the_code_cache_key_covers_the_compiler() -> None:
+    assert _key(APP, "cranelift") != _key(APP, "winch")
+    assert _key(APP, "cranelift") == _key(APP, "cranelift")
+
+
+# ---------------------------------------------------------------- hatch/precompile.py
+
+
+def test_a_precompile_cache_entry_with_flipped_bytes_is_not_shipped(tmp_path: Path) -> None:
+    component = tmp_path / "app.wasm"
+    component.write_bytes(APP)
+    cache = PrecompiledCache(tmp_path / "cache")
+
+    def stage(data: bytes) -> Path:
+        raise AssertionError("the cache is writable")
+
+    first = precompile(component, cache, stage)
+    assert not first.from_cache
+    good = first.path.read_bytes()
+    assert precompile(component, cache, stage).from_cache
+    _flip_middle(first.path)
+    again = precompile(component, cache, stage)
+    assert again.path.read_bytes() == good
+    assert again.sha256 == hashlib.sha256(good).hexdigest()
+    assert not again.from_cache
+
+
+def test_the_precompile_key_covers_the_target_and_the_compiling_wasmtime() -> None:
+    digest = hashlib.sha256(APP).hexdigest()
+    target = host_target()
+    base = precompile_key(digest, target, "30.0.0")
+    assert base == precompile_key(digest, target, "30.0.0")
+    other_target = "aarch64-apple-darwin" if target != "aarch64-apple-darwin" else "x86_64-apple-darwin"
+    assert precompile_key(digest, other_target, "30.0.0") != base
+    assert precompile_key(digest, target, "31.0.0") != base
+    assert precompile_key(hashlib.sha256(b"other").hexdigest(), target, "30.0.0") != base
+
+
+# ---------------------------------------------------------------- cache keys
+
+
+def test_the_snapshot_key_keeps_the_order_of_env() -> None:
+    """The guest can observe the order of its environment, so the key does not sort it."""
+
+    def key(env: tuple[tuple[str, str], ...]) -> str:
+        return inputs_key(InitOptions(wasi=WasiOptions(env=env)), component="0" * 64)
+
+    forward = key((("A", "1"), ("B", "2")))
+    assert forward == key((("A", "1"), ("B", "2")))
+    assert forward != key((("B", "2"), ("A", "1")))
+    assert forward != key((("A", "1"), ("B", "3")))
+
+
+def _dist(site: Path, rows: list[str]) -> None:
+    info = site / "pkg-1.0.dist-info"
+    info.mkdir(parents=True, exist_ok=True)
+    (info / "RECORD").write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def test_the_site_packages_key_ignores_pyc_rows_only(tmp_path: Path) -> None:
+    base = ["pkg/__init__.py,sha256=aaa,10", "pkg/mod.py,sha256=bbb,20", "pkg-1.0.dist-info/RECORD,,"]
+    _dist(tmp_path / "a", base)
+    _dist(tmp_path / "b", [*base, "pkg/__pycache__/mod.cpython-312.pyc,sha256=ccc,30", "pkg/__pycache__/__init__.cpython-312.pyc,,"])
+    _dist(tmp_path / "c", [*base, "pkg/extra.py,sha256=ddd,5"])
+    _dist(tmp_path / "d", ["pkg/__init__.py,sha256=aaa,10", "pkg/mod.py,sha256=BBB,20", "pkg-1.0.dist-info/RECORD,,"])
+    for name in "abcd":
+        (tmp_path / name / "pkg").mkdir()
+    a, b, c, d = (app_key.site_dir_digest(tmp_path / name) for name in "abcd")
+    assert a == b  # compiled files differ between two installs of the same files
+    assert a != c
+    assert a != d
+
+
+# ---------------------------------------------------------------- snapshot.py
+
+
+@pytest.mark.parametrize(
+    ("offset", "const"),
+    [
+        (0x7FFFFFFF, b"\xff\xff\xff\xff\x07"),  # the largest positive i32
+        (0x80000000, b"\x80\x80\x80\x80\x78"),  # exactly 2 GiB: i32 -2**31
+        (0x80000001, b"\x81\x80\x80\x80\x78"),
+        (0xFFFFFFFF, b"\x7f"),  # i32 -1
+    ],
+)
+def test_a_segment_at_and_around_2_gib(offset: int, const: bytes) -> None:
+    head = segment_head(0, False, offset, 4)
+    assert head == b"\x00\x41" + const + b"\x0b\x04"
+    r = Reader(memoryview(head))
+    assert (r.u32(), r.u8(), r.s32() & 0xFFFFFFFF, r.u8(), r.u32()) == (0, 0x41, offset, 0x0B, 4)
+    assert r.pos == len(head)
+
+
+def test_a_memory64_segment_at_2_gib_is_positive() -> None:
+    head = segment_head(0, True, 0x80000000, 1)
+    r = Reader(memoryview(head))
+    assert (r.u32(), r.u8(), r.s64(), r.u8(), r.u32()) == (0, 0x42, 0x80000000, 0x0B, 1)
+
+
+# ---------------------------------------------------------------- hatch/edge.py
+
+
+def test_a_multi_line_engine_message_is_one_paragraph() -> None:
+    error = InitFailedError("init trapped:\n\nerror while executing at wasm backtrace:\n   \n    0: 0x2a - f\n\n")
+    assert failure_message("component-init", error) == (
+        "init trapped:\nerror while executing at wasm backtrace:\n    0: 0x2a - f"
+    )
+
+
+def test_an_oserror_worded_the_hatchling_way_is_reported_as_worded() -> None:
+    worded = FileNotFoundError("Option `wit` for build hook `component-init` names `wit/`, which does not exist")
+    assert failure_message("component-init", worded) == str(worded)
+    # Worded for another hook: the machine's fault, said so.
+    plain = FileNotFoundError("Option `wit` for build hook `other` names `wit/`")
+    assert failure_message("component-init", plain) == f"Build hook `component-init` failed: {plain}"
+
+
+# ---------------------------------------------------------------- readback.py
+
+
+def test_descriptors_beyond_the_granted_dirs_are_refused() -> None:
+    _refuse_open_descriptors([0, 1, 2], 0, "init")
+    _refuse_open_descriptors([0, 1, 2, 3, 4], 2, "init")
+    _refuse_open_descriptors([0, 1, 2, 7, 7], 1, "init")  # a libc that numbers preopens past a gap
+    with pytest.raises(InitFailedError, match=r"left 1 file, directory or socket descriptor open \(number 3\)"):
+        _refuse_open_descriptors([0, 1, 2, 3], 0, "init")
+    with pytest.raises(InitFailedError, match=r"left 1 .* \(number 5\)"):
+        _refuse_open_descriptors([5, 0, 3, 4, 1], 2, "init")
+    with pytest.raises(InitFailedError, match=r"left 2 .* descriptors open \(numbers 8, 9\)"):
+        _refuse_open_descriptors([0, 1, 2, 9, 7, 8], 1, "init")
+
+
+# ---------------------------------------------------------------- stdio renewal (instrument.py, accessor.py)
+
+
+def _libc_like(extra: str) -> bytes:
+    """A component whose core module exports an older wasi-libc's reset and descriptor functions; each call
+    of `descriptor_table_remove(fd)` adds fd+1 to $removed, `__wasilibc_init_stdio` counts in $inits."""
+    return wat(
+        f"""
+(component
+  (core module $m
+    (memory 1)
+    (global $removed (mut i32) (i32.const 0))
+    (global $inits (mut i32) (i32.const 0))
+    (func (export "__wasilibc_reset_preopens"))
+    (func (export "descriptor_table_remove") (param i32) (result i32)
+      (global.set $removed (i32.add (global.get $removed) (i32.add (local.get 0) (i32.const 1))))
+      (i32.const 0))
+    (func (export "__wasilibc_init_stdio") (result i32)
+      (global.set $inits (i32.add (global.get $inits) (i32.const 1)))
+      (i32.const 0))
+    {extra}
+    (func (export "init"))
+    (func (export "get") (result i32)
+      (i32.add (i32.mul (global.get $removed) (i32.const 100)) (global.get $inits))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+    )
+
+
+def test_an_older_wasi_libc_gets_fresh_stdio_descriptors_after_init(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
+    # Descriptors 0, 1 and 2 removed (1+2+3), then stdio set up once.
+    assert Running(snapshot(_libc_like(""))).call("get") == 601
+    # A libc that can clear its table forgets stdio in its own reset: nothing to renew.
+    cleared = _libc_like('(func (export "descriptor_table_clear"))')
+    assert Running(snapshot(cleared)).call("get") == 0
+
+
+# ---------------------------------------------------------------- cli.py -v
+
+TRAPS = wat(
+    """
+(component
+  (core module $m (func $boom unreachable) (func (export "init") (call $boom)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_cli_verbose_shows_the_engine_backtrace(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, verbose: bool
+) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
+    source = tmp_path / "traps.wasm"
+    source.write_bytes(TRAPS)
+    out = tmp_path / "out.wasm"
+    assert main([str(source), "-o", str(out), *(["-v"] if verbose else [])]) == 1
+    err = capsys.readouterr().err
+    assert err.count("component-init: error:") == 1
+    assert ("wasm backtrace" in err and "component-init: details: WasmtimeError:" in err) is verbose
+    assert "Traceback (most recent call last)" not in err
+    assert not out.exists()
+
