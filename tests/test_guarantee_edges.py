@@ -338,3 +338,91 @@ def test_cli_verbose_shows_the_engine_backtrace(
     assert "Traceback (most recent call last)" not in err
     assert not out.exists()
 
+
+
+# ---------------------------------------------------------------- read-only dirs (runtime.py)
+
+_ERROR_CODES = (
+    "access would-block already bad-descriptor busy deadlock quota exist file-too-large illegal-byte-sequence "
+    "in-progress interrupted invalid io is-directory loop too-many-links message-size name-too-long no-device "
+    "no-entry no-lock insufficient-memory insufficient-space not-directory not-empty not-recoverable unsupported "
+    "no-tty no-such-device overflow not-permitted pipe read-only invalid-seek text-file-busy cross-device"
+).split()
+
+#: Init opens `written.txt` for writing (create) in the first granted directory through
+#: wasi:filesystem; `result` answers 1000 * (1 if it failed) + the error code (0 on success).
+WRITES_IN_GRANTED_DIR = wat(
+    f"""
+(component $root
+  (type $types (instance
+    (export "descriptor" (type $d (sub resource)))
+    (type $pf' (flags "symlink-follow"))
+    (export "path-flags" (type $pf (eq $pf')))
+    (type $of' (flags "create" "directory" "exclusive" "truncate"))
+    (export "open-flags" (type $of (eq $of')))
+    (type $df' (flags "read" "write" "file-integrity-sync" "data-integrity-sync" "requested-write-sync" "mutate-directory"))
+    (export "descriptor-flags" (type $df (eq $df')))
+    (type $ec' (enum {" ".join(f'"{name}"' for name in _ERROR_CODES)}))
+    (export "error-code" (type $ec (eq $ec')))
+    (type $borrow (borrow $d))
+    (type $own (own $d))
+    (type $res (result $own (error $ec)))
+    (export "[method]descriptor.open-at"
+      (func (param "self" $borrow) (param "path-flags" $pf) (param "path" string) (param "open-flags" $of)
+            (param "flags" $df) (result $res)))))
+  (import "wasi:filesystem/types@0.2.0" (instance $types (type $types)))
+  (alias export $types "descriptor" (type $descriptor))
+  (type $preopens (instance
+    (alias outer $root $descriptor (type $d))
+    (type $own (own $d))
+    (type $entry (tuple $own string))
+    (type $entries (list $entry))
+    (export "get-directories" (func (result $entries)))))
+  (import "wasi:filesystem/preopens@0.2.0" (instance $pre (type $preopens)))
+  (core module $libc
+    (memory (export "memory") 1)
+    (global $next (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $p i32)
+      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
+      (global.set $next (i32.add (local.get $p) (local.get 3)))
+      (local.get $p)))
+  (core instance $libc (instantiate $libc))
+  (alias export $pre "get-directories" (func $get-dirs))
+  (alias export $types "[method]descriptor.open-at" (func $open-at))
+  (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core func $open-at (canon lower (func $open-at) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core module $m
+    (import "libc" "memory" (memory 1))
+    (import "pre" "get-directories" (func $get-dirs (param i32)))
+    (import "types" "open-at" (func $open-at (param i32 i32 i32 i32 i32 i32 i32)))
+    (data (i32.const 300) "written.txt")
+    (func (export "init")
+      (call $get-dirs (i32.const 16))
+      ;; open-at(first granted dir, no path flags, "written.txt", create, write) -> result at 64
+      (call $open-at (i32.load (i32.load (i32.const 16))) (i32.const 0) (i32.const 300) (i32.const 11)
+        (i32.const 1) (i32.const 2) (i32.const 64))
+      (i32.store (i32.const 200)
+        (i32.add (i32.mul (i32.load8_u (i32.const 64)) (i32.const 1000))
+          (select (i32.load8_u (i32.const 68)) (i32.const 0) (i32.load8_u (i32.const 64))))))
+    (func (export "result") (result i32) (i32.load (i32.const 200))))
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "pre" (instance (export "get-directories" (func $get-dirs))))
+    (with "types" (instance (export "open-at" (func $open-at))))))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "result") (result u32) (canon lift (core func $i "result"))))
+"""
+)
+
+
+def test_the_guest_cannot_write_in_a_granted_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
+    granted = tmp_path / "granted"
+    granted.mkdir()
+    (granted / "kept.txt").write_text("data")
+    output = snapshot(WRITES_IN_GRANTED_DIR, wasi=WasiOptions(dirs=((granted, "/data"),)))
+    assert _listing(granted) == ["kept.txt"]
+    result = Running(output, wasi=False).call("result")
+    assert result // 1000 == 1, result  # open-at failed
+    assert _ERROR_CODES[result % 1000] in {"read-only", "not-permitted", "access"}
