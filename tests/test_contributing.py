@@ -56,3 +56,31 @@ def test_the_scores_table_names_real_modules() -> None:
     assert rows, "the page has no scores table"
     for name in rows:
         assert (REPO / "hatch_component_init" / name).is_file(), name
+
+
+def _quick_tests(path: Path) -> set[str]:
+    """The test functions of ``path`` that are not marked slow (by decorator or module ``pytestmark``)."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    module_slow = any(
+        isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "pytestmark" for t in node.targets)
+        and "slow" in ast.unparse(node.value)
+        for node in tree.body
+    )  # fmt: skip
+    if module_slow:
+        return set()
+    return {
+        node.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.FunctionDef) and node.name.startswith("test_")
+        and not any("slow" in ast.unparse(d) for d in node.decorator_list)
+    }  # fmt: skip
+
+
+def test_each_guarantee_names_quick_tests_that_exist() -> None:
+    section = PAGE.read_text().split("## Where each guarantee is checked by the quick suite", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(test_\w+\.py)::(test_\w+)`", section)
+    assert len(named) >= 30
+    for file, test in named:
+        assert test in _quick_tests(REPO / "tests" / file), f"{file}::{test} is not a quick test"
