@@ -114,24 +114,23 @@ def load_or_compile(
 def _store(cache: CompiledCache, key: str, component: cm.Component) -> None:
     try:
         artifact = component.serialize()
-        cache.put(f"{key}-{hashlib.sha256(artifact).hexdigest()}", artifact)
+        cache.put(key, artifact)  # named with its checksum by FileCache, checked by FileCache.get
     except (OSError, wasmtime.WasmtimeError):
         pass  # a cache that cannot be written only means compiling next time too
 
 
 def _load(cache: CompiledCache, key: str, deserialize: Callable[[Path], cm.Component]) -> cm.Component | None:
-    path = cache.find(key)
+    # get() returns only an entry whose bytes match its checksum (a damaged one is removed there).
+    path = cache.get(key)
     if path is None:
         return None
     try:
-        intact = hashlib.sha256(path.read_bytes()).hexdigest() == path.name[len(key) + 1 : -len(cache.SUFFIX)]
-        if intact:
-            return deserialize(path)
+        return deserialize(path)
     except OSError:
         return None  # removed meanwhile by another run's pruning
     except wasmtime.WasmtimeError:
         pass  # compiled for an engine configured otherwise
-    # Damaged or unusable: make way for the entry the compile that follows writes.
+    # Unusable: make way for the entry the compile that follows writes.
     with contextlib.suppress(OSError):
         path.unlink()
     return None

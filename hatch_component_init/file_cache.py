@@ -8,17 +8,22 @@ components (hatch/cache.py), each kind in its own subdirectory.
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Callable
 
 from .fileio import PendingWrite, atomic_copy
 
-__all__ = ["CACHE_DIR_ENV", "FileCache", "default_cache_dir", "prune_least_recently_used"]
+__all__ = ["CACHE_DIR_ENV", "FileCache", "damaged_entry_warning", "default_cache_dir", "prune_least_recently_used"]
 
 #: Environment variable that moves the cache (tests, CI caches, read-only homes).
 CACHE_DIR_ENV = "HATCH_COMPONENT_INIT_CACHE_DIR"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_CHUNK = 1 << 20
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +37,15 @@ def default_cache_dir() -> Path:
 
 
 class FileCache:
-    """Files stored as ``<dir>/<kind>/<key><suffix>``, the least recently used ones pruned."""
+    """Files stored as ``<dir>/<kind>/<key>-<sha256 of the content><suffix>``, the least recently used ones pruned.
+
+    Every entry vouches for itself: a lookup checks the bytes against the
+    checksum in the name, because a damaged entry would otherwise be shipped
+    (a snapshot in a wheel) or break every later build with an error that never
+    mentions the cache. A damaged entry is removed and the lookup is a miss, so
+    the step runs again; :attr:`damaged` lists what was removed, for the caller
+    to tell the user.
+    """
 
     #: Components and snapshots of real apps are 20-60 MB each; a few versions per project is plenty.
     DEFAULT_MAX_ENTRIES = 16
@@ -42,30 +55,47 @@ class FileCache:
     def __init__(self, directory: Path, max_entries: int | None = None) -> None:
         self.directory = Path(directory)
         self.max_entries = self.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
+        #: Entries that lookups found damaged and removed, oldest first.
+        self.damaged: list[Path] = []
 
     @property
     def entries(self) -> Path:
         return self.directory / self.KIND
 
-    def path_for(self, key: str) -> Path:
-        return self.entries / f"{key}{self.SUFFIX}"
+    def path_for(self, key: str, digest: str) -> Path:
+        """Where the entry of ``key`` whose content has SHA-256 ``digest`` (hex) is stored."""
+        return self.entries / f"{key}-{digest}{self.SUFFIX}"
 
     def get(self, key: str) -> Path | None:
-        path = self.path_for(key)
+        """The intact entry of ``key``, if there is one; damaged ones are removed (and listed in :attr:`damaged`)."""
         try:
-            # Touching marks the entry as recently used for pruning.
-            os.utime(path)
+            found = sorted(self.entries.glob(f"{glob.escape(key)}-*{self.SUFFIX}"))
         except OSError:
             return None
-        return path
+        for path in found:
+            if self._intact(path, key):
+                # Touching marks the entry as recently used for pruning. A read-only cache (a shared
+                # CI cache mounted read-only) cannot be touched, and its entries are still good.
+                with contextlib.suppress(OSError):
+                    os.utime(path)
+                return path
+        return None
 
-    def find(self, key: str) -> Path | None:
-        """The entry stored as ``<key>-<anything>`` (e.g. its checksum), if there is one."""
+    def _intact(self, path: Path, key: str) -> bool:
+        digest = path.name[len(key) + 1 : -len(self.SUFFIX)]
+        if not _SHA256.fullmatch(digest):
+            return False  # another key's entry that only starts like this one (or not ours)
         try:
-            found = sorted(self.entries.glob(f"{key}-*{self.SUFFIX}"))
+            # The size first: an empty (or truncated to nothing) entry needs no hashing to be refused.
+            intact = path.stat().st_size > 0 and _file_sha256(path) == digest
         except OSError:
-            return None
-        return self.get(found[0].name[: -len(self.SUFFIX)]) if found else None
+            return False  # removed meanwhile by another build's pruning
+        if not intact:
+            # Another build may be removing it too; either way the lookup is a miss.
+            with contextlib.suppress(OSError):
+                path.unlink()
+            self.damaged.append(path)
+        return intact
 
     def put(self, key: str, data: bytes) -> Path:
         """Store ``data`` under ``key`` atomically: a concurrent reader sees all of it or nothing."""
@@ -73,7 +103,7 @@ class FileCache:
 
     def start_put(self, key: str, data: bytes) -> PendingWrite:
         """Begin :meth:`put` (the data is written on a thread); :meth:`finish_put` or ``discard()`` it."""
-        path = self.path_for(key)
+        path = self.path_for(key, hashlib.sha256(data).hexdigest())
         path.parent.mkdir(parents=True, exist_ok=True)
         return PendingWrite(path, data)
 
@@ -85,7 +115,8 @@ class FileCache:
 
     def put_file(self, key: str, source: Path) -> Path:
         """Store a copy of the file ``source`` under ``key``, atomically."""
-        path = self.path_for(key)
+        # Hashed before copying: if ``source`` changes meanwhile, the entry fails its check and is made again.
+        path = self.path_for(key, _file_sha256(source))
         atomic_copy(source, path)
         self.prune(keep=path)
         return path
@@ -96,6 +127,22 @@ class FileCache:
         except OSError:
             return
         prune_least_recently_used(entries, self.max_entries - 1, _unlink)
+
+
+def damaged_entry_warning(kind: str, path: Path) -> str:
+    """What to tell the user about an entry :meth:`FileCache.get` found damaged and removed (``kind``: its KIND)."""
+    return (
+        f"Removed a damaged entry of the {kind} cache, `{path}` (its bytes no longer match the SHA-256 "
+        "in its name); it is made again"
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _unlink(path: Path) -> None:

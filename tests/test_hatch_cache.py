@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -113,8 +114,8 @@ class TestStore:
         path = cache.put("k", b"data")
         assert cache.get("k") == path
         assert path.read_bytes() == b"data"
-        # Nothing but the entry: atomic writes leave no temp files behind.
-        assert [p.name for p in (tmp_path / "snapshots").iterdir()] == ["k.wasm"]
+        # Nothing but the entry, named with its checksum: atomic writes leave no temp files behind.
+        assert [p.name for p in (tmp_path / "snapshots").iterdir()] == [f"k-{hashlib.sha256(b'data').hexdigest()}.wasm"]
 
     def test_prunes_least_recently_used(self, tmp_path: Path) -> None:
         cache = SnapshotCache(tmp_path, max_entries=3)
@@ -122,14 +123,16 @@ class TestStore:
             os.utime(cache.put(key, b"x"), (i, i))
         cache.get("a")  # used now: the newest
         cache.put("d", b"x")
-        assert sorted(p.stem for p in (tmp_path / "snapshots").iterdir()) == ["a", "c", "d"]
+        assert sorted(p.stem.split("-")[0] for p in (tmp_path / "snapshots").iterdir()) == ["a", "c", "d"]
 
     @pytest.mark.parametrize("kind", [SnapshotCache, ComponentCache, PrecompiledCache])
     def test_keeps_16_entries_by_default(self, tmp_path: Path, kind: type[FileCache]) -> None:
         cache = kind(tmp_path)
         for i in range(17):
             os.utime(cache.put(f"k{i:02}", b"x"), (i, i))
-        assert sorted(p.name for p in cache.entries.iterdir()) == [cache.path_for(f"k{i:02}").name for i in range(1, 17)]
+        digest = hashlib.sha256(b"x").hexdigest()
+        expected = [cache.path_for(f"k{i:02}", digest).name for i in range(1, 17)]
+        assert sorted(p.name for p in cache.entries.iterdir()) == expected
 
     def test_keeps_16_requirements_folders(self, tmp_path: Path) -> None:
         from hatch_component_init.hatch.requirements import _prune
@@ -196,14 +199,14 @@ def test_hit_of_18_mb_component_skips_the_engine(tmp_path: Path, monkeypatch: py
         return ComponentInitBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel")
 
     key = snapshot_key(component, new_hook().init_options)
-    SnapshotCache(tmp_path / "cache").put(key, b"snapshot")
+    entry = SnapshotCache(tmp_path / "cache").put(key, b"snapshot")
 
     def hit() -> float:
         build_data: dict[str, object] = {"force_include": {}, "build_hooks": ("component-init",), "artifacts": []}
         started = time.perf_counter()
         new_hook().initialize("standard", build_data)
         elapsed = time.perf_counter() - started
-        assert build_data["force_include"] == {str(SnapshotCache(tmp_path / "cache").path_for(key)): "pkg/app.wasm"}
+        assert build_data["force_include"] == {str(entry): "pkg/app.wasm"}
         return elapsed
 
     best = min(hit() for _ in range(3))

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
+from hatch_component_init.file_cache import damaged_entry_warning
 from hatch_component_init.fileio import PendingWrite
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
@@ -411,6 +412,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             key = snapshot_key(component, self.init_options, self._host_key(host_module))
             hit = cache.get(key)
             self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
+            for damaged in cache.damaged:
+                self.app.display_warning(damaged_entry_warning(cache.KIND, damaged))
             if hit is not None:
                 self.app.display_success(
                     f"Pre-initialized `{self.config_component}` -> `{self.config_destination}` "

@@ -27,6 +27,7 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 from hatch_component_init.errors import BuildStepError
+from hatch_component_init.file_cache import damaged_entry_warning
 from hatch_component_init.fileio import atomic_copy
 
 from .cache import ComponentCache, default_cache_dir
@@ -168,6 +169,8 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             key = self.cache_key(requirements_key, cache_dir)
             self.app.display_debug(f"componentize-py cache key {key} in {cache.directory}")
             hit = cache.get(key)
+            for damaged in cache.damaged:
+                self.app.display_warning(damaged_entry_warning(cache.KIND, damaged))
             if hit is not None:
                 self._copy_to_output(hit)
                 self.app.display_success(

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
+from hatch_component_init.file_cache import damaged_entry_warning
 
 from .cache import wasmtime_version
 from .loader_template import host_platform
@@ -51,7 +52,10 @@ _CHUNK = 1 << 20
 class ArtifactCache(Protocol):
     """Where `.cwasm` files are kept between builds (hatch/cache.py's `PrecompiledCache`)."""
 
-    def find(self, key: str) -> Path | None: ...
+    KIND: str
+    damaged: list[Path]
+
+    def get(self, key: str) -> Path | None: ...
 
     def put(self, key: str, data: bytes) -> Path: ...
 
@@ -151,14 +155,15 @@ def precompile(
     assert found is not None
     version = wasmtime_version()
     key = precompile_key(_file_sha256(component), target, version)
-    path = _intact_entry(cache, key) if cache is not None else None
+    # Wasmtime does not check the machine code it loads: get() returns only an entry whose bytes
+    # match the checksum in its name (FileCache), so a damaged one is compiled again, not shipped.
+    path = cache.get(key) if cache is not None else None
     from_cache = path is not None
     if path is None:
         data = compile_component(component.read_bytes(), target)
         if cache is not None:
             try:
-                # Named with its checksum: Wasmtime does not check the machine code it loads.
-                path = cache.put(f"{key}-{hashlib.sha256(data).hexdigest()}", data)
+                path = cache.put(key, data)
             except OSError as e:
                 on_cache_error(e)
         if path is None:
@@ -172,24 +177,6 @@ def precompile(
         wasmtime_version=version,
         from_cache=from_cache,
     )
-
-
-def _intact_entry(cache: ArtifactCache, key: str) -> Path | None:
-    """The cached `.cwasm` of ``key`` if its bytes still match the checksum in its name; a damaged one is removed.
-
-    The wheel records the checksum of what it ships, so a damaged entry would be
-    shipped as if intact and its machine code run by every install.
-    """
-    path = cache.find(key)
-    if path is None:
-        return None
-    try:
-        if _file_sha256(path) == path.name[len(key) + 1 : -len(PRECOMPILED_SUFFIX)]:
-            return path
-        path.unlink()
-    except OSError:
-        pass  # removed meanwhile by another build's pruning
-    return None
 
 
 # -- what the wheel says about itself ----------------------------------------------------------
@@ -310,6 +297,8 @@ def ship_precompiled(
 
     wheel_path = precompiled_destination(destination)
     artifact = precompile(shipped, cache, stage, on_cache_error=cache_error)
+    for damaged in cache.damaged if cache is not None else ():
+        warn(damaged_entry_warning(cache.KIND, damaged))
     build_data["force_include"][str(artifact.path)] = wheel_path
     # Machine code for one platform: the wheel must not claim `none-any`.
     build_data["tag"] = wheel_tag()

@@ -1,0 +1,132 @@
+"""Every cache entry vouches for itself: a damaged one is a miss (removed, reported), a read-only cache still hits.
+
+The hooks' caches (snapshots/, components/, precompiled/) share FileCache; a damaged
+entry used to be served as it was: shipped in the wheel, or breaking every later build
+with an error that never mentions the cache.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_member
+from test_engine_shapes import GLOBALS
+
+from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
+
+KINDS = [SnapshotCache, ComponentCache, PrecompiledCache]
+#: Big enough that "the middle" and "truncated" are well inside it.
+DATA = bytes(range(256)) * 64
+
+
+def flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+DAMAGES: list[Callable[[Path], None]] = [flip_middle, truncate, empty]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_entry_is_a_removed_and_reported_miss(
+    tmp_path: Path, kind: type[FileCache], damage: Callable[[Path], None]
+) -> None:
+    cache = kind(tmp_path)
+    entry = cache.put("k", DATA)
+    assert entry.name == f"k-{hashlib.sha256(DATA).hexdigest()}{kind.SUFFIX}"
+    damage(entry)
+    assert cache.get("k") is None
+    assert not entry.exists()
+    assert cache.damaged == [entry]
+    # The step runs again and puts a fresh entry, which is then a hit.
+    again = cache.put("k", DATA)
+    assert cache.get("k") == again
+    assert again.read_bytes() == DATA
+    assert cache.damaged == [entry]  # reported once, not again on the good entry
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_empty_entry_is_a_miss_even_when_its_name_matches(tmp_path: Path, kind: type[FileCache]) -> None:
+    # No snapshot, component or .cwasm is ever empty: an empty file named with the empty file's
+    # checksum (what a put of nothing leaves) must not be shipped as a 0-byte component.
+    cache = kind(tmp_path)
+    entry = cache.put("k", b"")
+    assert cache.get("k") is None
+    assert not entry.exists()
+    assert cache.damaged == [entry]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_put_file_entries_are_checked_too(tmp_path: Path, kind: type[FileCache]) -> None:
+    source = tmp_path / "out.wasm"
+    source.write_bytes(DATA)
+    cache = kind(tmp_path / "cache")
+    entry = cache.put_file("k", source)
+    assert cache.get("k") == entry
+    flip_middle(entry)
+    assert cache.get("k") is None
+    assert cache.damaged == [entry]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("error", [PermissionError(errno.EACCES, "Permission denied"), OSError(errno.EROFS, "Read-only file system")])
+def test_a_read_only_cache_still_hits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[FileCache], error: OSError
+) -> None:
+    cache = kind(tmp_path)
+    entry = cache.put("k", DATA)
+    # Tests run as root, whom chmod does not stop: a read-only mount is what refuses the touch.
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(os, "utime", refuse)
+    assert kind(tmp_path).get("k") == entry
+    assert entry.read_bytes() == DATA
+
+
+def test_another_keys_entry_is_not_taken_for_this_one(tmp_path: Path) -> None:
+    # "k" is a prefix of "k-x"'s entries; only a 64-hex-digit checksum after "k-" belongs to "k".
+    cache = SnapshotCache(tmp_path)
+    other = cache.put("k-x", DATA)
+    assert cache.get("k") is None
+    assert other.exists() and cache.damaged == []
+
+
+HOOK = f'[tool.hatch.build.hooks.component-init]\ncomponent = "{RAW_COMPONENT}"\ndestination = "greeter_pkg/app.wasm"\n'
+
+
+def test_the_hook_rebuilds_a_damaged_snapshot_and_says_so(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path / "p", HOOK, raw_component=GLOBALS)
+    first = wheel_member(build_in_process(project), "greeter_pkg/app.wasm")
+    (entry,) = (snapshot_cache_dir / "snapshots").iterdir()
+    assert entry.read_bytes() == first
+    capsys.readouterr()
+    flip_middle(entry)
+    for wheel in (project / "dist").glob("*.whl"):
+        wheel.unlink()
+    second = wheel_member(build_in_process(project), "greeter_pkg/app.wasm")
+    log = capsys.readouterr().err
+    assert second == first
+    warnings = [line for line in log.splitlines() if "damaged" in line]
+    assert len(warnings) == 1, log
+    assert str(entry) in warnings[0] and "snapshots" in warnings[0]
+    # The run happened again (not "from the cache") and left a fresh, intact entry in its place.
+    assert "from the cache" not in log
+    assert entry.read_bytes() == first
