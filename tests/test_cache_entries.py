@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -130,3 +131,58 @@ def test_the_hook_rebuilds_a_damaged_snapshot_and_says_so(
     # The run happened again (not "from the cache") and left a fresh, intact entry in its place.
     assert "from the cache" not in log
     assert entry.read_bytes() == first
+
+
+def test_the_hook_recompiles_a_damaged_precompiled_entry_and_says_so(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
+    first = wheel_member(build_in_process(project), "greeter_pkg/app.cwasm")
+    (entry,) = (snapshot_cache_dir / "precompiled").iterdir()
+    capsys.readouterr()
+    truncate(entry)
+    for wheel in (project / "dist").glob("*.whl"):
+        wheel.unlink()
+    second = wheel_member(build_in_process(project), "greeter_pkg/app.cwasm")
+    log = capsys.readouterr().err
+    assert second == first
+    warnings = [line for line in log.splitlines() if "damaged" in line]
+    assert len(warnings) == 1, log
+    assert str(entry) in warnings[0] and "precompiled" in warnings[0]
+
+
+def test_the_componentize_hook_runs_again_over_a_damaged_entry_and_says_so(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hatch_support import COMPONENTIZE_HOOK
+
+    from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+    # A stand-in for componentize-py (as in test_hatch_componentize_cache.py): a real process that
+    # logs its runs and writes an output that differs every run.
+    runs = tmp_path / "runs.txt"
+    runs.write_text("")
+
+    def stand_in(_hook: ComponentizePyBuildHook, output: Path) -> list[str]:
+        script = (
+            "import sys, os; open(sys.argv[2], 'a').write('run\\n'); "
+            "open(sys.argv[1], 'wb').write(b'\\0asm component ' + os.urandom(8))"
+        )
+        return [sys.executable, "-c", script, str(output), str(runs)]
+
+    monkeypatch.setattr(ComponentizePyBuildHook, "command", stand_in)
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    (entry,) = (snapshot_cache_dir / "components").iterdir()
+    capsys.readouterr()
+    flip_middle(entry)
+    (project / RAW_COMPONENT).unlink()
+    build_in_process(project)
+    log = capsys.readouterr().err
+    # The damaged output was not copied: componentize-py ran again, and its new output was cached.
+    assert len(runs.read_text().splitlines()) == 2
+    (fresh,) = (snapshot_cache_dir / "components").iterdir()
+    assert fresh.read_bytes() == (project / RAW_COMPONENT).read_bytes()
+    warnings = [line for line in log.splitlines() if "damaged" in line]
+    assert len(warnings) == 1, log
+    assert str(entry) in warnings[0] and "components" in warnings[0]
