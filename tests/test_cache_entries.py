@@ -85,7 +85,9 @@ def test_put_file_entries_are_checked_too(tmp_path: Path, kind: type[FileCache])
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("error", [PermissionError(errno.EACCES, "Permission denied"), OSError(errno.EROFS, "Read-only file system")])
+@pytest.mark.parametrize(
+    "error", [PermissionError(errno.EACCES, "Permission denied"), OSError(errno.EROFS, "Read-only file system")]
+)
 def test_a_read_only_cache_still_hits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: type[FileCache], error: OSError
 ) -> None:
