@@ -87,7 +87,7 @@ class FileCache:
             return False  # another key's entry that only starts like this one (or not ours)
         try:
             # The size first: an empty (or truncated to nothing) entry needs no hashing to be refused.
-            intact = path.stat().st_size > 0 and _file_sha256(path) == digest
+            intact = path.stat().st_size > 0 and file_digest(path) == digest
         except OSError:
             return False  # removed meanwhile by another build's pruning
         if not intact:
@@ -116,7 +116,7 @@ class FileCache:
     def put_file(self, key: str, source: Path) -> Path:
         """Store a copy of the file ``source`` under ``key``, atomically."""
         # Hashed before copying: if ``source`` changes meanwhile, the entry fails its check and is made again.
-        path = self.path_for(key, _file_sha256(source))
+        path = self.path_for(key, file_digest(source))
         atomic_copy(source, path)
         self.prune(keep=path)
         return path
@@ -137,7 +137,8 @@ def damaged_entry_warning(kind: str, path: Path) -> str:
     )
 
 
-def _file_sha256(path: Path) -> str:
+def file_digest(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in chunks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(_CHUNK):

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from hatch_component_init.__about__ import __version__
-from hatch_component_init.file_cache import CACHE_DIR_ENV, FileCache, default_cache_dir, prune_least_recently_used
+from hatch_component_init.file_cache import (
+    CACHE_DIR_ENV,
+    FileCache,
+    default_cache_dir,
+    file_digest,
+    prune_least_recently_used,
+)
 from hatch_component_init.versions import wasmtime_version
 
 if TYPE_CHECKING:
@@ -41,15 +47,6 @@ __all__ = [
 
 #: Bump when the meaning of a key changes, so old entries are never mistaken for new ones.
 _KEY_FORMAT = 1
-_CHUNK = 1 << 20
-
-
-def file_digest(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def tree_digest(root: Path, skip: Callable[[str, bool], bool] | None = None, *, with_dirs: bool = True) -> str:

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
-from hatch_component_init.file_cache import damaged_entry_warning
+from hatch_component_init.file_cache import damaged_entry_warning, file_digest
 
 from .cache import wasmtime_version
 from .loader_template import host_platform
@@ -46,7 +46,6 @@ __all__ = [
 PRECOMPILED_SUFFIX = ".cwasm"
 #: Bump when what goes into a `.cwasm` changes for the same inputs (e.g. engine settings).
 _KEY_FORMAT = 1
-_CHUNK = 1 << 20
 
 
 class ArtifactCache(Protocol):
@@ -104,14 +103,6 @@ def _linux_libc() -> str:
     return "musl" if "musl" in name else "gnu"
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def precompile_key(component_sha256: str, target: str, wasmtime: str) -> str:
     """Cache key of the `.cwasm` of a component: its bytes, the target and the compiling wasmtime."""
     header = {
@@ -154,7 +145,7 @@ def precompile(
     found = host_platform()
     assert found is not None
     version = wasmtime_version()
-    key = precompile_key(_file_sha256(component), target, version)
+    key = precompile_key(file_digest(component), target, version)
     # Wasmtime does not check the machine code it loads: get() returns only an entry whose bytes
     # match the checksum in its name (FileCache), so a damaged one is compiled again, not shipped.
     path = cache.get(key) if cache is not None else None
@@ -170,7 +161,7 @@ def precompile(
             path = stage(data)
     return Precompiled(
         path=path,
-        sha256=_file_sha256(path),
+        sha256=file_digest(path),
         size=path.stat().st_size,
         target=target,
         platform=found,
