@@ -72,3 +72,72 @@ def test_other_failures(
     assert failure.error is raised
     assert failure.message == message
     assert "Traceback" not in failure.output
+
+
+class _RecordingApp:
+    """An app whose `abort` records and returns (as a test harness or another host might)."""
+
+    verbosity = 0
+
+    def __init__(self) -> None:
+        self.aborted: list[str] = []
+
+    def display_error(self, message: str) -> None:  # pragma: no cover - verbosity 0
+        raise AssertionError(message)
+
+    def abort(self, message: str) -> None:
+        self.aborted.append(message)
+
+
+def test_an_entry_point_already_reporting_is_not_wrapped_again() -> None:
+    from hatch_component_init.hatch.edge import ReportsErrors, reported
+
+    def initialize(self: Any, version: str, build_data: dict[str, Any]) -> None:
+        raise OptionValueError("Option `x` for build hook `probe` is wrong")
+
+    already = reported(initialize)
+
+    class Hook(ReportsErrors):
+        PLUGIN_NAME = "probe"
+        initialize = already
+
+        def __init__(self) -> None:
+            self.app = _RecordingApp()
+
+    assert Hook.__dict__["initialize"] is already
+    hook = Hook()
+    with pytest.raises(OptionValueError):  # abort returned, so the error goes on, reported once
+        hook.initialize("standard", {})
+    assert hook.app.aborted == ["Option `x` for build hook `probe` is wrong"]
+
+
+def test_every_entry_point_a_hook_defines_reports_and_others_are_left_alone() -> None:
+    from hatch_component_init.hatch.edge import ENTRY_POINTS, ReportsErrors
+
+    class Hook(ReportsErrors):
+        PLUGIN_NAME = "probe"
+
+        def __init__(self) -> None:
+            self.app = _RecordingApp()
+
+        def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+            raise KeyError("x")
+
+        def finalize(self, version: str, build_data: dict[str, Any], artifact: str) -> None:
+            raise KeyError("y")
+
+        def helper(self) -> None:
+            raise KeyError("z")
+
+    assert ENTRY_POINTS == ("dependencies", "initialize", "finalize", "clean")
+    hook = Hook()
+    for call in (lambda: hook.initialize("standard", {}), lambda: hook.finalize("standard", {}, "a.whl")):
+        with pytest.raises(KeyError):
+            call()
+    assert [m.split(":")[0] for m in hook.app.aborted] == ["Build hook `probe` failed with an unexpected KeyError"] * 2
+    with pytest.raises(KeyError):
+        hook.helper()
+    assert len(hook.app.aborted) == 2
+    assert getattr(Hook.initialize, "reports_errors", False) and not hasattr(Hook.helper, "reports_errors")
+    # The wrapper keeps the method's name and signature for hatchling's and the debugger's eyes.
+    assert Hook.initialize.__name__ == "initialize" and Hook.initialize.__wrapped__.__qualname__.endswith("Hook.initialize")
