@@ -30,7 +30,7 @@ from hatch_component_init.options import InitOptions
 from hatch_component_init.readback import _refuse_open_descriptors
 from hatch_component_init.snapshot import segment_head
 from hatch_component_init.wasm.reader import Reader
-from wat_support import Running, engine, snapshot, wat
+from wat_support import BUMP_ALLOCATOR, Running, engine, snapshot, wat
 
 #: A component big enough that the middle of its compiled form is machine code, which Wasmtime
 #: maps without checking (a damaged header it would refuse by itself).
@@ -379,15 +379,7 @@ WRITES_IN_GRANTED_DIR = wat(
     (type $entries (list $entry))
     (export "get-directories" (func (result $entries)))))
   (import "wasi:filesystem/preopens@0.2.0" (instance $pre (type $preopens)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (i32.and (i32.add (global.get $next) (i32.const 7)) (i32.const -8)))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (local.get $p)))
-  (core instance $libc (instantiate $libc))
+  {BUMP_ALLOCATOR}
   (alias export $pre "get-directories" (func $get-dirs))
   (alias export $types "[method]descriptor.open-at" (func $open-at))
   (core func $get-dirs (canon lower (func $get-dirs) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
