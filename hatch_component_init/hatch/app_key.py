@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from hatch_component_init.__about__ import __version__
+from hatch_component_init.fileio import in_progress_owner
 
 from .cache import file_digest, path_digest
 
@@ -57,11 +58,23 @@ _ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
 _INSTALLER_FILES = frozenset({"INSTALLER", "REQUESTED", "RECORD", "direct_url.json"})
 
 
+def written_by_a_build(name: str) -> bool:
+    """Our own temp and partial files (fileio.py names them): a build's, or a killed build's, never the app's.
+
+    A componentize-py output being written next to ``output`` (by this build or
+    another in the same folder) would otherwise change the key, and make the
+    "sources changed during the build" check fail.
+    """
+    return in_progress_owner(name) is not None
+
+
 def make_skip(excluded: Iterable[Path]) -> Callable[[str, bool], bool]:
     """What :func:`tree_digest` leaves out: ``excluded`` paths, VCS, environments, caches."""
     excluded_paths = {os.path.realpath(path) for path in excluded}
 
     def skip(path: str, is_dir: bool) -> bool:
+        if written_by_a_build(os.path.basename(path)):
+            return True
         if is_dir:
             if os.path.basename(path) in SKIPPED_DIR_NAMES:
                 return True

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 import time
 from functools import cached_property
 from collections.abc import Mapping
@@ -33,7 +31,8 @@ from typing import Any, Callable
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-from hatch_component_init.file_cache import damaged_entry_warning
+from hatch_component_init.debris import staging_dir, sweep, sweep_cache, sweep_staging
+from hatch_component_init.file_cache import StagedCache, cache_warnings, place
 from hatch_component_init.fileio import PendingWrite
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
@@ -43,7 +42,7 @@ from .edge import ReportsErrors
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
-from .tree import editable_target, ledger_path, write_in_tree
+from .tree import damaged_record_warning, editable_target, ledger_path, read_ledger, write_in_tree
 
 __all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook"]
 
@@ -259,6 +258,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         if self.target_name == "sdist":
             self._prepare_sdist(build_data)
             return
+        self._sweep_debris()
 
         if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
             if self.config_init_func is not None:
@@ -285,6 +285,12 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             if self.config_loader:
                 self._ship_loader(build_data, precompiled)
 
+    def _sweep_debris(self) -> None:
+        """Remove what killed builds left: in the caches, the staging dirs, and next to the in-tree snapshot."""
+        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([self.editable_path.parent])]
+        for path in removed:
+            self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
+
     def _precompiles(self) -> bool:
         if self.config_precompile and _disabled(PRECOMPILE_ENV):
             self.app.display_warning(
@@ -302,7 +308,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             destination=self.config_destination,
             dependencies=self.metadata.core.dependencies,
             hook_name=self.PLUGIN_NAME,
-            cache=PrecompiledCache(default_cache_dir()) if self.config_cache else None,
+            # Staged: the wheel is assembled after this hook, and another build may prune the cache meanwhile.
+            cache=StagedCache(PrecompiledCache(default_cache_dir()), self._staging_path) if self.config_cache else None,
             stage=self._stage,
             build_data=build_data,
             report=self.app.display_success,
@@ -378,9 +385,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
     def _remove_from_tree(self, target: Path) -> None:
         # Only a file an editable build wrote, and only while it is unchanged since.
         ledger = ledger_path(target)
-        try:
-            recorded = json.loads(ledger.read_text())["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
+        damaged: list[Path] = []
+        recorded = (read_ledger(target, damaged) or {}).get("sha256")
+        for path in damaged:
+            self.app.display_warning(damaged_record_warning(path, self._relative(target)))
+        if recorded is None:
             return
         try:
             if hashlib.sha256(target.read_bytes()).hexdigest() == recorded:
@@ -410,10 +419,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         host_module = self.host_module()
         if cache is not None:
             key = snapshot_key(component, self.init_options, self._host_key(host_module))
-            hit = cache.get(key)
+            # Staged: the wheel is assembled after this hook, and another build may prune the cache meanwhile.
+            hit = cache.get(key, stage=self._staging_path())
             self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
-            for damaged in cache.damaged:
-                self.app.display_warning(damaged_entry_warning(cache.KIND, damaged))
+            for line in cache_warnings(cache):
+                self.app.display_warning(line)
             if hit is not None:
                 self.app.display_success(
                     f"Pre-initialized `{self.config_component}` -> `{self.config_destination}` "
@@ -464,7 +474,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             else:
                 assert cache is not None
                 try:
-                    cache.finish_put(cached)
+                    path = self._stage_entry(cache.finish_put(cached), snapshot)
                 except OSError as e:
                     self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
                     path = self._stage(snapshot)
@@ -599,9 +609,18 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         path.write_bytes(data)
         return path
 
+    def _stage_entry(self, entry: Path, data: bytes) -> Path:
+        """A hard link to the cache's new ``entry`` that the build owns (``data`` again if it was pruned meanwhile)."""
+        path = self._staging_path()
+        try:
+            place(entry, path)
+        except OSError:
+            path.write_bytes(data)
+        return path
+
     def _staging_path(self) -> Path:
         """A path named like ``destination`` in a fresh temp dir outside the project, removed after the build."""
-        directory = Path(tempfile.mkdtemp(prefix="hatch-component-init-"))
+        directory = staging_dir()
         self._staging.append(directory)
         # finalize() does not run when the build fails: remove it at exit then.
         atexit.register(shutil.rmtree, directory, ignore_errors=True)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
-from hatch_component_init.file_cache import damaged_entry_warning, file_digest
+from hatch_component_init.file_cache import cache_warnings, file_digest
 
 from .cache import wasmtime_version
 from .loader_template import host_platform
@@ -53,6 +53,8 @@ class ArtifactCache(Protocol):
 
     KIND: str
     damaged: list[Path]
+    read_only: bool
+    directory: Path
 
     def get(self, key: str) -> Path | None: ...
 
@@ -288,8 +290,8 @@ def ship_precompiled(
 
     wheel_path = precompiled_destination(destination)
     artifact = precompile(shipped, cache, stage, on_cache_error=cache_error)
-    for damaged in cache.damaged if cache is not None else ():
-        warn(damaged_entry_warning(cache.KIND, damaged))
+    for line in cache_warnings(cache) if cache is not None else ():
+        warn(line)
     build_data["force_include"][str(artifact.path)] = wheel_path
     # Machine code for one platform: the wheel must not claim `none-any`.
     build_data["tag"] = wheel_tag()
