@@ -69,8 +69,11 @@ def _remove(path: Path) -> bool:
     return True
 
 
-def sweep(directories: Iterable[Path]) -> list[Path]:
-    """Remove our temp and partial files (and folders) in ``directories`` that are debris; what was removed."""
+def sweep(directories: Iterable[Path], of: str | None = None) -> list[Path]:
+    """Remove our temp and partial files (and folders) in ``directories`` that are debris; what was removed.
+
+    ``of``: only those of the file named so (next to a project's file, where other tools write too).
+    """
     now = time.time()
     removed = []
     for directory in directories:
@@ -79,6 +82,8 @@ def sweep(directories: Iterable[Path]) -> list[Path]:
         except OSError:
             continue
         for name in names:
+            if of is not None and not name.startswith(f".{of}."):
+                continue
             pid = in_progress_owner(name)
             path = Path(directory, name)
             if pid is not None and _is_debris(path, pid, now) and _remove(path):

@@ -287,7 +287,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _sweep_debris(self) -> None:
         """Remove what killed builds left: in the caches, the staging dirs, and next to the in-tree snapshot."""
-        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([self.editable_path.parent])]
+        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([self.editable_path.parent], of=self.editable_path.name)]
         for path in removed:
             self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
 

@@ -293,7 +293,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         """Remove what killed builds left: in the caches, the staging dirs, next to the output, the guest's bytecode."""
         from .bytecode import remove_interrupted_bytecode
 
-        removed = [*sweep_cache(cache_dir), *sweep_staging(), *sweep([self.output_path.parent])]
+        removed = [*sweep_cache(cache_dir), *sweep_staging(), *sweep([self.output_path.parent], of=self.output_path.name)]
         removed += remove_interrupted_bytecode(self._bytecode_journal(cache_dir))
         for path in removed:
             self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
