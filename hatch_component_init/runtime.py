@@ -584,7 +584,10 @@ def _wait_for_workers() -> None:
     assert _last_close is not None
     remaining = _SETTLE_SECONDS - (time.monotonic() - _last_close)
     if remaining > 0:
-        time.sleep(remaining)
+        try:
+            time.sleep(remaining)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C after the work was done (the command's output written): it only ends the wait
 
 
 class WasmtimeInvoker:
