@@ -372,3 +372,38 @@ def test_concurrent_loads_take_turns_and_rebuild_once(tmp_path: Path) -> None:
     assert answer(target.read_bytes())[0] == 11
     (project / "pause").unlink()
     assert refresh(project, target) is None
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+def test_a_damaged_record_rebuilds_the_snapshot_and_says_so(tmp_path: Path, damage: str) -> None:
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    ledger = ledger_path(target)
+    text = ledger.read_bytes()
+    # "flip": a record that still parses, with one of its digits changed.
+    digit = text.index(b'"sha256": "') + len(b'"sha256": "')
+    changed = {
+        "flip": text[:digit] + (b"0" if text[digit : digit + 1] != b"0" else b"1") + text[digit + 1 :],
+        "truncate": text[: len(text) // 2],
+        "empty": b"",
+    }[damage]
+    ledger.write_bytes(changed)
+    assert refresh(project, target) == f"rebuilt because its record in the editable cache, `{ledger}`, was damaged (removed)"
+    assert answer(target.read_bytes())[0] == 11
+    assert refresh(project, target) is None  # a fresh, intact record
+
+
+def test_clean_leaves_a_file_whose_record_is_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    ledger = ledger_path(target)
+    ledger.write_bytes(ledger.read_bytes().replace(b'"sha256": "', b'"sha256": "0', 1))
+    capsys.readouterr()
+    config = {"component": RAW_COMPONENT, "destination": DESTINATION}
+    ComponentInitBuildHook(str(project), config, None, None, str(project), "wheel").clean(["editable"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line]
+    assert len(warnings) == 1 and str(ledger) in warnings[0] and DESTINATION in warnings[0]
+    assert target.exists() and not ledger.exists()
