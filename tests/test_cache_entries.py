@@ -23,9 +23,11 @@ import pytest
 from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_member
 from test_engine_shapes import GLOBALS
 
+from hatch_component_init.compile_cache import CompiledCache, DevelopmentCache
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
 
-KINDS = [SnapshotCache, ComponentCache, PrecompiledCache]
+#: The hooks' caches, and the engine's code caches (instrumented components, editable installs' loads).
+KINDS = [SnapshotCache, ComponentCache, PrecompiledCache, CompiledCache, DevelopmentCache]
 #: Big enough that "the middle" and "truncated" are well inside it.
 DATA = bytes(range(256)) * 64
 
@@ -64,6 +66,25 @@ def test_a_damaged_entry_is_a_removed_and_reported_miss(
     assert cache.get("k") == again
     assert again.read_bytes() == DATA
     assert cache.damaged == [entry]  # reported once, not again on the good entry
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("link", [True, False], ids=["linked", "copied"])
+def test_a_staged_hit_is_checked_where_it_is_staged(
+    tmp_path: Path, kind: type[FileCache], damage: Callable[[Path], None], link: bool
+) -> None:
+    cache = kind(tmp_path / "cache")
+    entry = cache.put("k", DATA)
+    stage = tmp_path / "build" / "app.wasm"
+    stage.parent.mkdir()
+    assert cache.get("k", stage=stage, link=link) == stage
+    assert stage.read_bytes() == DATA and (stage.stat().st_ino == entry.stat().st_ino) == link
+    stage.unlink()
+    damage(entry)
+    assert cache.get("k", stage=stage, link=link) is None
+    assert cache.damaged == [entry] and not entry.exists()
+    assert os.listdir(stage.parent) == []  # no partial file, no damaged copy
 
 
 @pytest.mark.parametrize("kind", KINDS)
