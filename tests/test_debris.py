@@ -63,7 +63,7 @@ def dead_pid() -> int:
     return proc.pid
 
 
-def wait_for(pattern: str, directory: Path, proc: subprocess.Popen[str]) -> Path:
+def poll_for(pattern: str, directory: Path, proc: subprocess.Popen[str]) -> Path | None:
     """The first file in ``directory`` whose name matches ``pattern``, polled for while ``proc`` runs."""
     rx = re.compile(pattern)
     while proc.poll() is None:
@@ -74,7 +74,14 @@ def wait_for(pattern: str, directory: Path, proc: subprocess.Popen[str]) -> Path
         for name in names:
             if rx.fullmatch(name):
                 return directory / name
-    raise AssertionError(f"`{pattern}` never appeared in {directory}: {proc.communicate()}")
+    return None
+
+
+def wait_for(pattern: str, directory: Path, proc: subprocess.Popen[str]) -> Path:
+    found = poll_for(pattern, directory, proc)
+    if found is None:
+        raise AssertionError(f"`{pattern}` never appeared in {directory}: {proc.communicate()}")
+    return found
 
 
 # -- the sweep itself ---------------------------------------------------------------------------
@@ -145,13 +152,19 @@ def test_a_build_killed_while_it_writes_the_snapshot_leaves_nothing_after_the_ne
     temp = tmp_path / "tmp"
     temp.mkdir()
     env = {**os.environ, "TMPDIR": str(temp)}
-    proc = subprocess.Popen([sys.executable, "-c", BUILD, str(TESTS), str(project)], env=env, text=True)
-    try:
-        wait_for(rf"\..*\.wasm\.{proc.pid}\.\w+\.tmp", snapshot_cache_dir / "snapshots", proc)
-        proc.kill()  # SIGKILL: nothing of the build runs any more
-    finally:
-        proc.kill()
-        proc.wait()
+    for _ in range(3):  # the temp file lives while the snapshot is written and checked; a busy machine may miss it
+        shutil.rmtree(snapshot_cache_dir, ignore_errors=True)
+        proc = subprocess.Popen([sys.executable, "-c", BUILD, str(TESTS), str(project)], env=env, text=True)
+        try:
+            found = poll_for(rf"\..*\.wasm\.{proc.pid}\.\w+\.tmp", snapshot_cache_dir / "snapshots", proc)
+            proc.kill()  # SIGKILL: nothing of the build runs any more
+        finally:
+            proc.kill()
+            proc.wait()
+        if found is not None:
+            break
+        for wheel in (project / "dist").glob("*.whl"):
+            wheel.unlink()
     left = [*(snapshot_cache_dir / "snapshots").iterdir(), *temp.iterdir()]
     assert any(path.name.endswith(".tmp") for path in left) and any(STAGING_PREFIX in path.name for path in left)
 
@@ -265,13 +278,18 @@ def test_the_command_interrupted_at_each_phase_leaves_no_temp_file(
     env = {**os.environ, "HATCH_COMPONENT_INIT_CACHE_DIR": str(tmp_path / "cache")}
     pattern, where = PHASES[phase]
     command = [sys.executable, "-m", "hatch_component_init", str(src), "-o", str(out)]
-    for _ in range(2):
+    caught = 0
+    for _ in range(4):
+        if caught == 2:
+            break
         out.unlink(missing_ok=True)
         shutil.rmtree(tmp_path / "cache", ignore_errors=True)  # each run compiles and writes its code cache entry
         proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            wait_for(pattern.format(pid=proc.pid), tmp_path / where, proc)
-            proc.send_signal(sig)
+            # A run may end before a busy machine lets the poll see the file: that run is checked all the same.
+            if poll_for(pattern.format(pid=proc.pid), tmp_path / where, proc) is not None:
+                proc.send_signal(sig)
+                caught += 1
             _, stderr = proc.communicate(timeout=60)
         finally:
             proc.kill()
@@ -295,6 +313,7 @@ def test_the_command_interrupted_at_each_phase_leaves_no_temp_file(
             done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
             assert done.returncode == 0, done.stderr
             assert not [path for path in left if path.exists()]
+    assert caught, "the phase's file was never seen"
 
 
 #: The command with its writer thread slow to start: the window between the output's temp file
