@@ -538,8 +538,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         if self.config_host is not None and host_module is not None:
             # A module that cannot be imported fails here, its message naming the option.
             host = load_fresh(self.config_host, Path(self.root), host_module, self.host_option)
-        # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
-        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
+        # Guests write in arbitrary chunks; show whole lines, marked as the guest's (panic reports with `hatch -v`).
+        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"), hide_panics=self.app.verbosity < 1)
         try:
             snapshot, check = pre_initialize_unchecked(
                 component,
@@ -570,11 +570,15 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _failed(self, e: Exception) -> Exception:
         """Our paragraph for a failed run (its traceback is shown by the hook edge only with `-v`)."""
-        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
+        from hatch_component_init.errors import ComponentInitError, HostError, InitFailedError, MissingInitExportError
+        from hatch_component_init.init_hints import init_failure_hint
 
         # A HostError here can only come from the host definitions (we pass no runtime callback).
         blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
         message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+        if isinstance(e, InitFailedError):
+            hint = init_failure_hint(e.guest_stderr, self.init_options.wasi, Path(self.root))
+            message += hint and f"\n{hint}"  # a line of its own
         if isinstance(e, MissingInitExportError):
             message += (
                 " If the component needs no init, set `init-func = false` to ship it as it is "

@@ -22,7 +22,6 @@ suggestions include it.
 
 from __future__ import annotations
 
-import difflib
 import math
 import posixpath
 import re
@@ -33,6 +32,7 @@ from typing import Any
 
 from hatch_component_init.errors import ComponentInitError, MissingPathError, OptionTypeError, OptionValueError
 from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT
+from hatch_component_init.suggest import close_matches, similar_directory
 
 __all__ = [
     "COMPONENTIZE_PY_HOOK",
@@ -133,10 +133,7 @@ class OptionReader:
 
     def unknown_message(self, key: str) -> str:
         known = sorted(self.schema)
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if not close:
-            # `python_path` for `python-path`: difflib scores separators like any other character.
-            close = [name for name in known if name.replace("-", "") == key.replace("_", "").replace("-", "")]
+        close = close_matches(key, known)
         if close:
             return f"Unknown option `{key}` for build hook `{self.hook_name}`; did you mean `{close[0]}`?"
         listing = ", ".join(f"`{name}`" for name in known)
@@ -311,6 +308,11 @@ def _dirs_exist(reader: OptionReader, option: str, value: dict[str, str]) -> Non
     for host in value:
         path = reader.root / host
         if not path.exists():
+            close = similar_directory(reader.root, host)
+            if close is not None:
+                raise MissingPathError(
+                    reader.error(option, f"names directory `{host}`, which does not exist; did you mean `{close}`?")
+                )
             raise MissingPathError(reader.error(option, f"names directory `{host}`, which does not exist"))
         if not path.is_dir():
             raise MissingPathError(reader.error(option, f"names `{host}`, which is not a directory"))
