@@ -225,7 +225,10 @@ class TestPanicLines:
     ) -> None:
         # A Rust app's own panic is its account of the failure.
         monkeypatch.chdir(tmp_path)
-        text = "thread 'main' panicked at src/lib.rs:9:5:\ncalled `Option::unwrap()` on a `None` value\n"
+        text = (
+            "thread 'main' panicked at src/lib.rs:9:5:\ncalled `Option::unwrap()` on a `None` value\n"
+            "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n"
+        )
         lines = run_cli(tmp_path, text, capsys=capsys)
         assert "[guest stderr] called `Option::unwrap()` on a `None` value" in lines
         assert "[guest stderr] thread 'main' panicked at src/lib.rs:9:5:" in lines
