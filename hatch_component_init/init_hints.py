@@ -43,7 +43,10 @@ def init_failure_hint(stderr: str, wasi: WasiOptions | None, base: Path) -> str:
     found = list(_MISSING_FILE.finditer(stderr))
     if found:
         path = found[-1]["quoted"] or found[-1]["plain"]
-        return _missing_file_message(path, wasi, base)
+        try:
+            return _missing_file_message(path, wasi, base)
+        except OSError:
+            return ""  # a directory we may not search: no hint rather than a failure of our own
     variable = list(_MISSING_VARIABLE.finditer(stderr))
     if variable:
         name = variable[-1]["name"]
@@ -116,15 +119,10 @@ def _serving_directory(wanted: PurePosixPath, hosts: list[Path], base: Path) -> 
     directory below `/` is suggested.
     """
     parents = [parent for parent in wanted.parents if parent != PurePosixPath("/")]
-    roots = [base, *hosts]
+    directories = [Path(root, directory) for root in [base, *hosts] for directory in [".", *project_paths(root, directories=True)]]
     for guest in parents:  # the deepest guest directory first: the least to grant
         rest = wanted.relative_to(guest).as_posix()
-        candidates = [
-            Path(root, directory)
-            for root in roots
-            for directory in [".", *project_paths(root, directories=True)]
-            if Path(root, directory, rest).is_file()
-        ]
+        candidates = [directory for directory in directories if (directory / rest).is_file()]
         if candidates:
             named = [c for c in candidates if c.resolve().name == guest.name]
             chosen = min(named or candidates, key=lambda c: len(c.resolve().parts))
