@@ -39,6 +39,7 @@ __all__ = [
     "COMPONENT_INIT_HOOK",
     "DEFAULT_COMPONENTIZE_PY",
     "HATCH_OWN_OPTIONS",
+    "PRECOMPILE_ONLY",
     "SCHEMAS",
     "Option",
     "OptionReader",
@@ -192,6 +193,17 @@ def _boolean(reader: OptionReader, option: str, value: Any) -> bool:
     return value
 
 
+#: The one string `precompile` takes besides a boolean: ship the precompiled component alone.
+PRECOMPILE_ONLY = "only"
+
+
+def _boolean_or_only(reader: OptionReader, option: str, value: Any) -> bool | str:
+    if isinstance(value, bool) or value == PRECOMPILE_ONLY:
+        return value
+    error = OptionValueError if isinstance(value, str) else OptionTypeError
+    raise error(reader.error(option, f'must be a boolean, or `"{PRECOMPILE_ONLY}"`'))
+
+
 def _string_list(reader: OptionReader, option: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise OptionTypeError(reader.error(option, "must be an array of strings"))
@@ -227,6 +239,7 @@ KINDS: dict[str, Callable[[OptionReader, str, Any], Any]] = {
     "string": _string,
     "string-or-false": _string_or_false,
     "boolean": _boolean,
+    "boolean-or-only": _boolean_or_only,
     "string-list": _string_list,
     "string-table": _string_table,
     "positive-number": _positive_number,
@@ -399,7 +412,7 @@ def _componentize_py_version(reader: OptionReader, option: str, value: str) -> s
     return value
 
 
-def _precompile(reader: OptionReader, option: str, value: bool) -> bool:
+def _precompile(reader: OptionReader, option: str, value: bool | str) -> bool | str:
     if value and PurePosixPath(reader.value("destination")).suffix == ".cwasm":
         problem = (
             "needs a `destination` whose suffix is not `.cwasm`: "
@@ -446,7 +459,8 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "cache": Option("boolean", default=True),
         "timeout": Option("positive-number", default=DEFAULT_TIMEOUT, check=_for_init()),
         "max-memory": Option("positive-integer", check=_for_init()),
-        "precompile": Option("boolean", default=False, check=_precompile),
+        # `"only"`: the `.cwasm` without the `.wasm` (hatch/precompile.py).
+        "precompile": Option("boolean-or-only", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
         "rebuild-on-load": Option("boolean", default=True),
         "host": Option("string", check=_for_init(_host), check_files=_host_module_exists),
