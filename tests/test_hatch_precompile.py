@@ -503,7 +503,7 @@ class TestHook:
         assert got["answer"] == 42
         assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
 
-    @pytest.mark.parametrize(("value", "precompile"), [("0", "true"), ("false", "true"), ("off", '"only"')])
+    @pytest.mark.parametrize(("value", "precompile"), [("0", "true"), ("false", "true"), ("no", "true"), ("off", '"only"')])
     def test_universal_switch_skips_the_precompile(
         self,
         tmp_path: Path,
@@ -714,3 +714,62 @@ def test_sample_wheel_first_start_and_fallbacks(
             loader.write_text(original)
         assert out.splitlines()[1] == expected, name
         assert f"  loaded: compiled lexicon.wasm (lexicon.cwasm: {reason}" in out, (name, out)
+
+
+def only_machine_code(pyproject: str) -> str:
+    """The sample's `pyproject.toml` with `precompile = "only"`, the `component-init` hook alone (its input is the
+    component an earlier build made), and without the raw component and data it ships for `--raw`."""
+    kept: list[str] = []
+    dropping = False
+    for line in pyproject.splitlines(keepends=True):
+        if line.startswith("["):
+            dropping = line.strip() in (
+                "[tool.hatch.build.hooks.componentize-py]", "[tool.hatch.build.targets.wheel.force-include]"
+            )  # fmt: skip
+        if not dropping:
+            kept.append(line)
+    text = "".join(kept)
+    assert "precompile = true\n" in text and "componentize-py]" not in text and "force-include" not in text
+    return text.replace("precompile = true\n", 'precompile = "only"\n')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is POSIX's")
+def test_sample_wheel_with_the_machine_code_alone(
+    tmp_path: Path, wheelhouse: Path, sample_wheel: tuple[Path, str]
+) -> None:
+    wheel, _ = sample_wheel
+    built = wheel.parent.parent  # the session's copy of the sample, holding the component its build made
+    project = tmp_path / "sample"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    assert (project / "build" / "lexicon.wasm").is_file()
+    (project / "pyproject.toml").write_text(only_machine_code((built / "pyproject.toml").read_text()))
+    # The hook caches of that build: the snapshot and the `.cwasm` come from them.
+    log = run_build(
+        [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-build-isolation", "--no-deps",
+         "--wheel-dir", str(tmp_path / "dist"), "."],
+        cwd=project,
+        env={"HATCH_COMPONENT_INIT_CACHE_DIR": str(built.parent / "hook-cache")},
+    )  # fmt: skip
+    assert "from the cache" in log
+    (only,) = (tmp_path / "dist").glob("lexicon-0.1.0-*.whl")
+    assert only.name == wheel.name
+    with zipfile.ZipFile(only) as archive:
+        names = archive.namelist()
+        cwasm = archive.getinfo("lexicon/lexicon.cwasm")
+    assert not [name for name in names if name.endswith(".wasm")], names
+    assert only.stat().st_size <= 1.15 * cwasm.compress_size, (only.stat().st_size, cwasm.compress_size)
+    assert f"Requires-Dist: wasmtime=={wasmtime_version()}" in wheel_metadata(only, "METADATA")
+
+    venv = tmp_path / "venv"
+    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    run_build(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+         "--find-links", str(wheelhouse), str(only)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    home = tmp_path / "first"
+    out = lexicon(venv, home, "listen")
+    assert "listen: anagrams: enlist, silent, tinsel; one edit away: glisten," in out
+    assert "  loaded: precompiled lexicon.cwasm;" in out
+    assert wasmtime_cache_files(home) == 0
