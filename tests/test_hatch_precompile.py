@@ -318,7 +318,7 @@ if sys.argv[2] == "fuel":
 try:
     loaded = module.load(given)
 except Exception as e:
-    print(json.dumps({"error": type(e).__name__, "message": str(e), "is_ours": isinstance(e, module.PrecompiledOnlyError)}))
+    print(json.dumps({"error": type(e).__name__, "message": str(e), "is_ours": isinstance(e, module.PrecompiledOnlyError) and isinstance(e, RuntimeError)}))
 else:
     print(json.dumps({"how": loaded.how}))
 """

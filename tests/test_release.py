@@ -181,6 +181,26 @@ def test_the_linux_job_builds_the_sample_precompiled_wheel(sample_wheel: tuple[P
         assert {"lexicon/lexicon.wasm", "lexicon/lexicon.cwasm", "lexicon/_component.py"} <= set(archive.namelist())
 
 
+@pytest.mark.slow
+def test_a_rebuild_with_the_hook_caches_is_byte_identical(sample_wheel: tuple[Path, str], tmp_path: Path) -> None:
+    """docs/releasing.md, Reproducibility: the Linux job run again on the same sources, with the hook caches the
+    first run left (a re-run of a release restores them), hits every cache and makes the same wheel."""
+    wheel, _ = sample_wheel
+    folder = wheel.parent.parent.parent  # the session build's `runner.temp`: its `hook-cache/` and our wheel
+    project = tmp_path / "sample"
+    shutil.copytree(
+        REPO / "sample_project", project, ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm")
+    )
+    log = run_job(
+        EXAMPLE_WORKFLOW, "platform-wheel", cwd=project, contexts={"runner.temp": str(folder)},
+        env={**find_links_env(folder / "own-wheel"), "HATCH_COMPONENT_INIT_SKIP": ""},
+    )  # fmt: skip
+    assert "Built component `build/lexicon.wasm` from the cache" in log, log[-3000:]
+    assert "by running `component-init`" not in log  # no init run: the snapshot came from the cache
+    (again,) = (project / "dist").glob("lexicon-0.1.0-*.whl")
+    assert again.read_bytes() == wheel.read_bytes()
+
+
 #: Init stores 42 in a global that `answer` returns.
 APP_WAT = """
 (component
