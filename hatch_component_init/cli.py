@@ -21,10 +21,12 @@ from collections.abc import Iterator
 from typing import Any, Callable
 
 from .__about__ import __version__
-from .errors import ComponentInitError, InvalidComponentError
+from .errors import ComponentInitError, InitFailedError, InvalidComponentError
 from .guest_output import LinePrefixer
 from .host_spec import check_host_spec
+from .init_hints import init_failure_hint
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, WasiOptions
+from .suggest import similar_directory
 
 __all__ = ["main"]
 
@@ -67,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say why an optional step changed nothing; on failure, also show Wasmtime's full error "
-                        "(the wasm backtrace)")
+                        "(the wasm backtrace) and the guest's Rust panic lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p  # fmt: skip
 
@@ -116,6 +118,9 @@ def _wasi(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WasiOpti
             parser.error(f"argument --dir: `{spec}` must be HOST or HOST::GUEST")
         path = Path(host)
         if not path.exists():
+            close = similar_directory(Path.cwd(), host)
+            if close is not None:
+                raise _Refused(f"--dir `{spec}`: the host directory `{host}` does not exist; did you mean `{close}`?")
             raise _Refused(f"--dir `{spec}`: the host directory `{host}` does not exist")
         if not path.is_dir():
             raise _Refused(f"--dir `{spec}`: `{host}` is not a directory")
@@ -165,6 +170,13 @@ def _explain(e: ComponentInitError, input_path: Path) -> str:
             "Check that the file is complete and is a component."
         )
     return f"`{input_path}`: {e}"
+
+
+def _hint(e: ComponentInitError, wasi: WasiOptions | None) -> str:
+    """For an init that failed for want of a file or a variable, which option gives it (init_hints.py)."""
+    if not isinstance(e, InitFailedError):
+        return ""
+    return init_failure_hint(e.guest_stderr, wasi, Path.cwd())
 
 
 def _internal_error(e: BaseException, input_path: Path) -> str:
@@ -352,7 +364,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return _fail(str(e))
     _sweep_debris(args.output)
 
-    out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True))
+    out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True), hide_panics=not args.verbose)
     notes: list[tuple[str, str]] = []  # (level, sentence), told after the output is written
 
     try:
@@ -396,6 +408,9 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         checked = True
     except ComponentInitError as e:
         code = _fail(_explain(e, args.input))
+        hint = _hint(e, wasi)
+        if hint:
+            print(f"component-init: hint: {hint}", file=sys.stderr)
         if args.verbose:
             _details(e)
         return code

@@ -39,7 +39,14 @@ from hatch_component_init.options import InitOptions, WasiOptions
 
 from .cache import SnapshotCache, default_cache_dir, file_digest, inputs_key, snapshot_key
 from .edge import ReportsErrors
-from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
+from .config import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_PY_HOOK,
+    PRECOMPILE_ONLY,
+    OptionReader,
+    SharedOptionChecks,
+    reader_for,
+)
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
 from .tree import damaged_record_warning, editable_target, ledger_path, read_ledger, write_in_tree
@@ -48,9 +55,10 @@ __all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
-#: Set to 0 for a development build: `precompile = true` is then ignored (no `.cwasm`, a pure wheel whose
-#: loader compiles the component with Wasmtime's cache). Hatch has no notion of a release build; like
-#: its own HATCH_BUILD_* switches, an environment variable reaches every frontend (isolated or not).
+#: Set to 0 for a universal wheel (a release's fallback for other platforms, or a quicker development build):
+#: `precompile` is then ignored (no `.cwasm`, a pure wheel with the `.wasm`, whose loader compiles it with
+#: Wasmtime's cache). Hatch has no notion of build variants; like its own HATCH_BUILD_* switches, an
+#: environment variable reaches every frontend (isolated or not).
 PRECOMPILE_ENV = "HATCH_COMPONENT_INIT_PRECOMPILE"
 
 _PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
@@ -134,8 +142,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return None if value is None else int(value)
 
     @cached_property
-    def config_precompile(self) -> bool:
-        return bool(self.options.value("precompile"))
+    def config_precompile(self) -> bool | str:
+        """`True`, `False`, or `"only"` (the `.cwasm` without the `.wasm`)."""
+        value = self.options.value("precompile")
+        return value if value == PRECOMPILE_ONLY else bool(value)
 
     @cached_property
     def config_loader(self) -> str | None:
@@ -280,10 +290,18 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 self._install_loader_in_tree(self.editable_path, rebuilds=self.config_rebuild_on_load)
         else:
             self._keep_dirs_out_of_the_wheel()
-            build_data["force_include"][str(snapshot)] = self.config_destination
-            precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
+            precompiles = self._precompiles()
+            only = precompiles and self.config_precompile == PRECOMPILE_ONLY
+            if only:
+                # No `.wasm` at `destination`: not the snapshot, nor a file of the tree there (an editable
+                # install's snapshot), which the wheel's file selection would otherwise pick up.
+                if self._inside_root(self.editable_path):
+                    self._exclude_from_wheel([f"/{self._relative(self.editable_path)}"])
+            else:
+                build_data["force_include"][str(snapshot)] = self.config_destination
+            precompiled = self._ship_precompiled(snapshot, build_data, only) if precompiles else None
             if self.config_loader:
-                self._ship_loader(build_data, precompiled)
+                self._ship_loader(build_data, precompiled, only)
 
     def _sweep_debris(self) -> None:
         """Remove what killed builds left: in the caches, the staging dirs, and next to the in-tree snapshot."""
@@ -294,13 +312,13 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
     def _precompiles(self) -> bool:
         if self.config_precompile and _disabled(PRECOMPILE_ENV):
             self.app.display_warning(
-                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: a development build, `precompile` is ignored "
-                f"(no `.cwasm`; the component is compiled when it is first loaded)"
+                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: `precompile` is ignored, this is a universal "
+                f"wheel (`py3-none-any`: no `.cwasm`; the component is compiled when it is first loaded)"
             )
             return False
-        return self.config_precompile
+        return bool(self.config_precompile)
 
-    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
+    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any], only: bool) -> tuple[str, Precompiled]:
         from .cache import PrecompiledCache
 
         return ship_precompiled(
@@ -314,18 +332,26 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             build_data=build_data,
             report=self.app.display_success,
             warn=self.app.display_warning,
+            only=only,
         )
 
-    def _ship_loader(self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None) -> None:
+    def _ship_loader(
+        self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None, only: bool
+    ) -> None:
         """Put the loader module into the wheel at the `loader` path."""
         loader = self.config_loader
         assert loader is not None
         if precompiled is None:
             # With a `.cwasm` the wheel already requires wasmtime (ship_precompiled added it).
             self._warn_without_wasmtime()
-        source = render_loader(loader, self.config_destination, precompiled)
+        source = render_loader(loader, None if only else self.config_destination, precompiled)
         build_data["force_include"][str(self._stage(source))] = loader
-        what = f"`{precompiled[0]}`, else `{self.config_destination}`" if precompiled else f"`{self.config_destination}`"
+        if precompiled is None:
+            what = f"`{self.config_destination}`"
+        elif only:
+            what = f"`{precompiled[0]}` alone (`precompile = \"{PRECOMPILE_ONLY}\"`)"
+        else:
+            what = f"`{precompiled[0]}`, else `{self.config_destination}`"
         self.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
 
     def _install_loader_in_tree(self, component: Path, *, rebuilds: bool) -> None:
@@ -362,7 +388,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
     def _keep_dirs_out_of_the_wheel(self) -> None:
         """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
         hosts = [Path(self.root, host) for host in self.config_dirs]
-        patterns = [f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)]
+        self._exclude_from_wheel([f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)])
+
+    def _exclude_from_wheel(self, patterns: list[str]) -> None:
+        """Keep the files of the tree that match ``patterns`` (gitignore style, from the root) out of the wheel."""
         if not patterns or self.build_config is None:  # None: a hook made outside a builder, which selects no files
             return
         # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
@@ -548,8 +577,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         if self.config_host is not None and host_module is not None:
             # A module that cannot be imported fails here, its message naming the option.
             host = load_fresh(self.config_host, Path(self.root), host_module, self.host_option)
-        # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
-        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
+        # Guests write in arbitrary chunks; show whole lines, marked as the guest's (panic reports with `hatch -v`).
+        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"), hide_panics=self.app.verbosity < 1)
         try:
             snapshot, check = pre_initialize_unchecked(
                 component,
@@ -580,11 +609,15 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _failed(self, e: Exception) -> Exception:
         """Our paragraph for a failed run (its traceback is shown by the hook edge only with `-v`)."""
-        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
+        from hatch_component_init.errors import ComponentInitError, HostError, InitFailedError, MissingInitExportError
+        from hatch_component_init.init_hints import init_failure_hint
 
         # A HostError here can only come from the host definitions (we pass no runtime callback).
         blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
         message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+        if isinstance(e, InitFailedError):
+            hint = init_failure_hint(e.guest_stderr, self.init_options.wasi, Path(self.root))
+            message += hint and f"\n{hint}"  # a line of its own
         if isinstance(e, MissingInitExportError):
             message += (
                 " If the component needs no init, set `init-func = false` to ship it as it is "
