@@ -305,7 +305,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _sweep_debris(self) -> None:
         """Remove what killed builds left: in the caches, the staging dirs, and next to the in-tree snapshot."""
-        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([self.editable_path.parent], of=self.editable_path.name)]
+        in_tree = self.editable_path
+        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([in_tree.parent], of=in_tree.name)]
         for path in removed:
             self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
 
