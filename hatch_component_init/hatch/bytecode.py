@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .app_key import make_skip
+from .keys import make_skip
 
 __all__ = ["bytecode_files", "no_new_bytecode"]
 
