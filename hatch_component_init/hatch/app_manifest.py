@@ -1,4 +1,4 @@
-"""What each componentize-py build of some sources took from `site-packages`, kept next to its cache entries.
+"""What each componentize-py build of some sources took from `site-packages`, kept beside the components cache.
 
 The components cache is looked up in two steps, like ccache's direct mode: the
 sources give a key before anything runs (keys.componentize_source_key), and
@@ -20,17 +20,19 @@ from hatch_component_init.fileio import atomic_write
 
 from .cache import prune_least_recently_used
 
-__all__ = ["SUFFIX", "manifest_path", "read_manifest", "record_imports"]
+__all__ = ["MANIFESTS_DIR", "manifest_path", "read_manifest", "record_imports"]
 
-SUFFIX = ".imports.json"
+#: Beside `components/`, whose entries it points to.
+MANIFESTS_DIR = "component-imports"
+_SUFFIX = ".json"
 #: Sets kept per source key: one per environment that provides other versions of what the app imports.
 MAX_SETS = 8
 #: Manifests kept (a few hundred bytes each); the least recently used beyond this are removed.
 MAX_MANIFESTS = 64
 
 
-def manifest_path(entries: Path, source_key: str) -> Path:
-    return entries / f"{source_key}{SUFFIX}"
+def manifest_path(cache_dir: Path, source_key: str) -> Path:
+    return cache_dir / MANIFESTS_DIR / f"{source_key}{_SUFFIX}"
 
 
 def read_manifest(path: Path) -> list[list[str]]:
@@ -54,5 +56,5 @@ def record_imports(path: Path, imports: set[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps({"imports": sets}).encode())
     with contextlib.suppress(OSError):
-        others = [other for other in path.parent.glob(f"*{SUFFIX}") if other != path]
+        others = [other for other in path.parent.glob(f"*{_SUFFIX}") if other != path]
         prune_least_recently_used(others, MAX_MANIFESTS - 1, Path.unlink)

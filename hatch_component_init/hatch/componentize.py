@@ -204,7 +204,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         from .keys import componentize_key
 
         site_dirs = self._site_dirs()
-        for imports in read_manifest(manifest_path(cache.entries, source_key)):
+        for imports in read_manifest(manifest_path(cache.directory, source_key)):
             hit = cache.get(componentize_key(source_key, imports, site_dirs))
             if hit is not None:
                 return hit
@@ -227,7 +227,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
                 return "Sources changed during the build; the component is not cached"
             imports = self.imports_of(self.output_path)
             cache.put_file(self._key_of(source_key, imports), self.output_path)
-            record_imports(manifest_path(cache.entries, source_key), imports)
+            record_imports(manifest_path(cache.directory, source_key), imports)
         except Exception as e:  # on a thread: a failing cache costs only a rebuild next time, never the build
             return f"Could not write the componentize-py cache in `{cache.directory}`: {e}"
         return None

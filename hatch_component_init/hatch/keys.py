@@ -110,17 +110,33 @@ def project_file_digest(path: str | Path) -> str | None:
             data = tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
         return None
-    hatch_build: Any = data
-    for name in ("tool", "hatch", "build"):
-        hatch_build = hatch_build.get(name) if isinstance(hatch_build, dict) else None
-    if isinstance(hatch_build, dict):
-        tables = [hatch_build, *(t for t in (hatch_build.get("targets") or {}).values() if isinstance(t, dict))]
-        for table in tables:
-            hooks = table.get("hooks")
-            if isinstance(hooks, dict):
-                for name in _OWN_HOOKS:
-                    hooks.pop(name, None)
+    _drop_own_hooks(data, ("tool", "hatch", "build", "hooks"))
+    targets = _table(data, ("tool", "hatch", "build", "targets"))
+    for target in list(targets or ()):
+        _drop_own_hooks(data, ("tool", "hatch", "build", "targets", target, "hooks"))
     return _key({"pyproject.toml": data})
+
+
+def _table(data: Any, path: tuple[str, ...]) -> Any:
+    for name in path:
+        data = data.get(name) if isinstance(data, dict) else None
+    return data if isinstance(data, dict) else None
+
+
+def _drop_own_hooks(data: dict[str, Any], path: tuple[str, ...]) -> None:
+    """Remove our hooks' tables at ``path``, and the tables left empty by that (as if never written)."""
+    hooks = _table(data, path)
+    if hooks is None or not any(name in hooks for name in _OWN_HOOKS):
+        return
+    for name in _OWN_HOOKS:
+        hooks.pop(name, None)
+    for depth in range(len(path), 0, -1):
+        table = _table(data, path[:depth])
+        if table:
+            break
+        parent = _table(data, path[: depth - 1]) if depth > 1 else data
+        assert parent is not None
+        del parent[path[depth - 1]]
 
 
 def site_mounts(root: Path, python_path: Iterable[str], site_dirs: list[Path]) -> list[int]:
