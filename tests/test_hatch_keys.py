@@ -131,9 +131,8 @@ def key(root: Path, venv: Path, component: bytes = BUILT, **changes: object) -> 
     }
     arguments.update(changes)
     source = componentize_source_key(**arguments)  # type: ignore[arg-type]
-    python_path = arguments["python_path"]
-    tops = imported_tops(component, site_mounts(root, python_path, site_dirs))  # type: ignore[arg-type]
-    return componentize_key(source, tops, site_dirs)
+    mounts = site_mounts(root, arguments["python_path"], site_dirs)  # type: ignore[arg-type]
+    return componentize_key(source, imported_tops(component, mounts), site_dirs, mounts)
 
 
 class TestChanges:
@@ -360,6 +359,19 @@ class TestSiteDirs:
         site = site_of(venv)
         assert site_mounts(app, ["."], [site]) == [1]
         assert site_mounts(app, [".", "nope", "wit"], [tmp_path / "nope", site, site]) == [2, 3]
+        assert site_mounts(app, ["."], [site], installed=1) == [2]  # after the `requirements` folder
+
+    def test_where_an_import_is_mounted(self, app: Path, venv: Path, tmp_path: Path) -> None:
+        # Another site directory first (a user site): what the component imported is at /2, not /1,
+        # and its paths would say so; a component that imported nothing from there is the same.
+        user_site = tmp_path / "user-site"
+        user_site.mkdir()
+        site = site_of(venv)
+        source = "0" * 64
+        assert componentize_key(source, {"tinyword.py"}, [site], [1]) != componentize_key(
+            source, {"tinyword.py"}, [user_site, site], [1, 2]
+        )
+        assert componentize_key(source, set(), [site], [1]) == componentize_key(source, set(), [user_site, site], [1, 2])
 
 
 def test_pipenv_environment(tmp_path: Path) -> None:

@@ -204,8 +204,9 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         from .keys import componentize_key
 
         site_dirs = self._site_dirs()
+        mounts = self._mounts()
         for imports in read_manifest(manifest_path(cache.directory, source_key)):
-            hit = cache.get(componentize_key(source_key, imports, site_dirs))
+            hit = cache.get(componentize_key(source_key, imports, site_dirs, mounts))
             if hit is not None:
                 return hit
         return None
@@ -275,27 +276,27 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
 
     def imports_of(self, component: Path) -> set[str]:
         """The `site-packages` entries the component at ``component`` imported when it was built."""
-        from .keys import site_mounts
         from .site_packages import imported_tops
 
-        mounts = site_mounts(Path(self.root), [*self.config_python_path, *self.extra_python_path], self._site_dirs())
-        return imported_tops(component.read_bytes(), mounts)
+        return imported_tops(component.read_bytes(), self._mounts())
+
+    def _mounts(self) -> list[int]:
+        """The guest directories componentize-py mounts the `site-packages` directories at."""
+        from .keys import site_mounts
+
+        installed = 1 if self.config_requirements else 0  # the `requirements` folder (`extra_python_path`)
+        return site_mounts(Path(self.root), self.config_python_path, self._site_dirs(), installed)
 
     def _key_of(self, source_key: str, imports: set[str]) -> str:
         from .keys import componentize_key
 
-        return componentize_key(source_key, imports, self._site_dirs())
+        return componentize_key(source_key, imports, self._site_dirs(), self._mounts())
 
     def app_key(self, cache_dir: Path) -> str:
         """The key of the component at `output` as the sources and the environment are now
         (keys.componentize_key); `missing` without one. An editable install's record of its app."""
         if not self.output_path.is_file():
             return "missing"
-        if self.config_requirements:
-            from .requirements import REQUIREMENTS_DIR
-
-            # Mounted when it was built: the requirements folder comes before `site-packages`.
-            self.extra_python_path = [str(cache_dir / REQUIREMENTS_DIR / str(self.requirements_key()))]
         source_key = self.source_key(self.requirements_key(), cache_dir)
         return self._key_of(source_key, self.imports_of(self.output_path))
 

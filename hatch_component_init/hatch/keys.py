@@ -139,10 +139,11 @@ def _drop_own_hooks(data: dict[str, Any], path: tuple[str, ...]) -> None:
         del parent[path[depth - 1]]
 
 
-def site_mounts(root: Path, python_path: Iterable[str], site_dirs: list[Path]) -> list[int]:
+def site_mounts(root: Path, python_path: Iterable[str], site_dirs: list[Path], installed: int = 0) -> list[int]:
     """The guest directories (`/N`) componentize-py mounts ``site_dirs`` at, after ``python_path``
-    (relative to ``root``); it leaves out entries that do not exist."""
-    before = sum(1 for entry in python_path if Path(root, entry).exists())
+    (relative to ``root``) and the ``installed`` folders the hook adds (the `requirements`, there
+    whenever it runs); it leaves out entries that do not exist."""
+    before = sum(1 for entry in python_path if Path(root, entry).exists()) + installed
     return list(range(before, before + sum(1 for directory in site_dirs if directory.exists())))
 
 
@@ -164,9 +165,9 @@ def componentize_source_key(
     component); the files under `wit`, `world`, `module`, the `python-path`
     entries as written, ``requirements`` (the key of their installed folder,
     whose contents that key fixes); the componentize-py and hatch-component-init
-    versions; of the build environment's `site-packages`, how many directories
-    are mounted and the distributions componentize-py links in whether they are
-    imported or not (site_packages.linked_distributions).
+    versions; of the build environment's `site-packages`, the distributions
+    componentize-py links in whether they are imported or not
+    (site_packages.linked_distributions).
 
     Out: what the build writes (``excluded``: the output, `dist/`, our cache,
     an editable build's in-tree files), version control, environments and tool
@@ -199,20 +200,18 @@ def componentize_source_key(
         "requirements": requirements,
         # Not where the directories are: componentize-py mounts each at a numbered guest directory,
         # and an isolated build makes a new environment each time.
-        "site-packages": {
-            "mounted": sum(1 for directory in site_dirs if directory.exists()),
-            "linked": linked_distributions([directory for directory in site_dirs if directory.exists()]),
-        },
+        "site-packages-linked": linked_distributions([directory for directory in site_dirs if directory.exists()]),
     }
     return _key(header)
 
 
-def componentize_key(source_key: str, tops: Iterable[str], site_dirs: list[Path]) -> str:
+def componentize_key(source_key: str, tops: Iterable[str], site_dirs: list[Path], mounts: list[int]) -> str:
     """The key of a component built from sources with ``source_key`` that imported ``tops`` from `site-packages`.
 
     In: each of ``tops`` (the top-level entries whose paths the component
     holds: site_packages.imported_tops) with what provides it in ``site_dirs``
-    now, as Python's import finds it: each distribution's dist-info name
+    now, as Python's import finds it: the guest directory it is mounted at
+    (``mounts``: :func:`site_mounts`), each distribution's dist-info name
     (name and version) and RECORD (every installed file's hash), or the
     entry's own digest, or `missing`. So an imported package upgraded, or a
     data file of it changed, is another key.
@@ -226,7 +225,7 @@ def componentize_key(source_key: str, tops: Iterable[str], site_dirs: list[Path]
     counts only if its path stays in the component's memory.
     """
     existing = [directory for directory in site_dirs if directory.exists()]
-    return _key({"source": source_key, "imports": provider_digests(existing, tops)})
+    return _key({"source": source_key, "imports": provider_digests(existing, tops, mounts)})
 
 
 # -- the installed `requirements` folder ------------------------------------------------------------

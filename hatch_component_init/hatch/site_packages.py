@@ -154,10 +154,11 @@ def _record_digest(dist_info: str, rows: list[list[str]] | None) -> str:
     return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
-def provider_digests(site_dirs: list[Path], tops: Iterable[str]) -> list[list[str]]:
+def provider_digests(site_dirs: list[Path], tops: Iterable[str], mounts: list[int] | None = None) -> list[list[str]]:
     """For each of ``tops``: what provides it now, as Python's import would find it.
 
-    The first site directory holding an entry of that name wins; the entry is
+    The first site directory holding an entry of that name wins (with ``mounts``,
+    its guest directory is named: the paths the component holds); the entry is
     stood for by the distributions whose RECORD lists files under it (each by
     dist-info name and RECORD digest: its version and every file's hash), or,
     for an entry no distribution owns, by its own digest; ``missing`` if no
@@ -167,13 +168,15 @@ def provider_digests(site_dirs: list[Path], tops: Iterable[str]) -> list[list[st
     result = []
     for top in sorted(tops):
         provided = ["missing"]
-        for site_dir in site_dirs:
+        for position, site_dir in enumerate(site_dirs):
             if not os.path.lexists(site_dir / top):
                 continue
             if site_dir not in owners_by_dir:
                 owners_by_dir[site_dir] = _owners(site_dir)
             owners = owners_by_dir[site_dir].get(top)
             provided = owners if owners else ["loose", path_digest(site_dir / top, _no_bytecode, with_dirs=False)]
+            if mounts is not None:
+                provided = [f"/{mounts[position]}", *provided]
             break
         result.append([top, *provided])
     return result
