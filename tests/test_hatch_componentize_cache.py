@@ -177,3 +177,18 @@ def test_a_comment_or_a_component_init_option_in_pyproject_hits(
     pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
     build_in_process(project)
     assert count(importing_runs) == 2
+
+
+def test_a_package_installed_after_the_build_is_not_seen_until_the_cache_is_cleared(
+    tmp_path: Path, environment: Path, runs: Path, snapshot_cache_dir: Path
+) -> None:
+    # What the key trades away (docs/building.md): an optional import that failed at build time
+    # (`try: import x` / `except ImportError`) left nothing in the component to check.
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    _install(environment, "fastjson", "1.0", "")
+    build_in_process(project)
+    assert count(runs) == 1
+    shutil.rmtree(snapshot_cache_dir / "components")
+    build_in_process(project)
+    assert count(runs) == 2
