@@ -248,8 +248,11 @@ class TestEnvironment:
             lambda site: (site / "another.py").write_text(""),
             # A host extension (not WebAssembly) is not linked in.
             lambda site: _install(site, "native", "1.0", {"native/_speed.abi3.so": "\x7fELF"}),
+            # The project's own editable install: its `.pth`, and the target's `force-include` files
+            # under its package's name (the app imports that package from the project, mounted first).
+            lambda site: _install(site, "demo", "1.0", {"_demo.pth": "/src/demo\n", "demo/app.wasm": "\0asm"}),
         ],
-        ids=["added", "removed", "upgraded", "pth", "loose-module", "host-extension"],
+        ids=["added", "removed", "upgraded", "pth", "loose-module", "host-extension", "own-install"],
     )
     def test_not_imported(self, app: Path, venv: Path, edit) -> None:  # type: ignore[no-untyped-def]
         before = key(app, venv)
