@@ -203,7 +203,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         from .app_manifest import manifest_path, read_manifest
         from .keys import componentize_key
 
-        site_dirs = self._site_dirs()
+        site_dirs = self._site_dirs
         mounts = self._mounts()
         for imports in read_manifest(manifest_path(cache.directory, source_key)):
             hit = cache.get(componentize_key(source_key, imports, site_dirs, mounts))
@@ -261,18 +261,15 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             python_path=self.config_python_path,
             requirements=requirements_key,
             excluded=self.build_outputs(cache_dir),
-            site_dirs=self._site_dirs(),
+            site_dirs=self._site_dirs,
         )
 
     @cached_property
-    def _site_dirs_found(self) -> list[Path]:
+    def _site_dirs(self) -> list[Path]:
+        """The `site-packages` directories componentize-py sees (found once per hook: it may run `python3`)."""
         from .site_packages import componentize_site_dirs
 
         return componentize_site_dirs(os.environ)
-
-    def _site_dirs(self) -> list[Path]:
-        """The `site-packages` directories componentize-py sees (found once per hook: it may run `python3`)."""
-        return self._site_dirs_found
 
     def imports_of(self, component: Path) -> set[str]:
         """The `site-packages` entries the component at ``component`` imported when it was built."""
@@ -285,12 +282,12 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         from .keys import site_mounts
 
         installed = 1 if self.config_requirements else 0  # the `requirements` folder (`extra_python_path`)
-        return site_mounts(Path(self.root), self.config_python_path, self._site_dirs(), installed)
+        return site_mounts(Path(self.root), self.config_python_path, self._site_dirs, installed)
 
     def _key_of(self, source_key: str, imports: set[str]) -> str:
         from .keys import componentize_key
 
-        return componentize_key(source_key, imports, self._site_dirs(), self._mounts())
+        return componentize_key(source_key, imports, self._site_dirs, self._mounts())
 
     def app_key(self, cache_dir: Path) -> str:
         """The key of the component at `output` as the sources and the environment are now
