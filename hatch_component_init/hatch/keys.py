@@ -1,6 +1,6 @@
 """Every cache key of the Hatch hooks: what each covers, what it leaves out, and why.
 
-A key is the SHA-256 of a JSON header; a cache stores an entry as
+A key is the SHA-256 of a JSON header; the file caches store an entry as
 ``<key>-<sha256 of the entry>`` (file_cache.FileCache), so a key says what an
 entry was made from and the name's checksum vouches for its bytes. Each key
 covers the version of hatch-component-init and a format number (bumped when
