@@ -6,6 +6,7 @@ hook does around the tool: when it runs it, what it stores, what a hit writes.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -131,11 +132,16 @@ def importing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return log
 
 
-def test_another_frontends_environment_hits(tmp_path: Path, environment: Path, importing_runs: Path) -> None:
+def test_another_frontends_environment_hits(
+    tmp_path: Path, environment: Path, importing_runs: Path, snapshot_cache_dir: Path
+) -> None:
     # `uv build`, `hatch build` and `python -m build` install other build tools (and versions of them).
     project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
     build_in_process(project)
     first = (project / RAW_COMPONENT).read_bytes()
+    # What it imported from `site-packages` is recorded next to the components cache.
+    (manifest,) = (snapshot_cache_dir / "component-imports").glob("*.json")
+    assert json.loads(manifest.read_text()) == {"imports": [["tinyword.py"]]}
     shutil.rmtree(environment / "hatchling-1.27.0.dist-info")
     (environment / "hatchling.py").unlink()
     _install(environment, "hatchling", "1.28.0", "x = 1\n")
