@@ -105,14 +105,23 @@ def imported_tops(component: bytes, mounts: Iterable[int]) -> set[str]:
     if not wanted:
         return set()
     found: set[str] = set()
-    for width in (1, 2, 4):
-        pad = b"\0" * (width - 1)
-        pattern = re.compile(rb"/" + pad + rb"((?:[0-9]" + pad + rb"){1,4})/" + pad + rb"((?:" + _NAME + pad + rb")+)")
-        for mount, name in set(pattern.findall(component)):
-            if mount.replace(b"\0", b"").decode() in wanted:
+    for match in set(_GUEST_PATH.findall(component)):
+        # One (mount, name) pair per width; the others are empty.
+        for mount, name in zip(match[::2], match[1::2]):
+            if mount and mount.replace(b"\0", b"").decode() in wanted:
                 found.add(name.replace(b"\0", b"").decode())
     found.discard("__pycache__")
     return found
+
+
+def _guest_path(width: int) -> bytes:
+    """`N/name` after a `/`, in characters of ``width`` bytes (little-endian, as Wasm memory holds them)."""
+    pad = b"\0" * (width - 1)
+    return pad + rb"((?:[0-9]" + pad + rb"){1,4})/" + pad + rb"((?:" + _NAME + pad + rb")+)"
+
+
+#: All three widths in one pass over the component (each pass over 18 MB costs ~11 ms).
+_GUEST_PATH = re.compile(rb"/(?:" + rb"|".join(_guest_path(width) for width in (1, 2, 4)) + rb")")
 
 
 def _dist_infos(site_dir: Path) -> list[str]:
