@@ -404,6 +404,24 @@ def test_environment_markers_and_caches(app: Path, venv: Path) -> None:
     )  # fmt: skip  (docs/building.md lists these)
 
 
+def test_our_in_progress_files_are_left_out(app: Path, venv: Path) -> None:
+    """A temp or partial file of ours (a build writing, or a killed one's debris) is never a source."""
+    before = key(app, venv)
+    (app / "build").mkdir()
+    (app / "build" / f".app.wasm.{os.getpid()}.partial").write_bytes(b"\0asm half")
+    (app / f".helper.py.{os.getpid()}.abcd_123.tmp").write_text("WORDS = 'half'\n")
+    (app / f".app.wasm.{os.getpid()}.partial").mkdir()  # a pip install into a partial folder
+    (app / f".app.wasm.{os.getpid()}.partial" / "module.py").write_text("")
+    assert key(app, venv) == before
+    assert keys.written_by_a_build(f".app.wasm.{os.getpid()}.partial")
+    # Names that only look like ours are the app's files, and count.
+    for name in (".app.wasm.tmp", f"notes.{os.getpid()}.partial", f".app.wasm.{os.getpid()}.partial.py"):
+        assert not keys.written_by_a_build(name)
+        (app / name).write_text("the app's own file")
+        assert key(app, venv) != before
+        (app / name).unlink()
+
+
 def test_hook_outputs_are_left_out(tmp_path: Path) -> None:
     """What the hooks and the builder write into the project is not part of the key."""
     from hatchling.builders.wheel import WheelBuilder

@@ -15,6 +15,7 @@ as the component imports them (found through hatch/app_manifest.py).
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -28,8 +29,9 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 from hatch_component_init.errors import BuildStepError
-from hatch_component_init.file_cache import damaged_entry_warning
-from hatch_component_init.fileio import atomic_copy
+from hatch_component_init.debris import sweep, sweep_cache, sweep_staging
+from hatch_component_init.file_cache import cache_warnings
+from hatch_component_init.fileio import partial_path
 
 from .cache import ComponentCache, default_cache_dir
 from .edge import ReportsErrors
@@ -69,6 +71,24 @@ def _load_the_engine_meanwhile() -> None:
 
 def _megabytes(size: int) -> str:
     return f"{size / 1_000_000:.1f} MB"
+
+
+#: componentize-py's Rust errors (anyhow) end with the stack of the Rust code that failed: 30-50 lines
+#: of frames that say nothing to the app's author. Shown with `hatch -v`.
+_BACKTRACE = "Stack backtrace:"
+_OS_ERROR = re.compile(r"\(os error \d+\)")
+_ERROR_PREFIX = re.compile(r"^(?:\d+: |[A-Za-z_][\w.]*(?:Error|Exception): |Error: )")
+
+
+def without_backtrace(output: str) -> str:
+    """componentize-py's output up to the Rust backtrace that follows its error."""
+    return output.partition(_BACKTRACE)[0].rstrip()
+
+
+def os_error_cause(output: str) -> str | None:
+    """What the operating system said (``No space left on device (os error 28)``), when that is why it failed."""
+    found = [line.strip() for line in without_backtrace(output).splitlines() if _OS_ERROR.search(line)]
+    return _ERROR_PREFIX.sub("", found[-1]) if found else None
 
 
 class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterface):  # type: ignore[type-arg]
@@ -163,17 +183,18 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             return
         started = time.perf_counter()
         cache_dir = default_cache_dir()
+        self._sweep_debris(cache_dir)
         requirements_key = self.requirements_key()
         cache = ComponentCache(cache_dir) if self.config_cache else None
         source_key = None
         if cache is not None:
             source_key = self.source_key(requirements_key, cache_dir)
             self.app.display_debug(f"componentize-py source key {source_key} in {cache.directory}")
+            self.output_path.parent.mkdir(parents=True, exist_ok=True)
             hit = self._lookup(cache, source_key)
-            for damaged in cache.damaged:
-                self.app.display_warning(damaged_entry_warning(cache.KIND, damaged))
+            for line in cache_warnings(cache):
+                self.app.display_warning(line)
             if hit is not None:
-                self._copy_to_output(hit)
                 self.app.display_success(
                     f"Built component `{self.config_output}` from the cache "
                     f"({_megabytes(hit.stat().st_size)}, componentize-py not run) in {time.perf_counter() - started:.2f} s"
@@ -199,14 +220,16 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
 
     def _lookup(self, cache: ComponentCache, source_key: str) -> Path | None:
-        """The cached output of these sources whose imports the environment provides as it did then."""
+        """The cached output of these sources whose imports the environment provides as it did then,
+        copied to `output` (the path returned)."""
         from .app_manifest import manifest_path, read_manifest
         from .keys import componentize_key
 
         site_dirs = self._site_dirs
         mounts = self._mounts()
         for imports in read_manifest(manifest_path(cache.directory, source_key)):
-            hit = cache.get(componentize_key(source_key, imports, site_dirs, mounts))
+            # Copied to the output through a partial file, which is what is checked: the output is verified.
+            hit = cache.get(componentize_key(source_key, imports, site_dirs, mounts), stage=self.output_path, link=False)
             if hit is not None:
                 return hit
         return None
@@ -245,7 +268,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         """The key of the folder the `requirements` are installed in (None without requirements)."""
         if not self.config_requirements:
             return None
-        from .requirements import requirements_key
+        from .keys import requirements_key
 
         return requirements_key(self.config_requirements)
 
@@ -316,14 +339,29 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
                     outputs += [root / wheel_path, editable_target(root, wheel_path, sources)]
         return outputs
 
-    def _copy_to_output(self, source: Path) -> None:
-        atomic_copy(source, self.output_path)
+    def _sweep_debris(self, cache_dir: Path) -> None:
+        """Remove what killed builds left: in the caches, the staging dirs, next to the output, the guest's bytecode."""
+        from .bytecode import remove_interrupted_bytecode
+
+        removed = [*sweep_cache(cache_dir), *sweep_staging(), *sweep([self.output_path.parent], of=self.output_path.name)]
+        removed += remove_interrupted_bytecode(self._bytecode_journal(cache_dir))
+        for path in removed:
+            self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
+
+    def _bytecode_journal(self, cache_dir: Path) -> Path:
+        """Where a componentize-py run of this project notes the bytecode that was there before it."""
+        import hashlib
+
+        name = hashlib.sha256(os.path.realpath(self.root).encode()).hexdigest()
+        return cache_dir / "bytecode" / f"{name}.json"
 
     def _install_requirements(self, cache_dir: Path) -> None:
         from .requirements import install_requirements
 
         started = time.perf_counter()
-        folder, installed = install_requirements(self.config_requirements, cache_dir, self.PLUGIN_NAME)
+        folder, installed = install_requirements(
+            self.config_requirements, cache_dir, self.PLUGIN_NAME, warn=self.app.display_warning
+        )
         listing = ", ".join(f"`{item}`" for item in self.config_requirements)
         if installed:
             self.app.display_info(f"Installed {listing} for the app in {time.perf_counter() - started:.1f} s")
@@ -336,7 +374,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         output.parent.mkdir(parents=True, exist_ok=True)
         # componentize-py writes its output in place; build next to the target and rename, so
         # a failed or interrupted build never leaves a truncated component for the next hook.
-        partial = output.with_name(f".{output.name}.{os.getpid()}.partial")
+        partial = partial_path(output)
         command = self.command(partial)
         self.app.display_waiting(f"Building component `{self.config_output}` with componentize-py {installed_version}")
         self.app.display_debug(f"Running: componentize-py {shlex.join(command[3:])}")
@@ -345,20 +383,34 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         if COMPONENT_INIT_HOOK in self.hook_tables():
             _load_the_engine_meanwhile()
         try:
-            with no_new_bytecode([Path(self.root, entry) for entry in self.config_python_path]):
+            python_path = [Path(self.root, entry) for entry in self.config_python_path]
+            with no_new_bytecode(python_path, self._bytecode_journal(default_cache_dir())):
                 result = subprocess.run(command, cwd=self.root, capture_output=True, text=True, check=False)
             if result.stdout.strip():
                 self.app.display_debug(result.stdout.rstrip())
             if result.returncode != 0:
-                raise BuildStepError(
-                    f"componentize-py failed (exit code {result.returncode}) building `{self.config_output}` "
-                    f"for build hook `{self.PLUGIN_NAME}`; its output is above",
-                    tool="componentize-py",
-                    output=(result.stderr or result.stdout).strip(),
-                )
+                raise self._failed(result.returncode, (result.stderr or result.stdout).strip())
             os.replace(partial, output)
         finally:
             partial.unlink(missing_ok=True)
+
+    def _failed(self, code: int, output: str) -> BuildStepError:
+        """componentize-py's failure: its output shown above our paragraph (the Rust backtrace only with -v)."""
+        shown = output if self.app.verbosity >= 1 else without_backtrace(output)
+        cause = os_error_cause(output)
+        if cause is not None:
+            return BuildStepError(
+                f"componentize-py failed (exit code {code}) building `{self.config_output}` for build hook "
+                f"`{self.PLUGIN_NAME}`: {cause}; the operating system refused it (a full disk, a permission), not the app",
+                tool="componentize-py",
+                output=shown,
+            )
+        return BuildStepError(
+            f"componentize-py failed (exit code {code}) building `{self.config_output}` "
+            f"for build hook `{self.PLUGIN_NAME}`; its output is above",
+            tool="componentize-py",
+            output=shown,
+        )
 
     def _require_componentize_py(self) -> str:
         """componentize-py's version in the build environment; a warning if it is not the one asked for."""

@@ -48,10 +48,13 @@ def refresh(root: str, component: str) -> str | None:
             current = init.editable_inputs()
         except Exception as e:  # e.g. pyproject.toml no longer valid, a `dirs` entry removed
             raise RebuildError(_failed(target, root, "its inputs could not be read", app, e)) from None
-        recorded = (read_ledger(target) or {}).get("inputs")
+        damaged: list[Path] = []
+        recorded = (read_ledger(target, damaged) or {}).get("inputs")
         if recorded == current:
             return None
         why = _why(recorded, current, init)
+        if damaged:
+            why = f"its record in the editable cache, `{damaged[0]}`, was damaged (removed)"
         producer = init.producer_hook()
         rebuilds_app = producer is not None and _changed(recorded, current, "app")
         pre_init = init.config_init_func is not None  # `init-func = false` ships the component as it is

@@ -1,8 +1,9 @@
 """Every cache key of the Hatch hooks: what each covers, what it leaves out, and why.
 
 A key is the SHA-256 of a JSON header; the file caches store an entry as
-``<key>-<sha256 of the entry>`` (file_cache.FileCache), so a key says what an
-entry was made from and the name's checksum vouches for its bytes. Each key
+``<key>-<sha256 of the entry>`` (file_cache.FileCache), the requirements
+folders as ``<key>-<digest of its files>`` (hatch/requirements.py), so a key
+says what an entry was made from and the name's checksum vouches for its bytes. Each key
 covers the version of hatch-component-init and a format number (bumped when
 the meaning of a key changes), because an entry also vouches for the checks
 this release ran on it. A key covers what can change the entry; what only
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from hatch_component_init.__about__ import __version__
 from hatch_component_init.file_cache import file_digest
+from hatch_component_init.fileio import in_progress_owner
 from hatch_component_init.versions import wasmtime_version
 
 from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK
@@ -59,6 +61,7 @@ __all__ = [
     "requirements_key",
     "site_mounts",
     "snapshot_key",
+    "written_by_a_build",
 ]
 
 
@@ -83,11 +86,23 @@ _ENVIRONMENT_MARKERS = ("pyvenv.cfg", "conda-meta")
 _OWN_HOOKS = (COMPONENTIZE_PY_HOOK, COMPONENT_INIT_HOOK)
 
 
+def written_by_a_build(name: str) -> bool:
+    """Our own temp and partial files (fileio.py names them): a build's, or a killed build's, never the app's.
+
+    A componentize-py output being written next to ``output`` (by this build or
+    another in the same folder) would otherwise change the key, and make the
+    "sources changed during the build" check fail.
+    """
+    return in_progress_owner(name) is not None
+
+
 def make_skip(excluded: Iterable[Path]) -> Callable[[str, bool], bool]:
-    """What a python-path digest leaves out: ``excluded`` paths, VCS, environments, caches."""
+    """What a python-path digest leaves out: ``excluded`` paths, our in-progress files, VCS, environments, caches."""
     excluded_paths = {os.path.realpath(path) for path in excluded}
 
     def skip(path: str, is_dir: bool) -> bool:
+        if written_by_a_build(os.path.basename(path)):
+            return True
         if is_dir:
             if os.path.basename(path) in SKIPPED_DIR_NAMES:
                 return True
@@ -230,7 +245,8 @@ def componentize_key(source_key: str, tops: Iterable[str], site_dirs: list[Path]
 
 # -- the installed `requirements` folder ------------------------------------------------------------
 
-_REQUIREMENTS_FORMAT = 1
+#: 2: folders are named with the digest of their files.
+_REQUIREMENTS_FORMAT = 2
 #: pip settings that change what a requirement resolves to (others, e.g. cache or log paths, do not).
 _RESOLUTION_ENV = (
     "PIP_INDEX_URL",

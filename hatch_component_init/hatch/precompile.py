@@ -7,6 +7,11 @@ platform's baseline CPU (Wasmtime's target triple set explicitly turns off the
 detection of the build CPU's extra features), so it loads on every CPU of that
 architecture, and Wasmtime loads it in every release of the same major version.
 
+With ``precompile = "only"`` the `.cwasm` is all the wheel carries: there is
+no ``.wasm`` for the loader to compile where the machine code does not fit, so
+the wheel requires the exact wasmtime release that compiled it, the one release
+the build has seen load it.
+
 Only the build machine's own platform is supported: the Cranelift that
 wasmtime-py ships generates code for its host architecture alone (asking it
 for another one aborts the process), and ``wasmtime compile --target`` output
@@ -24,7 +29,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
 from hatch_component_init.errors import ConfigError, PrecompileError
-from hatch_component_init.file_cache import damaged_entry_warning, file_digest
+from hatch_component_init.file_cache import cache_warnings, file_digest
 
 from hatch_component_init.versions import wasmtime_version
 
@@ -50,6 +55,8 @@ class ArtifactCache(Protocol):
 
     KIND: str
     damaged: list[Path]
+    read_only: bool
+    directory: Path
 
     def get(self, key: str) -> Path | None: ...
 
@@ -203,9 +210,9 @@ def _platform_tag_of_this_interpreter() -> str:
     return next(tag for tag in platform_tags() if "manylinux" not in tag and "musllinux" not in tag)
 
 
-def wasmtime_requirement(version: str) -> str:
-    """The releases whose Wasmtime loads artifacts of ``version``: the same major version."""
-    return f"wasmtime=={version.split('.')[0]}.*"
+def wasmtime_requirement(version: str, *, exact: bool = False) -> str:
+    """The releases whose Wasmtime loads artifacts of ``version``: the same major version, or ``version`` alone."""
+    return f"wasmtime=={version}" if exact else f"wasmtime=={version.split('.')[0]}.*"
 
 
 def check_wasmtime_requirements(dependencies: Iterable[str], version: str) -> str | None:
@@ -248,9 +255,11 @@ def ship_precompiled(
     build_data: dict[str, Any],
     report: Callable[[str], None],
     warn: Callable[[str], None],
+    only: bool = False,
 ) -> tuple[str, Precompiled]:
     """Put the `.cwasm` of ``shipped`` (the wheel's ``destination``) into the wheel, and make the wheel say
-    what it needs to load it. ``dependencies`` are the project's own requirements."""
+    what it needs to load it. ``dependencies`` are the project's own requirements; ``only``: the wheel
+    ships no ``.wasm``, so it requires exactly the wasmtime that compiled the code."""
     started = time.perf_counter()
     version = wasmtime_version()
     if not version[:1].isdigit():
@@ -273,15 +282,17 @@ def ship_precompiled(
 
     wheel_path = precompiled_destination(destination)
     artifact = precompile(shipped, cache, stage, on_cache_error=cache_error)
-    for damaged in cache.damaged if cache is not None else ():
-        warn(damaged_entry_warning(cache.KIND, damaged))
+    for line in cache_warnings(cache) if cache is not None else ():
+        warn(line)
     build_data["force_include"][str(artifact.path)] = wheel_path
     # Machine code for one platform: the wheel must not claim `none-any`.
     build_data["tag"] = wheel_tag()
     build_data["pure_python"] = False
-    build_data["dependencies"].append(wasmtime_requirement(artifact.wasmtime_version))
+    requirement = wasmtime_requirement(artifact.wasmtime_version, exact=only)
+    build_data["dependencies"].append(requirement)
+    alone = f", without `{destination}`" if only else ""
     report(
         describe(artifact, destination, wheel_path, time.perf_counter() - started)
-        + f"; wheel tagged `{build_data['tag']}`, requires `{wasmtime_requirement(artifact.wasmtime_version)}`"
+        + f"; wheel tagged `{build_data['tag']}`, requires `{requirement}`{alone}"
     )
     return wheel_path, artifact
