@@ -249,12 +249,12 @@ def test_a_partial_output_next_to_the_output_changes_no_key(tmp_path: Path, snap
     (project / "build").mkdir()
     hook = ComponentizePyBuildHook(str(project), {"wit": "wit", "world": "greeter", "module": "app",
                                                   "output": RAW_COMPONENT}, None, None, str(project / "dist"), "wheel")  # fmt: skip
-    before = hook.cache_key(None, snapshot_cache_dir)
+    before = hook.source_key(None, snapshot_cache_dir)
     (project / "build" / f".greeter.wasm.{dead_pid()}.partial").write_bytes(b"\0asm half")
     (project / f".app.py.{os.getpid()}.abcd_123.tmp").write_bytes(b"print('half')")
-    assert hook.cache_key(None, snapshot_cache_dir) == before
+    assert hook.source_key(None, snapshot_cache_dir) == before
     (project / "build" / "notes.txt").write_text("the app's own file counts")
-    assert hook.cache_key(None, snapshot_cache_dir) != before
+    assert hook.source_key(None, snapshot_cache_dir) != before
 
 
 # -- the command, interrupted at each phase -----------------------------------------------------

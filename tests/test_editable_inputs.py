@@ -188,7 +188,7 @@ REBUILDS: list[tuple[str, Callable[[Path], None], int | None]] = [
     ("env-name", option('env = { "A" = "1", "B" = "2" }', 'env = { "Z" = "1", "B" = "2" }'), 11),
     ("env-added", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1", "B" = "2", "C" = "3" }'), 11),
     ("env-removed", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1" }'), 11),
-    # The guest can observe the order of its environment: the order is an input (hatch/cache.py).
+    # The guest can observe the order of its environment: the order is an input (hatch/keys.py).
     ("env-reordered", option('env = { "A" = "1", "B" = "2" }', 'env = { "B" = "2", "A" = "1" }'), 11),
     ("dirs-file-edited", write("data/greeting.txt", "Bonjour"), 11),
     ("dirs-file-added", write("data/more/extra.txt", "x"), 11),
@@ -270,7 +270,7 @@ def comment(project: Path) -> None:
 
 #: Changes that cannot change the snapshot: the loader must not rebuild (and must keep serving what is there).
 NO_REBUILD: list[tuple[str, Callable[[Path], None]]] = [
-    # A timeout can only stop a run, never change a finished one (hatch/cache.py's snapshot_key).
+    # A timeout can only stop a run, never change a finished one (hatch/keys.py's snapshot_key).
     ("timeout", option("timeout = 300", "timeout = 120")),
     ("timeout-removed", option("timeout = 300", "")),
     # The code cache only keeps the compiled instrumented component.

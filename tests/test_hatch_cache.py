@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from hatch_component_init.hatch import cache as cache_module
+from hatch_component_init.hatch import keys as keys_module
 from hatch_component_init.hatch.cache import (
     ComponentCache,
     FileCache,
     PrecompiledCache,
     SnapshotCache,
     default_cache_dir,
-    snapshot_key,
-    tree_digest,
 )
+from hatch_component_init.hatch.digests import tree_digest
+from hatch_component_init.hatch.keys import snapshot_key
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.options import InitOptions, WasiOptions
 
@@ -73,15 +73,15 @@ class TestKey:
 
     def test_versions_count(self, monkeypatch: pytest.MonkeyPatch) -> None:
         before = snapshot_key(b"abc", options())
-        monkeypatch.setattr(cache_module, "wasmtime_version", lambda: "0.0.0")
+        monkeypatch.setattr(keys_module, "wasmtime_version", lambda: "0.0.0")
         assert snapshot_key(b"abc", options()) != before
-        monkeypatch.setattr(cache_module, "__version__", "0.0.0")
+        monkeypatch.setattr(keys_module, "__version__", "0.0.0")
         assert snapshot_key(b"abc", options()) != before
 
     def test_wasmtime_version_read(self) -> None:
         import importlib.metadata
 
-        assert cache_module.wasmtime_version() == importlib.metadata.version("wasmtime")
+        assert keys_module.wasmtime_version() == importlib.metadata.version("wasmtime")
 
     def test_dir_contents_count(self, tmp_path: Path) -> None:
         data = tmp_path / "data"
@@ -147,7 +147,8 @@ class TestStore:
 HIT_IN_A_FRESH_PROCESS = """
 import sys
 from pathlib import Path
-from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir, snapshot_key
+from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir
+from hatch_component_init.hatch.keys import snapshot_key
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 
 root = Path(sys.argv[1])

@@ -33,7 +33,7 @@ from hatch_support import (
 from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ConfigError
-from hatch_component_init.hatch.cache import wasmtime_version
+from hatch_component_init.versions import wasmtime_version
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.hatch.loader import render_loader
 from hatch_component_init.hatch.precompile import host_target, precompile, wheel_tag

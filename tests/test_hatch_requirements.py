@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hatch_support import make_pure_wheel
 
-from hatch_component_init.hatch import requirements
-from hatch_component_init.hatch.requirements import install_requirements, requirements_key
+from hatch_component_init.hatch import keys, requirements
+from hatch_component_init.hatch.keys import requirements_key
+from hatch_component_init.hatch.requirements import install_requirements
 
 
 class TestKey:
@@ -80,7 +81,7 @@ def test_a_folder_written_by_another_version_is_never_trusted(tmp_path: Path, mo
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     with monkeypatch.context() as other_release:
-        other_release.setattr(requirements, "__version__", "0.0.1+checks-nothing")
+        other_release.setattr(keys, "__version__", "0.0.1+checks-nothing")
         other_release.setattr(requirements, "_check_pure", lambda folder, hook_name: None)
         lax, installed = install_requirements(["fastword"], tmp_path / "cache", "componentize-py")
     assert installed and (lax / "fastword").is_dir()

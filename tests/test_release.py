@@ -27,8 +27,8 @@ from hatch_support import build_own_wheel, find_links_env, run_build
 from wat_support import wat
 from workflow_support import EXAMPLE_WORKFLOW, OWN_WORKFLOW, REPO, load, run_job, run_steps
 
-from hatch_component_init.hatch.cache import wasmtime_version
 from hatch_component_init.hatch.precompile import wheel_tag
+from hatch_component_init.versions import wasmtime_version
 
 PAGE = REPO / "docs" / "releasing.md"
 

@@ -27,7 +27,7 @@ from pathlib import Path
 from hatch_component_init.debris import process_gone
 from hatch_component_init.fileio import atomic_write
 
-from .app_key import make_skip
+from .keys import make_skip
 
 __all__ = ["bytecode_files", "no_new_bytecode", "remove_interrupted_bytecode"]
 

@@ -37,7 +37,7 @@ from hatch_component_init.fileio import PendingWrite
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
-from .cache import SnapshotCache, default_cache_dir, file_digest, inputs_key, snapshot_key
+from .cache import SnapshotCache, default_cache_dir, file_digest
 from .edge import ReportsErrors
 from .config import (
     COMPONENT_INIT_HOOK,
@@ -47,6 +47,7 @@ from .config import (
     SharedOptionChecks,
     reader_for,
 )
+from .keys import editable_inputs, inputs_key, snapshot_key
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
 from .tree import damaged_record_warning, editable_target, ledger_path, read_ledger, write_in_tree
@@ -184,24 +185,18 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return None if host_module is None or self.config_host is None else (self.config_host, host_module)
 
     def editable_inputs(self) -> dict[str, str]:
-        """What an editable install's in-tree snapshot is made from, as the caches key it.
-
-        ``app``: the `componentize-py` hook's cache key when that hook writes our
-        input component, else the component file's digest; ``init``: the
-        snapshot cache's key of everything but the component (options, `dirs`,
-        the `host` module). The loader compares them with the record of the last
-        build to decide whether to rebuild (hatch/editable.py).
-        """
+        """What an editable install's in-tree snapshot is made from (keys.editable_inputs); the loader
+        compares it with the record of the last build to decide whether to rebuild (hatch/editable.py)."""
         producer = self.producer_hook()
         if producer is not None:
-            app = producer.cache_key(producer.requirements_key(), default_cache_dir())
+            app = producer.app_key(default_cache_dir())
         elif self.component_path.is_file():
             app = file_digest(str(self.component_path))
         else:
             app = "missing"
         if self.config_init_func is None:
-            return {"app": app, "init": "init-func = false"}  # shipped as it is: no run to key
-        return {"app": app, "init": inputs_key(self.init_options, self._host_key(self.host_module()))}
+            return editable_inputs(app, None)  # shipped as it is: no run to key
+        return editable_inputs(app, inputs_key(self.init_options, self._host_key(self.host_module())))
 
     def producer_hook(self) -> Any:
         """The configured `componentize-py` hook that writes our input component, if there is one."""

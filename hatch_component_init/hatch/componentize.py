@@ -8,7 +8,8 @@ componentize-py is declared as a build dependency of the project being built
 componentize-py's output differs from run to run (its own pre-initialized
 heap), so the next hook's snapshot cache could never hit if it ran on every
 build: its outputs are cached too, keyed by everything that can change them
-(hatch/app_key.py).
+(hatch/keys.py), the packages of the build environment among them only as far
+as the component imports them (found through hatch/app_manifest.py).
 """
 
 from __future__ import annotations
@@ -185,13 +186,12 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         self._sweep_debris(cache_dir)
         requirements_key = self.requirements_key()
         cache = ComponentCache(cache_dir) if self.config_cache else None
-        key = None
+        source_key = None
         if cache is not None:
-            key = self.cache_key(requirements_key, cache_dir)
-            self.app.display_debug(f"componentize-py cache key {key} in {cache.directory}")
+            source_key = self.source_key(requirements_key, cache_dir)
+            self.app.display_debug(f"componentize-py source key {source_key} in {cache.directory}")
             self.output_path.parent.mkdir(parents=True, exist_ok=True)
-            # Copied to the output through a partial file, which is what is checked: the output is verified.
-            hit = cache.get(key, stage=self.output_path, link=False)
+            hit = self._lookup(cache, source_key)
             for line in cache_warnings(cache):
                 self.app.display_warning(line)
             if hit is not None:
@@ -205,30 +205,53 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         if self.config_requirements:
             self._install_requirements(cache_dir)
         self._run_componentize_py(installed_version)
-        if cache is not None and key is not None:
-            # Checking the sources again (hashing the python path and `site-packages`) and copying the
-            # output into the cache can wait: the next hook needs only the output, and its init leaves
+        if cache is not None and source_key is not None:
+            # Checking the sources again (hashing the python path), finding what the output imported and
+            # copying it into the cache can wait: the next hook needs only the output, and its init leaves
             # a core idle. `finalize` waits for it and says what went wrong.
             self._caching = threading.Thread(
-                target=self._cache_output, args=(cache, key, requirements_key, cache_dir), name="componentize-py-cache"
+                target=self._cache_output,
+                args=(cache, source_key, requirements_key, cache_dir),
+                name="componentize-py-cache",
             )
             self._caching.start()
         seconds = time.perf_counter() - started
         size = _megabytes(self.output_path.stat().st_size)
         self.app.display_success(f"Built component `{self.config_output}` ({size}) in {seconds:.1f} s")
 
-    def _cache_output(self, cache: ComponentCache, key: str, requirements_key: str | None, cache_dir: Path) -> None:
-        self._cache_warning = self._caching_warning(cache, key, requirements_key, cache_dir)
+    def _lookup(self, cache: ComponentCache, source_key: str) -> Path | None:
+        """The cached output of these sources whose imports the environment provides as it did then,
+        copied to `output` (the path returned)."""
+        from .app_manifest import manifest_path, read_manifest
+        from .keys import componentize_key
+
+        site_dirs = self._site_dirs
+        mounts = self._mounts()
+        for imports in read_manifest(manifest_path(cache.directory, source_key)):
+            # Copied to the output through a partial file, which is what is checked: the output is verified.
+            hit = cache.get(componentize_key(source_key, imports, site_dirs, mounts), stage=self.output_path, link=False)
+            if hit is not None:
+                return hit
+        return None
+
+    def _cache_output(
+        self, cache: ComponentCache, source_key: str, requirements_key: str | None, cache_dir: Path
+    ) -> None:
+        self._cache_warning = self._caching_warning(cache, source_key, requirements_key, cache_dir)
 
     def _caching_warning(
-        self, cache: ComponentCache, key: str, requirements_key: str | None, cache_dir: Path
+        self, cache: ComponentCache, source_key: str, requirements_key: str | None, cache_dir: Path
     ) -> str | None:
-        """Put the output in the cache; what to warn about if it was not."""
+        """Put the output in the cache, under the key of what it imported; what to warn about if it was not."""
+        from .app_manifest import manifest_path, record_imports
+
         try:
-            if self.cache_key(requirements_key, cache_dir) != key:
+            if self.source_key(requirements_key, cache_dir) != source_key:
                 # A file changed while componentize-py ran: the output may mix both states.
                 return "Sources changed during the build; the component is not cached"
-            cache.put_file(key, self.output_path)
+            imports = self.imports_of(self.output_path)
+            cache.put_file(self._key_of(source_key, imports), self.output_path)
+            record_imports(manifest_path(cache.directory, source_key), imports)
         except Exception as e:  # on a thread: a failing cache costs only a rebuild next time, never the build
             return f"Could not write the componentize-py cache in `{cache.directory}`: {e}"
         return None
@@ -245,14 +268,15 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         """The key of the folder the `requirements` are installed in (None without requirements)."""
         if not self.config_requirements:
             return None
-        from .requirements import requirements_key
+        from .keys import requirements_key
 
         return requirements_key(self.config_requirements)
 
-    def cache_key(self, requirements_key: str | None, cache_dir: Path) -> str:
-        from .app_key import componentize_key
+    def source_key(self, requirements_key: str | None, cache_dir: Path) -> str:
+        """The key of the sources and tools, known before componentize-py runs (keys.componentize_source_key)."""
+        from .keys import componentize_source_key
 
-        return componentize_key(
+        return componentize_source_key(
             root=Path(self.root),
             wit=self.config_wit,
             world=self.config_world,
@@ -260,15 +284,41 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
             python_path=self.config_python_path,
             requirements=requirements_key,
             excluded=self.build_outputs(cache_dir),
-            env=os.environ,
-            project=self._project_name(),
+            site_dirs=self._site_dirs,
         )
 
-    def _project_name(self) -> str | None:
-        try:
-            return str(self.metadata.name)
-        except Exception:  # no metadata (a hook made by hand) or an invalid name: nothing is left out
-            return None
+    @cached_property
+    def _site_dirs(self) -> list[Path]:
+        """The `site-packages` directories componentize-py sees (found once per hook: it may run `python3`)."""
+        from .site_packages import componentize_site_dirs
+
+        return componentize_site_dirs(os.environ)
+
+    def imports_of(self, component: Path) -> set[str]:
+        """The `site-packages` entries the component at ``component`` imported when it was built."""
+        from .site_packages import imported_tops
+
+        return imported_tops(component.read_bytes(), self._mounts())
+
+    def _mounts(self) -> list[int]:
+        """The guest directories componentize-py mounts the `site-packages` directories at."""
+        from .keys import site_mounts
+
+        installed = 1 if self.config_requirements else 0  # the `requirements` folder (`extra_python_path`)
+        return site_mounts(Path(self.root), self.config_python_path, self._site_dirs, installed)
+
+    def _key_of(self, source_key: str, imports: set[str]) -> str:
+        from .keys import componentize_key
+
+        return componentize_key(source_key, imports, self._site_dirs, self._mounts())
+
+    def app_key(self, cache_dir: Path) -> str:
+        """The key of the component at `output` as the sources and the environment are now
+        (keys.componentize_key); `missing` without one. An editable install's record of its app."""
+        if not self.output_path.is_file():
+            return "missing"
+        source_key = self.source_key(self.requirements_key(), cache_dir)
+        return self._key_of(source_key, self.imports_of(self.output_path))
 
     def build_outputs(self, cache_dir: Path) -> list[Path]:
         """What this build writes into the project, which the cache key must not depend on."""
@@ -366,7 +416,7 @@ class ComponentizePyBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterf
         """componentize-py's version in the build environment; a warning if it is not the one asked for."""
         import importlib.util
 
-        from .app_key import componentize_py_version
+        from .site_packages import componentize_py_version
 
         if importlib.util.find_spec("componentize_py") is None:
             message = (

@@ -20,8 +20,6 @@ loads only in the same wasmtime major version as the CLI that made it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import sys
 import time
@@ -30,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
 from hatch_component_init.file_cache import cache_warnings, file_digest
 
-from .cache import wasmtime_version
+from hatch_component_init.versions import wasmtime_version
+
+from .keys import precompile_key
 from .loader_template import host_platform
 
 __all__ = [
@@ -49,8 +48,6 @@ __all__ = [
 ]
 
 PRECOMPILED_SUFFIX = ".cwasm"
-#: Bump when what goes into a `.cwasm` changes for the same inputs (e.g. engine settings).
-_KEY_FORMAT = 1
 
 
 class ArtifactCache(Protocol):
@@ -108,18 +105,6 @@ def _linux_libc() -> str:
 
     name = platform.libc_ver()[0] or str(sysconfig.get_config_var("HOST_GNU_TYPE") or "")
     return "musl" if "musl" in name else "gnu"
-
-
-def precompile_key(component_sha256: str, target: str, wasmtime: str) -> str:
-    """Cache key of the `.cwasm` of a component: its bytes, the target and the compiling wasmtime."""
-    header = {
-        "format": _KEY_FORMAT,
-        "hatch-component-init": __version__,
-        "wasmtime": wasmtime,
-        "component": component_sha256,
-        "target": target,
-    }
-    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 
 
 def compile_component(component: bytes, target: str) -> bytes:

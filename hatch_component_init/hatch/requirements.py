@@ -3,9 +3,8 @@
 componentize-py bundles what is on its python path; the `requirements` of the
 `componentize-py` hook are installed with pip (``--target``) into a folder in
 our cache directory, which the hook adds to that path. The folder is keyed by
-the requirement strings and what decides how pip resolves them (index
-settings, Python version, platform), so it is installed once and reused;
-pin versions to control what a fresh install picks.
+the requirement strings and what decides how pip resolves them (hatch/keys.py),
+so it is installed once and reused; pin versions to control what a fresh install picks.
 
 Like every cache entry, a folder vouches for itself: it is named
 ``<key>-<digest of its files>``, and checked before componentize-py reads it;
@@ -16,8 +15,6 @@ are left out of the digest.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -25,44 +22,18 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import BuildStepError, OptionValueError
-
 from hatch_component_init.fileio import in_progress_owner
 
-from .cache import prune_least_recently_used, tree_digest
+from .cache import prune_least_recently_used
+from .digests import tree_digest
+from .keys import requirements_key
 
-__all__ = ["REQUIREMENTS_DIR", "install_requirements", "requirements_key"]
+__all__ = ["REQUIREMENTS_DIR", "install_requirements"]
 
 REQUIREMENTS_DIR = "requirements"
-#: 2: folders are named with the digest of their files.
-_KEY_FORMAT = 2
 #: Installed folders kept; the least recently used beyond this are removed.
 MAX_ENTRIES = 16
-#: pip settings that change what a requirement resolves to (others, e.g. cache or log paths, do not).
-_RESOLUTION_ENV = (
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_FIND_LINKS",
-    "PIP_NO_INDEX",
-    "PIP_CONSTRAINT",
-    "PIP_PRE",
-    "PIP_ONLY_BINARY",
-    "PIP_NO_BINARY",
-)
-
-
-def requirements_key(requirements: list[str]) -> str:
-    # Our version counts: a folder vouches that it passed our checks (pure Python only), which a hit skips.
-    header = {
-        "format": _KEY_FORMAT,
-        "hatch-component-init": __version__,
-        "requirements": requirements,
-        "python": list(sys.version_info[:2]),
-        "platform": sys.platform,
-        "pip-env": {name: os.environ[name] for name in _RESOLUTION_ENV if name in os.environ},
-    }
-    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 
 
 def install_requirements(
