@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sys
 import tarfile
-import textwrap
 from pathlib import Path
 from typing import Any
 
