@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reset-first-call", action="store_true",
                    help="keep componentize-py's first-call setup as init left it (build-time environment, "
                         "arguments and random state in every instance); by default it runs again in each instance")
+    p.add_argument("--no-zero-free-memory", action="store_true",
+                   help="keep the bytes of the allocator's free memory in the snapshot; by default they are zeroed "
+                        "where wasi-libc's malloc is recognised with certainty")
     p.add_argument("--no-code-cache", action="store_true",
                    help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
@@ -355,6 +358,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
                 host=host,
                 code_cache=not args.no_code_cache,
                 reset_first_call=not args.no_reset_first_call,
+                zero_free_memory=not args.no_zero_free_memory,
                 on_note=lambda level, text: notes.append((level, text)),
             )
         finally:

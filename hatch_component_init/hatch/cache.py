@@ -118,6 +118,7 @@ def inputs_key(options: InitOptions, host: tuple[str, Path] | None = None, compo
         "init-func": options.init_func,
         "keep-init-func": options.keep_init_func,
         "reset-first-call": options.reset_first_call,
+        "zero-free-memory": options.zero_free_memory,
         "max-memory": options.max_memory,
         "wasi": wasi,
         "host": None if host is None else {"spec": host[0], "module": file_digest(str(host[1]))},

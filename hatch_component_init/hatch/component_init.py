@@ -109,6 +109,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return bool(self.options.value("reset-first-call"))
 
     @cached_property
+    def config_zero_free_memory(self) -> bool:
+        return bool(self.options.value("zero-free-memory"))
+
+    @cached_property
     def config_wasi(self) -> bool:
         return bool(self.options.value("wasi"))
 
@@ -223,6 +227,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             max_memory=self.config_max_memory,
             code_cache=self.config_cache,
             reset_first_call=self.config_reset_first_call,
+            zero_free_memory=self.config_zero_free_memory,
         )
 
     def dependencies(self) -> list[str]:
@@ -552,6 +557,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 host=host,
                 code_cache=options.code_cache,
                 reset_first_call=options.reset_first_call,
+                zero_free_memory=options.zero_free_memory,
                 on_note=self._note,
             )
         except ComponentInitError as e:
