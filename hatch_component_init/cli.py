@@ -59,6 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-zero-free-memory", action="store_true",
                    help="keep the bytes of the allocator's free memory in the snapshot; by default they are zeroed "
                         "where wasi-libc's malloc is recognised with certainty")
+    p.add_argument("--no-init", action="store_true",
+                   help="run nothing: only zero the allocator's free memory in the component's initial memory "
+                        "(for a component with no init export, e.g. a componentize-py app)")
     p.add_argument("--no-code-cache", action="store_true",
                    help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
@@ -346,6 +349,14 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return _fail(str(e))
 
     def work() -> tuple[bytes, Callable[[], None]]:
+        if args.no_init:
+            from .no_init import zero_free_memory_without_init
+
+            if args.no_zero_free_memory:
+                notes.append(("detail", "free allocator memory was kept, as asked: the output is the input"))
+                return data, lambda: None
+            # Checked inside: the output is written once it is known to be valid.
+            return zero_free_memory_without_init(data, on_note=lambda level, text: notes.append((level, text))), lambda: None
         try:
             return pre_initialize_unchecked(
                 data,

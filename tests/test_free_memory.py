@@ -16,11 +16,14 @@ componentize-py's main module does. The componentize-py tests prove the effect o
 from __future__ import annotations
 
 import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from wat_support import Running, snapshot, wat
 
-from hatch_component_init import pre_initialize_with
+from hatch_component_init import pre_initialize_with, zero_free_memory_without_init
 from hatch_component_init.runtime import WasmtimeInvoker
 
 STATIC = 1024  # libc's static data (512 bytes)
@@ -58,8 +61,12 @@ def _memory() -> bytearray:
 
 
 def _component(memory: bytes, *, libc: str = "libc.so") -> bytes:
+    return wat(_text(memory, libc=libc))
+
+
+def _text(memory: bytes, *, libc: str = "libc.so") -> str:
     data = "".join(f"\\{b:02x}" for b in memory)
-    return wat(rf"""
+    return rf"""
 (component
   (core module $main
     (memory (export "memory") 1)
@@ -106,10 +113,11 @@ def _component(memory: bytes, *, libc: str = "libc.so") -> bytes:
   (func (export "malloc48") (result u32) (canon lift (core func $libc "malloc48")))
   (func (export "free48") (param "mem" u32) (canon lift (core func $libc "free48")))
 )
-""")
+"""
 
 
-HEAP_SHAPED = _component(_memory())
+HEAP_SHAPED_TEXT = _text(_memory())
+HEAP_SHAPED = wat(HEAP_SHAPED_TEXT)
 
 
 def _run(component: bytes, init: str, **kwargs: object) -> tuple[bytes, list[tuple[str, str]]]:
@@ -194,3 +202,57 @@ def test_a_callers_runtime_gets_the_step_too(zero: bool) -> None:
 
     out = pre_initialize_with(HEAP_SHAPED, run, init_func="poke", keep_init_func=True, zero_free_memory=zero)
     assert Running(out).call("peek", SMALL + 16) == (0 if zero else 0x5A5A5A5A)
+
+
+# ---------------------------------------------------------------- with no init run
+
+
+def _without_init(component: bytes) -> tuple[bytes, list[tuple[str, str]]]:
+    notes: list[tuple[str, str]] = []
+    return zero_free_memory_without_init(component, on_note=lambda *note: notes.append(note)), notes
+
+
+def test_without_init_the_initial_memory_loses_the_same_payloads() -> None:
+    out, notes = _without_init(HEAP_SHAPED)
+    zeroed, original = _words(out), _words(HEAP_SHAPED)
+    in_payload = {a for start, end in PAYLOADS for a in range(start, end, 4)}
+    assert {a for a in zeroed if zeroed[a] != original[a]} == in_payload
+    assert all(zeroed[a] == 0 for a in in_payload)
+    assert len(out) < len(HEAP_SHAPED) - 3000
+    assert notes == [("info", "free allocator memory zeroed: 3,880 bytes of wasi-libc malloc's free chunks and top chunk")]
+    running = Running(out)
+    assert running.call("malloc48") == SMALL + 8
+
+
+def test_without_init_an_inconsistent_heap_is_returned_unchanged() -> None:
+    memory = _memory()
+    struct.pack_into("<I", memory, USED1 - STATIC, 64)  # the free chunk's footer
+    component = _component(memory)
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", f"free allocator memory was left as init left it: the free chunk at {SMALL:#x} has a footer that is not its size")]
+
+
+def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:
+    # A second module that imports the memory and writes it with its own active segment.
+    component = HEAP_SHAPED_TEXT.replace(
+        "  (core instance $got",
+        '  (core module $w (import "env" "memory" (memory 1)) (data (i32.const 8000) "x"))\n'
+        '  (core instance $w (instantiate $w (with "env" (instance $env))))\n  (core instance $got',
+    )
+    out, notes = _without_init(wat(component))
+    assert out == wat(component)
+    assert notes == [("detail", "free allocator memory was left as init left it: "
+                                "another core module has active data segments for a memory it imports")]  # fmt: skip
+
+
+def test_the_command_zeroes_without_init(tmp_path: Path) -> None:
+    source, out = tmp_path / "in.wasm", tmp_path / "out.wasm"
+    source.write_bytes(HEAP_SHAPED)
+    r = subprocess.run([sys.executable, "-m", "hatch_component_init", source, "-o", out, "--no-init"],
+                       capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        "component-init: free allocator memory zeroed: 3,880 bytes of wasi-libc malloc's free chunks and top chunk"
+    )
+    assert out.read_bytes() == _without_init(HEAP_SHAPED)[0]

@@ -195,7 +195,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         else:
             app = "missing"
         if self.config_init_func is None:
-            return {"app": app, "init": "init-func = false"}  # shipped as it is: no run to key
+            # No run to key; what is shipped depends on the component and this option alone.
+            return {"app": app, "init": f"init-func = false, zero-free-memory = {str(self.config_zero_free_memory).lower()}"}
         return {"app": app, "init": inputs_key(self.init_options, self._host_key(self.host_module()))}
 
     def producer_hook(self) -> Any:
@@ -493,11 +494,17 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             # Its traceback is shown by the hook edge with `-v` (hatch/edge.py).
             message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
             raise ComponentInitError(message) from e
+        shipped = component
+        if self.config_zero_free_memory:
+            from hatch_component_init.no_init import zero_free_memory_without_init
+
+            shipped = zero_free_memory_without_init(component, on_note=self._note)
+        how = "as it is" if shipped is component else "with its free allocator memory zeroed"
         self.app.display_success(
-            f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
-            f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
+            f"Shipping `{self.config_component}` -> `{self.config_destination}` {how} (`init-func = false`): "
+            f"{_megabytes(len(shipped))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
         )
-        return self._stage(component)
+        return self._stage(shipped)
 
     def _read_component(self, build_data: dict[str, Any]) -> bytes:
         try:
