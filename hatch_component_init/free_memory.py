@@ -100,7 +100,7 @@ def zero_free_memory(c: Component, owner_state: Callable[[int], OwnerState | Non
         flat = _flat(memory)
         ranges = free_ranges(flat, heap_base, data)
     except _NotRecognised as e:
-        return FreeMemoryOutcome(False, f"free allocator memory was left as init left it: {e}")
+        return FreeMemoryOutcome(False, f"free allocator memory was left as it is: {e}")
     zeroed = _zero(memory, flat, ranges)
     return FreeMemoryOutcome(
         True, f"free allocator memory zeroed: {zeroed:,} bytes of wasi-libc malloc's free chunks and top chunk"

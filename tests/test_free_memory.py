@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hatch_support import DESTINATION, build_in_process, make_project, wheel_member
+from test_hatch_no_init import no_init_table
 from wat_support import Running, snapshot, wat
 
 from hatch_component_init import pre_initialize_with, zero_free_memory_without_init
@@ -183,7 +185,7 @@ def test_anything_inconsistent_is_left_byte_for_byte(init: str, why: str) -> Non
     out, notes = _run(HEAP_SHAPED, init)
     kept, _ = _run(HEAP_SHAPED, init, zero_free_memory=False)
     assert out == kept
-    assert notes == [("detail", f"free allocator memory was left as init left it: {why}")]
+    assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
 
 
 def test_a_component_without_libc_is_left_alone() -> None:
@@ -230,7 +232,7 @@ def test_without_init_an_inconsistent_heap_is_returned_unchanged() -> None:
     component = _component(memory)
     out, notes = _without_init(component)
     assert out is component
-    assert notes == [("detail", f"free allocator memory was left as init left it: the free chunk at {SMALL:#x} has a footer that is not its size")]
+    assert notes == [("detail", f"free allocator memory was left as it is: the free chunk at {SMALL:#x} has a footer that is not its size")]
 
 
 def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:
@@ -242,7 +244,7 @@ def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:
     )
     out, notes = _without_init(wat(component))
     assert out == wat(component)
-    assert notes == [("detail", "free allocator memory was left as init left it: "
+    assert notes == [("detail", "free allocator memory was left as it is: "
                                 "another core module has active data segments for a memory it imports")]  # fmt: skip
 
 
@@ -256,3 +258,55 @@ def test_the_command_zeroes_without_init(tmp_path: Path) -> None:
         "component-init: free allocator memory zeroed: 3,880 bytes of wasi-libc malloc's free chunks and top chunk"
     )
     assert out.read_bytes() == _without_init(HEAP_SHAPED)[0]
+
+
+def _cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "hatch_component_init", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def test_the_command_says_why_with_v_and_keeps_the_bytes_when_asked(tmp_path: Path) -> None:
+    source = tmp_path / "in.wasm"
+    source.write_bytes(HEAP_SHAPED)
+    broken = tmp_path / "broken.wasm"
+    memory = _memory()
+    struct.pack_into("<I", memory, USED1 - STATIC, 64)
+    broken.write_bytes(_component(memory))
+    init = ("-f", "poke(0, 0)", "--keep-init-func")
+    quiet = _cli(broken, "-o", tmp_path / "a.wasm", *init)
+    verbose = _cli(broken, "-o", tmp_path / "b.wasm", *init, "-v")
+    assert quiet.returncode == verbose.returncode == 0
+    assert "allocator" not in quiet.stderr
+    assert (f"component-init: free allocator memory was left as it is: the free chunk at {SMALL:#x} has a footer "
+            "that is not its size") in verbose.stderr.splitlines()  # fmt: skip
+    default = _cli(source, "-o", tmp_path / "c.wasm", *init)
+    kept = _cli(source, "-o", tmp_path / "d.wasm", *init, "--no-zero-free-memory")
+    assert default.returncode == kept.returncode == 0
+    assert Running((tmp_path / "c.wasm").read_bytes()).call("peek", SMALL + 16) == 0
+    assert Running((tmp_path / "d.wasm").read_bytes()).call("peek", SMALL + 16) == 0x5A5A5A5A
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_the_hook_with_init_func_false_ships_it_zeroed_unless_told(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wheel = build_in_process(make_project(tmp_path / "a", no_init_table(), raw_component=HEAP_SHAPED))
+    assert wheel_member(wheel, DESTINATION) == zero_free_memory_without_init(HEAP_SHAPED)
+    assert "with its free allocator memory zeroed (`init-func = false`)" in capsys.readouterr().err
+    table = no_init_table(**{"zero-free-memory": "false"})
+    wheel = build_in_process(make_project(tmp_path / "b", table, raw_component=HEAP_SHAPED))
+    assert wheel_member(wheel, DESTINATION) == HEAP_SHAPED
+
+
+@pytest.mark.usefixtures("snapshot_cache_dir")
+def test_the_hook_says_why_with_hatch_v(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    memory = _memory()
+    struct.pack_into("<I", memory, USED1 - STATIC, 64)
+    broken = _component(memory)
+    monkeypatch.setenv("HATCH_VERBOSE", "1")
+    wheel = build_in_process(make_project(tmp_path / "a", no_init_table(), raw_component=broken))
+    assert wheel_member(wheel, DESTINATION) == broken
+    assert (f"free allocator memory was left as it is: the free chunk at {SMALL:#x} has a footer that is not its "
+            "size") in capsys.readouterr().err  # fmt: skip
