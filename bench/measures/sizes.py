@@ -2,7 +2,7 @@
 
     python bench/runner.py sizes [--rounds N]
 
-Builds bench/tiny (init sets one global) and sample_project (init indexes a
+Builds tests/fixtures/one_global (init sets one global) and sample_project (init indexes a
 word list) with componentize-py, then writes each variant: componentize-py's
 own output, `wasmtime wizer`'s, ours by default, ours with
 `--no-zero-free-memory`, and ours with `--no-init` on componentize-py's output.
@@ -32,7 +32,7 @@ START, END = "<!-- sizes:start -->", "<!-- sizes:end -->"
 
 #: (name, app directory, world, module, --dir grants for init, the call that answers)
 APPS = [
-    ("tiny app", BENCH / "tiny", "tiny", "app", [], ("answer", ())),
+    ("tiny app", ROOT / "tests" / "fixtures" / "one_global", "tiny", "app", [], ("answer", ())),
     ("sample", ROOT / "sample_project", "lexicon", "app", [f"{ROOT / 'sample_project' / 'data'}::/data"],
      ("anagrams", ("listen",))),
 ]  # fmt: skip
