@@ -46,7 +46,7 @@ LIBC = "libc.so"
 _SMALLMAP, _TREEMAP, _DVSIZE, _TOPSIZE, _LEAST_ADDR, _DV, _TOP = 0, 4, 8, 12, 16, 20, 24
 _SMALLBINS = 40  # (NSMALLBINS + 1) * 2 pointers
 _TREEBINS = 304  # NTREEBINS pointers
-_SEG_BASE, _SEG_SIZE, _SEG_NEXT = 448, 452, 456
+_SEG_BASE, _SEG_SIZE, _SEG_NEXT = 448, 452, 456  # the newest segment's record: base, size, next
 _MSTATE_SIZE = 472
 _NBINS = 32
 #: Chunk header bits.
@@ -55,6 +55,11 @@ _ALIGN = 16
 _MIN_CHUNK = 16
 #: Chunks of this size and more live in tree bins (NSMALLBINS << SMALLBIN_SHIFT).
 _MIN_LARGE = 256
+#: The header of the fenceposts that end a segment (INUSE_BITS | SIZE_T_SIZE), and the in-use chunk before
+#: them that holds a segment record (pad_request(sizeof(struct malloc_segment))).
+_FENCEPOST_HEAD, _RECORD_CHUNK = 7, 32
+#: More segments than this are not a heap of wasm32 memory grown page by page.
+_MAX_SEGMENTS = 65536
 #: Bytes at the end of a segment after the top chunk (align_offset(8) + pad_request(16) + MIN_CHUNK_SIZE).
 _TOP_FOOT = 56
 #: Bytes of a free chunk the allocator reads: prev_foot, head, fd, bk; a tree chunk adds child[2], parent, index.
@@ -184,7 +189,7 @@ def free_ranges(memory: bytes | bytearray, heap_base: int, data: range) -> list[
 
     states = [
         a for a in range(data.start + (-data.start % 4), data.stop - _MSTATE_SIZE + 1, 4)
-        if _u32(memory, a + _LEAST_ADDR)[0] == heap_base and _u32(memory, a + _SEG_BASE)[0] == heap_base
+        if _u32(memory, a + _LEAST_ADDR)[0] == heap_base
     ] if 0 <= data.start and data.stop <= end and heap_base else []  # fmt: skip
     if len(states) != 1:
         raise _NotRecognised(
@@ -193,20 +198,63 @@ def free_ranges(memory: bytes | bytearray, heap_base: int, data: range) -> list[
         )
     (m,) = states
     top, topsize, dv, dvsize = u(m + _TOP), u(m + _TOPSIZE), u(m + _DV), u(m + _DVSIZE)
-    if u(m + _SEG_NEXT) != 0:
-        raise _NotRecognised("the heap has more than one segment")
-    seg_end = heap_base + u(m + _SEG_SIZE)
-    if top == 0 or seg_end > end or top + topsize + _TOP_FOOT != seg_end:
+    segments, records = _segments(m, u)
+    if heap_base not in {base for base, _ in segments}:
+        raise _NotRecognised(f"none of its segments starts at the heap's start {heap_base:#x}")
+    holding_top = [(base, seg_end) for base, seg_end in segments if base <= top < seg_end]
+    if top == 0 or len(holding_top) != 1 or holding_top[0][1] > end or top + topsize + _TOP_FOOT != holding_top[0][1]:
         raise _NotRecognised("its top chunk does not end where its segment's footer starts")
+    free: dict[int, int] = {}  # chunk address -> size
+    for base, seg_end in segments:
+        _walk(u, base, seg_end, top if base <= top < seg_end else None, records, free)
     if u(top + 4) != topsize | _PINUSE:
         raise _NotRecognised(f"the top chunk's header at {top:#x} does not hold its size")
-    free: dict[int, int] = {}  # chunk address -> size
-    p = heap_base + (-(heap_base + 8) % _ALIGN)
+    binned = _binned(m, u, free)
+    if dvsize:
+        if free.get(dv) != dvsize or dv in binned:
+            raise _NotRecognised(f"its designated victim at {dv:#x} is not a free chunk of its recorded size outside the bins")
+        binned.add(dv)
+    if len(binned) != len(free):
+        raise _NotRecognised(f"{len(free) - len(binned)} free chunks of the walk are in no bin")
+    ranges = [(p + (_TREE_FIELDS if size >= _MIN_LARGE else _SMALL_FIELDS), p + size) for p, size in free.items()]
+    ranges.append((top + _TOP_FIELDS, top + topsize))
+    return [(a, b) for a, b in ranges if a < b]
+
+
+def _segments(m: int, u: Callable[[int], int]) -> tuple[list[tuple[int, int]], set[int]]:
+    """The (base, end) of each segment of the heap, and where the records of the older ones lie.
+
+    The newest record is part of the state; each older one was pushed into a
+    chunk at the end of the segment that held the top chunk when the heap
+    had to take memory that did not continue it."""
+    segments = [(u(m + _SEG_BASE), u(m + _SEG_BASE) + u(m + _SEG_SIZE))]
+    records: set[int] = set()
+    record = u(m + _SEG_NEXT)
+    while record:
+        if record in records or len(records) > _MAX_SEGMENTS:
+            raise _NotRecognised("its list of segments does not end")
+        records.add(record)
+        segments.append((u(record), u(record) + u(record + 4)))
+        record = u(record + 8)
+    return segments, records
+
+
+def _walk(
+    u: Callable[[int], int], base: int, seg_end: int, top: int | None, records: set[int], free: dict[int, int]
+) -> None:
+    """Walk the chunks of one segment, adding its free chunks to ``free``: up to the top chunk in the segment
+    that holds it, else up to the chunk holding a segment record and the fenceposts that end the segment."""
+    p = base + (-(base + 8) % _ALIGN)
     previous_in_use = True
+    stop = top if top is not None else seg_end
     while p != top:
-        if p > top:
-            raise _NotRecognised(f"the chunk walk passes the top chunk at {top:#x} (reached {p:#x})")
+        if p >= stop:
+            raise _NotRecognised(f"the chunk walk passes the top chunk at {top:#x} (reached {p:#x})" if top is not None
+                                 else f"the chunk walk of the segment at {base:#x} passes its end")  # fmt: skip
         head = u(p + 4)
+        if top is None and head == _FENCEPOST_HEAD:
+            _check_segment_end(u, p, seg_end, records, previous_in_use)
+            return
         size = head & ~7
         if head & _FLAG4 or size < _MIN_CHUNK or size % _ALIGN:
             raise _NotRecognised(f"the chunk at {p:#x} has a header dlmalloc does not write ({head:#x})")
@@ -223,16 +271,17 @@ def free_ranges(memory: bytes | bytearray, heap_base: int, data: range) -> list[
         p += size
     if not previous_in_use:
         raise _NotRecognised("a free chunk lies before the top chunk: dlmalloc merges them")
-    binned = _binned(m, u, free)
-    if dvsize:
-        if free.get(dv) != dvsize or dv in binned:
-            raise _NotRecognised(f"its designated victim at {dv:#x} is not a free chunk of its recorded size outside the bins")
-        binned.add(dv)
-    if len(binned) != len(free):
-        raise _NotRecognised(f"{len(free) - len(binned)} free chunks of the walk are in no bin")
-    ranges = [(p + (_TREE_FIELDS if size >= _MIN_LARGE else _SMALL_FIELDS), p + size) for p, size in free.items()]
-    ranges.append((top + _TOP_FIELDS, top + topsize))
-    return [(a, b) for a, b in ranges if a < b]
+
+
+def _check_segment_end(u: Callable[[int], int], fence: int, seg_end: int, records: set[int], last_in_use: bool) -> None:
+    """A segment that lost the top chunk ends with an in-use chunk holding a segment record, then fenceposts."""
+    record_chunk = fence - _RECORD_CHUNK
+    if not last_in_use or u(record_chunk + 4) & ~_PINUSE != _RECORD_CHUNK | _CINUSE or record_chunk + 8 not in records:
+        raise _NotRecognised(f"the segment ending at {seg_end:#x} does not end with a segment record")
+    # dlmalloc writes fenceposts 4 bytes apart until the next one's header would reach the end.
+    posts = range(fence, max(fence, seg_end - 8 + (fence - seg_end) % 4) + 1, 4)
+    if len(posts) < 2 or any(u(p + 4) != _FENCEPOST_HEAD for p in posts):
+        raise _NotRecognised(f"the segment ending at {seg_end:#x} does not end with fenceposts")
 
 
 def _binned(m: int, u: Callable[[int], int], free: dict[int, int]) -> set[int]:

@@ -166,19 +166,20 @@ def _poke(address: int, value: int) -> str:
     [
         (_poke(USED1, 64), f"the free chunk at {SMALL:#x} has a footer that is not its size"),
         (_poke(USED1 + 4, 32 | 3), f"the chunk at {USED1:#x} disagrees with the chunk before it on whether that is in use"),
+        (_poke(USED1 + 4, 32), f"two free chunks in a row at {USED1:#x}: dlmalloc merges them"),
         (_poke(USED2 + 4, 32 | 3 | 4), f"the chunk at {USED2:#x} has a header dlmalloc does not write (0x27)"),
         (_poke(MSTATE + 24, TOP + 16), "its top chunk does not end where its segment's footer starts"),
         (_poke(TOP + 4, (TOPSIZE - 16) | 1), f"the top chunk's header at {TOP:#x} does not hold its size"),
         (_poke(USED2 + 4, 48 | 2), f"the chunk walk passes the top chunk at {TOP:#x} (reached {TOP + 16:#x})"),
         (_poke(MSTATE + 16, HEAP + 16), f"0 places in `libc.so`'s static data look like dlmalloc's state for the heap at {HEAP:#x}, not exactly one"),
-        (_poke(MSTATE + 456, 4000), "the heap has more than one segment"),
+        (_poke(MSTATE + 448, HEAP + 16), f"none of its segments starts at the heap's start {HEAP:#x}"),
         (_poke(MSTATE, 0), "1 free chunks of the walk are in no bin"),
         (_poke(SMALL + 8, LARGE), f"small bin 6: the links at {SMALL:#x} and {LARGE:#x} do not agree"),
         (_poke(LARGE + 24, 0), f"tree bin 0: the tree chunk at {LARGE:#x} has a size, index or parent that does not fit"),
         (_poke(TREEBIN0, SMALL), f"tree bin 0: the tree chunk at {SMALL:#x} has a size, index or parent that does not fit"),
         (_poke(LARGE + 16, LARGE), f"tree bin 0 holds {LARGE:#x}, which is not a free chunk of the walk (or is held twice)"),
     ],
-    ids=["footer", "in-use-bit", "flag4", "top-moved", "top-head", "walk-past-top", "other-allocator", "segments",
+    ids=["footer", "in-use-bit", "two-free", "flag4", "top-moved", "top-head", "walk-past-top", "other-allocator", "segments",
          "bin-map", "small-links", "tree-parent", "tree-root", "tree-cycle"],
 )  # fmt: skip
 def test_anything_inconsistent_is_left_byte_for_byte(init: str, why: str) -> None:
@@ -204,6 +205,71 @@ def test_a_callers_runtime_gets_the_step_too(zero: bool) -> None:
 
     out = pre_initialize_with(HEAP_SHAPED, run, init_func="poke", keep_init_func=True, zero_free_memory=zero)
     assert Running(out).call("peek", SMALL + 16) == (0 if zero else 0x5A5A5A5A)
+
+
+# ---------------------------------------------------------------- a heap of two segments
+
+#: The first segment [HEAP, A_END) lost the top chunk when the heap took memory that did not continue it:
+#: it ends with an in-use chunk holding that segment's record, then fenceposts (dlmalloc's add_segment).
+A_END, B_BASE, B_END = 6144, 8192, 12288
+A_RECORD_CHUNK, A_FENCE = 6088, 6120
+B_LARGE, B_TOP = 8232, 8552
+B_TOPSIZE = B_END - 56 - B_TOP
+TWO_SEGMENT_PAYLOADS = [(SMALL + 16, SMALL + 48), (B_LARGE + 32, B_LARGE + 288), (B_TOP + 8, B_TOP + B_TOPSIZE)]
+
+
+def _two_segments() -> bytearray:
+    mem = bytearray(b"\x5a" * (B_END - STATIC))
+    mem[: HEAP - STATIC] = bytes(HEAP - STATIC)
+    mem[A_END - STATIC : B_BASE - STATIC] = bytes(B_BASE - A_END)
+
+    def put(address: int, *words: int) -> None:
+        struct.pack_into(f"<{len(words)}I", mem, address - STATIC, *words)
+
+    put(MSTATE, 1 << 6, 1 << 0, 0, B_TOPSIZE, HEAP, 0, B_TOP, 0xFFFFFFFF, 0, 0x58585858)
+    put(BIN6 + 8, SMALL, SMALL)
+    put(TREEBIN0, B_LARGE)
+    put(MSTATE + 448, B_BASE, B_END - B_BASE, A_RECORD_CHUNK + 8, 0)  # the newest segment, then the older one's record
+    put(HEAP + 8 + 4, 32 | 3)
+    put(SMALL + 4, 48 | 1, BIN6, BIN6)
+    put(USED1, 48, (A_RECORD_CHUNK - USED1) | 2)
+    put(A_RECORD_CHUNK + 4, 32 | 3, HEAP, A_END - HEAP, 0, 0)  # the record: base, size, next, flags
+    for post in range(A_FENCE, A_END - 4, 4):
+        put(post + 4, 7)
+    put(B_BASE + 8 + 4, 32 | 3)
+    put(B_LARGE + 4, 288 | 1, B_LARGE, B_LARGE, 0, 0, TREEBIN0, 0)
+    put(B_LARGE + 288, 288, 32 | 2)
+    put(B_TOP + 4, B_TOPSIZE | 1)
+    put(B_TOP + B_TOPSIZE + 4, 56)
+    return mem
+
+
+def test_a_heap_of_two_segments_loses_the_payloads_of_both() -> None:
+    component = _component(_two_segments())
+    out, notes = _without_init(component)
+    assert [level for level, _ in notes] == ["info"], notes
+    running, original = Running(out), Running(component)
+    changed = {a for a in range(STATIC, B_END, 4) if running.call("peek", a) != original.call("peek", a)}
+    assert changed == {a for start, end in TWO_SEGMENT_PAYLOADS for a in range(start, end, 4)}
+
+
+@pytest.mark.parametrize(
+    ("address", "word", "why"),
+    [
+        (A_FENCE + 12, 0, f"the segment ending at {A_END:#x} does not end with fenceposts"),
+        (A_RECORD_CHUNK + 4, 48 | 3, f"the segment ending at {A_END:#x} does not end with a segment record"),
+        (A_RECORD_CHUNK + 16, A_RECORD_CHUNK + 8, "its list of segments does not end"),
+        (MSTATE + 16, B_BASE, f"0 places in `libc.so`'s static data look like dlmalloc's state for the heap at {HEAP:#x}, not exactly one"),
+    ],
+    ids=["fencepost", "record-chunk", "record-loop", "least-addr"],
+)  # fmt: skip
+def test_a_heap_of_two_segments_that_does_not_fit_is_left_alone(address: int, word: int, why: str) -> None:
+    memory = _two_segments()
+    struct.pack_into("<I", memory, address - STATIC, word)
+    component = _component(memory)
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
 
 
 # ---------------------------------------------------------------- with no init run
@@ -233,6 +299,19 @@ def test_without_init_an_inconsistent_heap_is_returned_unchanged() -> None:
     out, notes = _without_init(component)
     assert out is component
     assert notes == [("detail", f"free allocator memory was left as it is: the free chunk at {SMALL:#x} has a footer that is not its size")]
+
+
+def test_a_free_chunk_next_to_the_top_chunk_is_refused() -> None:
+    # dlmalloc merges a freed chunk into the top chunk: one left beside it is not its heap.
+    memory = _memory()
+    for address, word in [(LARGE + 4, 288 | 3), (USED2 + 4, 32 | 1), (TOP, 32), (TOP + 4, TOPSIZE), (TREEBIN0, 0),
+                          (MSTATE + 4, 0)]:  # fmt: skip
+        struct.pack_into("<I", memory, address - STATIC, word)
+    component = _component(memory)
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", "free allocator memory was left as it is: a free chunk lies before the top chunk: "
+                                "dlmalloc merges them")]  # fmt: skip
 
 
 def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:

@@ -13,8 +13,9 @@ Where the snapshot goes, per build:
   needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
 
 With ``init-func = false`` nothing is run: the component itself, once Wasmtime
-has checked it, takes the snapshot's place above (and `precompile` and `loader`
-work the same); it is not put in the snapshot cache, which holds runs.
+has checked it (and its free allocator memory zeroed unless `zero-free-memory =
+false`, see no_init.py), takes the snapshot's place above (and `precompile` and
+`loader` work the same); it is not put in the snapshot cache, which holds runs.
 """
 
 from __future__ import annotations
@@ -483,7 +484,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return path
 
     def _as_it_is(self, component: bytes) -> Path:
-        """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
+        """`init-func = false`: the component, checked by Wasmtime, its free allocator memory zeroed unless
+        `zero-free-memory = false` (never cached: there is no run to save)."""
         from hatch_component_init.errors import ComponentInitError
         from hatch_component_init.runtime import check_component
 
