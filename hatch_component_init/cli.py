@@ -151,6 +151,18 @@ def _check_init_spec(spec: str, parser: argparse.ArgumentParser) -> None:
         parser.error(f"argument -f/--init-func: cannot parse `{spec}`")
 
 
+def _refuse_init_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--no-init runs nothing: an option that configures the init run is a mistake, not something to ignore."""
+    given = [flag for flag, value in (
+        ("-f/--init-func", args.init_func != DEFAULT_INIT_FUNC), ("--keep-init-func", args.keep_init_func),
+        ("--dir", args.dir), ("--env", args.env), ("--host", args.host), ("--no-wasi", args.no_wasi),
+        ("--no-reset-first-call", args.no_reset_first_call), ("--timeout", args.timeout != DEFAULT_TIMEOUT),
+        ("--max-memory", args.max_memory is not None),
+    ) if value]  # fmt: skip
+    if given:
+        parser.error(f"argument --no-init: {given[0]} configures the init run, and --no-init runs nothing")
+
+
 def _check_output(output: Path) -> None:
     """Refuse an OUTPUT that cannot be written before spending time on init."""
     parent = output.parent
@@ -302,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     except _Refused as e:
         return _fail(str(e))
     _check_init_spec(args.init_func, parser)
+    if args.no_init:
+        _refuse_init_options(args, parser)
     if args.host is not None:
         try:
             check_host_spec(args.host, "--host")

@@ -389,3 +389,14 @@ def test_the_hook_says_why_with_hatch_v(
     assert wheel_member(wheel, DESTINATION) == broken
     assert (f"free allocator memory was left as it is: the free chunk at {SMALL:#x} has a footer that is not its "
             "size") in capsys.readouterr().err  # fmt: skip
+
+
+def test_the_command_refuses_init_options_with_no_init(tmp_path: Path) -> None:
+    source = tmp_path / "in.wasm"
+    source.write_bytes(HEAP_SHAPED)
+    r = _cli(source, "-o", tmp_path / "out.wasm", "--no-init", "--dir", str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[-1] == (
+        "component-init: error: argument --no-init: --dir configures the init run, and --no-init runs nothing"
+    )
+    assert not (tmp_path / "out.wasm").exists()
