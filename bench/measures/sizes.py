@@ -100,11 +100,15 @@ def main(args: argparse.Namespace) -> int:
         reference = None
         for label, path in outputs.items():
             data = path.read_bytes()
-            ms, answer = _start_up(path, call, args.rounds)
+            try:
+                ms, answer = _start_up(path, call, args.rounds)
+                start_up = f"{ms:.1f}"
+            except Exception as e:  # wizer's output of an init that printed traps at the next print
+                answer, start_up = None, "fails: " + str(e).splitlines()[-1].strip()
             if label == "ours":
                 reference = answer
             rows.append(f"| {name} | {label} | {len(data) / 1e6:.2f} | {len(zlib.compress(data, 6)) / 1e6:.2f} | "
-                        f"{len(data) / base:.2f} | {ms:.1f} |")  # fmt: skip
+                        f"{len(data) / base:.2f} | {start_up} |")  # fmt: skip
             print(f"[sizes] {name} / {label}: {len(data):,} bytes, answer {answer!r}", file=sys.stderr)
         for label, path in outputs.items():
             if label.startswith("ours") and label != "ours, --no-init" and _start_up(path, call, 1)[1] != reference:
