@@ -11,11 +11,14 @@ its static data, which the dynamic linker placed at the library's
 `memory_base`, for the size its `dylink.0` section gives; the heap starts at
 `__heap_base`, which the library reads from its `GOT.mem` import. The state
 is recognised only as exactly one place in that static data whose lowest
-address and segment base are `__heap_base`, with one segment; then every
-chunk from the first to the top chunk is walked: sizes, in-use bits, the
-next chunk's previous-in-use bit, free chunks' footers, no two free chunks
-in a row, the walk ending exactly at the top chunk, the top chunk ending
-where the segment's footer starts; and the bins must hold exactly the free
+address is `__heap_base`, one of its segments starting there; then every
+chunk of every segment is walked: sizes, in-use bits, the next chunk's
+previous-in-use bit, free chunks' footers, no two free chunks in a row, the
+walk of the segment holding the top chunk ending exactly there and the top
+chunk where that segment's footer starts, each other segment ending with
+the chunk that holds a segment record and fenceposts (the heap takes a new
+segment when memory grown for it does not continue the last one: another
+library grew the memory in between); and the bins must hold exactly the free
 chunks the walk found (each small bin a consistent ring of its size class,
 each tree bin a consistent tree), the designated victim aside. Only then
 are the payloads of the free chunks and of the top chunk zeroed, past every
@@ -32,6 +35,7 @@ import struct
 from dataclasses import dataclass
 from typing import Callable
 
+# The component-level lookups are first_call's (the same dynamic-linking layout, another library).
 from .first_call import _aliased_export, _dylink_memory_size, _instantiation, _NotRecognised
 from .state import MemoryState
 from .wasm.component import Component, Sort
