@@ -400,3 +400,20 @@ def test_the_command_refuses_init_options_with_no_init(tmp_path: Path) -> None:
         "component-init: error: argument --no-init: --dir configures the init run, and --no-init runs nothing"
     )
     assert not (tmp_path / "out.wasm").exists()
+
+
+def test_without_init_a_passive_segment_that_code_names_keeps_its_place() -> None:
+    # memory.init names data segment 0 (passive); the re-encoded data keeps it at that index.
+    text = HEAP_SHAPED_TEXT.replace(
+        '    (memory (export "memory") 1)\n',
+        '    (memory (export "memory") 1)\n    (data "abc")\n'
+        '    (func (export "fill") (memory.init 0 (i32.const 64) (i32.const 0) (i32.const 3)))\n',
+    ).replace(
+        "  (core instance $main (instantiate $main))\n",
+        '  (core instance $main (instantiate $main))\n  (func (export "fill") (canon lift (core func $main "fill")))\n',
+    )
+    out, notes = _without_init(wat(text))
+    assert [level for level, _ in notes] == ["info"], notes
+    running = Running(out)
+    running.call("fill")
+    assert running.call("peek", 64) == int.from_bytes(b"abc\x00", "little")
