@@ -47,7 +47,7 @@ __all__ = ["LIBC", "FreeMemoryOutcome", "OwnerState", "free_ranges", "zero_free_
 LIBC = "libc.so"
 
 # struct malloc_state on wasm32 without USE_LOCKS (dlmalloc/src/malloc.c).
-_SMALLMAP, _TREEMAP, _DVSIZE, _TOPSIZE, _LEAST_ADDR, _DV, _TOP = 0, 4, 8, 12, 16, 20, 24
+_SMALLMAP, _TREEMAP, _DVSIZE, _TOPSIZE, _LEAST_ADDR, _DV, _TOP, _MAGIC = 0, 4, 8, 12, 16, 20, 24, 36
 _SMALLBINS = 40  # (NSMALLBINS + 1) * 2 pointers
 _TREEBINS = 304  # NTREEBINS pointers
 _SEG_BASE, _SEG_SIZE, _SEG_NEXT = 448, 452, 456  # the newest segment's record: base, size, next
@@ -193,7 +193,9 @@ def free_ranges(memory: bytes | bytearray, heap_base: int, data: range) -> list[
 
     states = [
         a for a in range(data.start + (-data.start % 4), data.stop - _MSTATE_SIZE + 1, 4)
-        if _u32(memory, a + _LEAST_ADDR)[0] == heap_base
+        # The state's lowest address; its top chunk and magic are never 0 once the heap is in use (which
+        # also tells it apart from its own segment record seen 432 bytes further on).
+        if _u32(memory, a + _LEAST_ADDR)[0] == heap_base and _u32(memory, a + _TOP)[0] and _u32(memory, a + _MAGIC)[0]
     ] if 0 <= data.start and data.stop <= end and heap_base else []  # fmt: skip
     if len(states) != 1:
         raise _NotRecognised(

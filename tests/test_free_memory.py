@@ -62,11 +62,12 @@ def _memory() -> bytearray:
     return mem
 
 
-def _component(memory: bytes, *, libc: str = "libc.so") -> bytes:
-    return wat(_text(memory, libc=libc))
+def _component(memory: bytes, *, libc: str = "libc.so", static: str = "\\80\\04") -> bytes:
+    return wat(_text(memory, libc=libc, static=static))
 
 
-def _text(memory: bytes, *, libc: str = "libc.so") -> str:
+def _text(memory: bytes, *, libc: str = "libc.so", static: str = "\\80\\04") -> str:
+    """The component, libc's static data ``static`` bytes long (LEB128, in WAT string escapes)."""
     data = "".join(f"\\{b:02x}" for b in memory)
     return rf"""
 (component
@@ -80,7 +81,7 @@ def _text(memory: bytes, *, libc: str = "libc.so") -> str:
     (import "env" "memory" (memory 1))
     (import "env" "__memory_base" (global i32))
     (import "GOT.mem" "__heap_base" (global (mut i32)))
-    (@custom "dylink.0" "\01\04\80\04\00\00")
+    (@custom "dylink.0" "\01\04{static}\00\00")
     (func (export "poke") (param i32 i32) (i32.store (local.get 0) (local.get 1)))
     (func (export "peek") (param i32) (result i32) (i32.load (local.get 0)))
     (func (export "malloc48") (result i32) (local $p i32) (local $f i32)
@@ -187,6 +188,13 @@ def test_anything_inconsistent_is_left_byte_for_byte(init: str, why: str) -> Non
     kept, _ = _run(HEAP_SHAPED, init, zero_free_memory=False)
     assert out == kept
     assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
+
+
+def test_the_states_own_segment_record_is_not_taken_for_a_second_state() -> None:
+    # With 1 KiB of static data, the bytes 432 further on (footprints, then the segment record starting at
+    # the heap) fit in it too and have the heap's start at the same offset as the state's lowest address.
+    out, notes = _without_init(_component(_memory(), static="\\80\\08"))
+    assert [level for level, _ in notes] == ["info"], notes
 
 
 def test_a_component_without_libc_is_left_alone() -> None:
