@@ -8,6 +8,7 @@ was interrupted (one paragraph on stderr, OUTPUT not created or changed);
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import signal
@@ -16,13 +17,16 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Callable
 
 from .__about__ import __version__
-from .errors import ComponentInitError, InvalidComponentError
+from .errors import ComponentInitError, InitFailedError, InvalidComponentError
 from .guest_output import LinePrefixer
 from .host_spec import check_host_spec
+from .init_hints import init_failure_hint
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, WasiOptions
+from .suggest import similar_directory
 
 __all__ = ["main"]
 
@@ -71,7 +75,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say why an optional step changed nothing; on failure, also show Wasmtime's full error "
-                        "(the wasm backtrace)")
+                        "(the wasm backtrace) and the guest's Rust panic lines")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p  # fmt: skip
 
@@ -120,6 +124,9 @@ def _wasi(args: argparse.Namespace, parser: argparse.ArgumentParser) -> WasiOpti
             parser.error(f"argument --dir: `{spec}` must be HOST or HOST::GUEST")
         path = Path(host)
         if not path.exists():
+            close = similar_directory(Path.cwd(), host)
+            if close is not None:
+                raise _Refused(f"--dir `{spec}`: the host directory `{host}` does not exist; did you mean `{close}`?")
             raise _Refused(f"--dir `{spec}`: the host directory `{host}` does not exist")
         if not path.is_dir():
             raise _Refused(f"--dir `{spec}`: `{host}` is not a directory")
@@ -183,6 +190,13 @@ def _explain(e: ComponentInitError, input_path: Path) -> str:
     return f"`{input_path}`: {e}"
 
 
+def _hint(e: ComponentInitError, wasi: WasiOptions | None) -> str:
+    """For an init that failed for want of a file or a variable, which option gives it (init_hints.py)."""
+    if not isinstance(e, InitFailedError):
+        return ""
+    return init_failure_hint(e.guest_stderr, wasi, Path.cwd())
+
+
 def _internal_error(e: BaseException, input_path: Path) -> str:
     if isinstance(e, MemoryError):
         return f"`{input_path}`: ran out of memory; nothing was written"
@@ -220,10 +234,25 @@ class _SignalGuard:
 
     def _handle(self, signum: int, frame: object) -> None:
         if self.deferring:
-            self.pending = signum
+            if self.pending is None:
+                self.pending = signum
             return
         self.deferring = True  # one interruption is enough: later signals must not replace it
         raise Interrupted(signum)
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Note a signal while the block runs, and raise it after the block (not within it)."""
+        was = self.deferring
+        self.deferring = True
+        try:
+            yield
+        finally:
+            if not was:  # else: already interrupted, or past the point of no return; it stays noted
+                signum, self.pending = self.pending, None
+                if signum is not None:
+                    raise Interrupted(signum)  # `deferring` stays set: one interruption is enough
+                self.deferring = False
 
     def install(self) -> None:
         if threading.current_thread() is threading.main_thread():
@@ -331,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             guard.deferring = True  # the outcome is decided; a signal from now on is only noted
     except Interrupted as e:
         # Only raised before the output is written (writing starts with `deferring` set).
-        _fail(f"interrupted by {e.name}; nothing was written and `{args.input}` is unchanged")
+        _fail(f"interrupted by {e.name}; nothing was written and `{args.output}` is unchanged")
         _abandon(guard.worker, 1)
         return 1
     finally:
@@ -353,8 +382,9 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
             raise _Refused(f"cannot read the input `{args.input}`: {e.strerror or e}") from None
     except _Refused as e:
         return _fail(str(e))
+    _sweep_debris(args.output)
 
-    out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True))
+    out = LinePrefixer(lambda line: print(line, file=sys.stderr, flush=True), hide_panics=not args.verbose)
     notes: list[tuple[str, str]] = []  # (level, sentence), told after the output is written
 
     try:
@@ -395,13 +425,21 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
     try:
         result, check = _run_in_worker(work, guard)
         try:
-            pending = PendingWrite(args.output, result)  # the disk writes while the output is checked
+            # The disk writes while the output is checked. Its temp file exists from inside the
+            # constructor on: a signal before `pending` is set would leave it behind, so it waits.
+            with guard.held():
+                pending = PendingWrite(args.output, result)
         except OSError as e:
             return _fail(f"cannot write `{args.output}`: {e.strerror or e}; nothing was written")
         check()
+        # Set before `checked`: from here on a signal is only noted, and `pending` is committed below.
+        guard.deferring = True
         checked = True
     except ComponentInitError as e:
         code = _fail(_explain(e, args.input))
+        hint = _hint(e, wasi)
+        if hint:
+            print(f"component-init: hint: {hint}", file=sys.stderr)
         if args.verbose:
             _details(e)
         return code
@@ -409,10 +447,10 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return _fail(_internal_error(e, args.input))
     finally:
         if pending is not None and not checked:
-            pending.discard()  # failed, or interrupted: the partial file goes, the output is untouched
+            with guard.held():  # a signal now must not stop the removal half-way
+                pending.discard()  # failed, or interrupted: the partial file goes, the output is untouched
 
-    # The output is complete and valid: from here on a signal no longer stops the run, it only gets noted.
-    guard.deferring = True
+    # The output is complete and valid: a signal no longer stops the run (`deferring`), it only gets noted.
     try:
         pending.commit()
     except OSError as e:
@@ -426,6 +464,15 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         )
     _tell(notes, quiet=args.quiet, verbose=args.verbose)
     return 0
+
+
+def _sweep_debris(output: Path) -> None:
+    """Remove what killed runs left: temp files in the code cache and next to the output."""
+    from .debris import sweep, sweep_cache
+    from .file_cache import default_cache_dir
+
+    sweep_cache(default_cache_dir())
+    sweep([output.parent], of=output.name)
 
 
 def _tell(notes: list[tuple[str, str]], *, quiet: bool, verbose: bool) -> None:

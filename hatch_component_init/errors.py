@@ -56,7 +56,16 @@ class MissingInitExportError(InitExportError):
 
 
 class InitFailedError(ComponentInitError):
-    """Instantiating the component or running its init function failed (trap, limit, WASI exit)."""
+    """Instantiating the component or running its init function failed (trap, limit, WASI exit).
+
+    ``guest_stderr`` is the end of what the guest wrote to stderr (its own
+    account of the failure, e.g. a Python traceback), for the hints the CLI
+    and the hook add (init_hints.py).
+    """
+
+    def __init__(self, message: str, *, guest_stderr: str = "") -> None:
+        self.guest_stderr = guest_stderr
+        super().__init__(message)
 
 
 class HostError(InitFailedError):

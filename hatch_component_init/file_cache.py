@@ -8,22 +8,37 @@ components (hatch/cache.py), each kind in its own subdirectory.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import hashlib
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
-from .fileio import PendingWrite, atomic_copy
+from .fileio import PendingWrite, atomic_copy, partial_path
 
-__all__ = ["CACHE_DIR_ENV", "FileCache", "damaged_entry_warning", "default_cache_dir", "prune_least_recently_used"]
+__all__ = [
+    "CACHE_DIR_ENV",
+    "FileCache",
+    "StagedCache",
+    "cache_warnings",
+    "damaged_entry_warning",
+    "default_cache_dir",
+    "prune_least_recently_used",
+    "read_only_cache_warning",
+]
 
 #: Environment variable that moves the cache (tests, CI caches, read-only homes).
 CACHE_DIR_ENV = "HATCH_COMPONENT_INIT_CACHE_DIR"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
+#: What a touch of an entry fails with in a cache that cannot be written (a read-only mount, no permission).
+_READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
+#: Cache directories this process has said are read-only: said once per build, not once per cache kind.
+_told_read_only: set[str] = set()
 
 
 def default_cache_dir() -> Path:
@@ -57,6 +72,8 @@ class FileCache:
         self.max_entries = self.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
         #: Entries that lookups found damaged and removed, oldest first.
         self.damaged: list[Path] = []
+        #: Set when a hit could not be touched because the cache cannot be written.
+        self.read_only = False
 
     @property
     def entries(self) -> Path:
@@ -66,25 +83,59 @@ class FileCache:
         """Where the entry of ``key`` whose content has SHA-256 ``digest`` (hex) is stored."""
         return self.entries / f"{key}-{digest}{self.SUFFIX}"
 
-    def get(self, key: str) -> Path | None:
-        """The intact entry of ``key``, if there is one; damaged ones are removed (and listed in :attr:`damaged`)."""
+    def get(self, key: str, stage: Path | None = None, *, link: bool = True) -> Path | None:
+        """The intact entry of ``key``, if there is one; damaged ones are removed (and listed in :attr:`damaged`).
+
+        With ``stage`` (a path the caller owns: a build's staging dir, its output), the entry is
+        hard-linked there (``link=False``, or where that fails: copied), the staged bytes are the ones
+        checked, and ``stage`` is returned: what the caller uses is then verified and cannot be
+        pruned by another build meanwhile.
+        """
         try:
             found = sorted(self.entries.glob(f"{glob.escape(key)}-*{self.SUFFIX}"))
         except OSError:
             return None
         for path in found:
-            if self._intact(path, key):
-                # Touching marks the entry as recently used for pruning. A read-only cache (a shared
-                # CI cache mounted read-only) cannot be touched, and its entries are still good.
-                with contextlib.suppress(OSError):
-                    os.utime(path)
-                return path
+            digest = path.name[len(key) + 1 : -len(self.SUFFIX)]
+            if not _SHA256.fullmatch(digest):
+                continue  # another key's entry that only starts like this one (or not ours)
+            if stage is None:
+                hit = path if self._intact(path, path, digest) else None
+            else:
+                hit = self._staged(path, digest, Path(stage), link)
+            if hit is not None:
+                self._touch(path)
+                return hit
         return None
 
-    def _intact(self, path: Path, key: str) -> bool:
-        digest = path.name[len(key) + 1 : -len(self.SUFFIX)]
-        if not _SHA256.fullmatch(digest):
-            return False  # another key's entry that only starts like this one (or not ours)
+    def _touch(self, path: Path) -> None:
+        """Mark the entry as recently used for pruning (a hard link shares the time, so staging keeps it)."""
+        try:
+            os.utime(path)
+        except OSError as e:
+            # A read-only cache (a shared CI cache mounted read-only) cannot be touched, and its entries are still good.
+            if e.errno in _READ_ONLY:
+                self.read_only = True
+
+    def _staged(self, entry: Path, digest: str, stage: Path, link: bool) -> Path | None:
+        partial = partial_path(stage)
+        try:
+            place(entry, partial, link=link)
+        except FileNotFoundError:
+            return None  # removed meanwhile by another build's pruning
+        except OSError:
+            partial.unlink(missing_ok=True)
+            return None
+        try:
+            if not self._intact(partial, entry, digest):
+                return None
+            os.replace(partial, stage)
+        finally:
+            partial.unlink(missing_ok=True)
+        return stage
+
+    def _intact(self, path: Path, entry: Path, digest: str) -> bool:
+        """Whether ``path`` (the entry, or a copy of it) holds the bytes the entry's name vouches for."""
         try:
             # The size first: an empty (or truncated to nothing) entry needs no hashing to be refused.
             intact = path.stat().st_size > 0 and file_digest(path) == digest
@@ -93,8 +144,8 @@ class FileCache:
         if not intact:
             # Another build may be removing it too; either way the lookup is a miss.
             with contextlib.suppress(OSError):
-                path.unlink()
-            self.damaged.append(path)
+                entry.unlink()
+            self.damaged.append(entry)
         return intact
 
     def put(self, key: str, data: bytes) -> Path:
@@ -127,6 +178,77 @@ class FileCache:
         except OSError:
             return
         prune_least_recently_used(entries, self.max_entries - 1, _unlink)
+
+
+class StagedCache:
+    """A :class:`FileCache` whose hits and new entries are handed out as files the build owns.
+
+    What goes into a wheel is force-included by path when the wheel is
+    assembled, later in the build; another build's pruning could remove a cache
+    entry before then. Each path this returns is a hard link (or a copy) in a
+    fresh place from ``place()``, which only the build removes.
+    """
+
+    def __init__(self, cache: FileCache, place: Callable[[], Path]) -> None:
+        self.cache = cache
+        self._place = place
+        self.KIND = cache.KIND
+
+    @property
+    def damaged(self) -> list[Path]:
+        return self.cache.damaged
+
+    @property
+    def read_only(self) -> bool:
+        return self.cache.read_only
+
+    @property
+    def directory(self) -> Path:
+        return self.cache.directory
+
+    def get(self, key: str) -> Path | None:
+        return self.cache.get(key, stage=self._place())
+
+    def put(self, key: str, data: bytes) -> Path:
+        entry = self.cache.put(key, data)
+        staged = self._place()
+        try:
+            place(entry, staged)
+        except OSError:  # pruned already by another build: the bytes are here
+            staged.write_bytes(data)
+        return staged
+
+
+def place(source: Path, target: Path, *, link: bool = True) -> None:
+    """Make ``target`` a hard link to ``source`` (``link=False``, or where that fails: a copy)."""
+    if link:
+        try:
+            os.link(source, target)
+            return
+        except FileNotFoundError:
+            raise
+        except OSError:
+            pass  # another file system, a file system without links, an immutable entry: copy
+    shutil.copyfile(source, target)
+
+
+def cache_warnings(cache: FileCache | StagedCache) -> list[str]:
+    """What to tell the user after lookups in ``cache``: each damaged entry removed, and (once per
+    process and cache directory) that the cache is read-only."""
+    lines = [damaged_entry_warning(cache.KIND, path) for path in cache.damaged]
+    cache.damaged.clear()
+    where = str(cache.directory)
+    if cache.read_only and where not in _told_read_only:
+        _told_read_only.add(where)
+        lines.append(read_only_cache_warning(where))
+    return lines
+
+
+def read_only_cache_warning(directory: str) -> str:
+    return (
+        f"The cache in `{directory}` is read-only: its entries are used as they are, and what is "
+        "not in it is made without being cached"
+    )
 
 
 def damaged_entry_warning(kind: str, path: Path) -> str:

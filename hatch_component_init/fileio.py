@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import threading
 from pathlib import Path
 
-__all__ = ["PendingWrite", "atomic_copy", "atomic_write"]
+__all__ = ["PendingWrite", "atomic_copy", "atomic_write", "in_progress_owner", "partial_path"]
+
+#: Our files that are being written: ``.<name>.<pid>.<random>.tmp`` (:class:`PendingWrite`) and
+#: ``.<name>.<pid>.partial`` (:func:`partial_path`). The writer's PID lets a later run tell
+#: the debris of a killed process from a file still being written (hatch_component_init/debris.py).
+_IN_PROGRESS = re.compile(r"\..+\.(\d+)\.(?:[a-z0-9_]+\.tmp|partial)")
+
+
+def partial_path(path: Path) -> Path:
+    """Where this process builds ``path`` before renaming it into place: a hidden name next to it."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
+
+
+def in_progress_owner(name: str) -> int | None:
+    """The PID of the process writing our temp or partial file ``name``; None if ``name`` is not one of them."""
+    found = _IN_PROGRESS.fullmatch(name)
+    return int(found.group(1)) if found else None
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -33,7 +50,7 @@ class PendingWrite:
         if path.is_symlink():
             path = Path(os.path.realpath(path))
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write, args=(fd, data), name="component-init-write", daemon=True)
         self._thread.start()
@@ -75,7 +92,7 @@ class PendingWrite:
 def atomic_copy(source: Path, path: Path) -> None:
     """Copy the file ``source`` to ``path`` through a partial file and a rename: readers see all or nothing."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = partial_path(path)
     try:
         shutil.copyfile(source, partial)
         os.replace(partial, path)

@@ -35,6 +35,7 @@ from .readback import PAGE, read_back
 from .instrument import ComponentPlan
 from .options import InitOptions, OutputSink
 from .state import ComponentState
+from .suggest import close_matches
 from .versions import wasmtime_version
 from .wasm.component import Component, core_modules, parse_component, stub_component
 from .winch import use_winch
@@ -246,8 +247,12 @@ class _Output:
 
         return write
 
+    def text(self) -> str:
+        """The end of the guest's stderr."""
+        return self.stderr.decode("utf-8", "replace")
+
     def tail(self) -> str:
-        text = self.stderr.decode("utf-8", "replace").strip()
+        text = self.text().strip()
         if not text:
             return ""
         if self.sink is not None:
@@ -336,11 +341,9 @@ def _componentize_py_internal(instance: str, name: str, func: cm.FuncType) -> bo
 
 def _close_names(wanted: str, names: list[str]) -> list[str]:
     """Names a typo of ``wanted`` likely meant (compared without the interface or version part too)."""
-    import difflib
-
     short = {name.rpartition(".")[2].partition("@")[0]: name for name in names}
-    close = difflib.get_close_matches(wanted, names, n=1, cutoff=0.6)
-    close += [short[n] for n in difflib.get_close_matches(wanted.rpartition(".")[2], list(short), n=1, cutoff=0.6)]
+    close = close_matches(wanted, names)
+    close += [short[n] for n in close_matches(wanted.rpartition(".")[2], list(short))]
     return list(dict.fromkeys(close))[:1]
 
 
@@ -490,7 +493,9 @@ def run_init(
                     instance = linker.instantiate(store, component)
             except GUEST_ERRORS as e:
                 _refuse_sync_host_for_async(e, options)
-                raise InitFailedError(f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}") from e
+                raise InitFailedError(
+                    f"instantiating the component failed: {_explain(e, options, plan)}{out.tail()}", guest_stderr=out.text()
+                ) from e
             init = _find_init(instance, store, component, engine, call, plan.prefix)
             params = init.type(store).params
             if call.args is None and params:
@@ -506,13 +511,17 @@ def run_init(
                 else:
                     init(store, *args)
             except GUEST_ERRORS as e:
-                raise InitFailedError(f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}") from e
+                raise InitFailedError(
+                    f"the init function `{call.name}` failed: {_explain(e, options, plan)}{out.tail()}", guest_stderr=out.text()
+                ) from e
             try:
                 granted = len(options.wasi.dirs) if options.wasi.enabled else 0
                 invoker = WasmtimeInvoker(instance, store, async_calls=async_store)
                 return read_back(invoker, plan, granted, call.name)
             except GUEST_ERRORS as e:
-                raise InitFailedError(f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}") from e
+                raise InitFailedError(
+                    f"reading the state after init failed: {_explain(e, options, plan)}{out.tail()}", guest_stderr=out.text()
+                ) from e
     finally:
         # Free the store here and now: left to the garbage collector (a failed init's exception
         # keeps its frames alive), it can be freed during interpreter shutdown, when Wasmtime
@@ -584,7 +593,10 @@ def _wait_for_workers() -> None:
     assert _last_close is not None
     remaining = _SETTLE_SECONDS - (time.monotonic() - _last_close)
     if remaining > 0:
-        time.sleep(remaining)
+        try:
+            time.sleep(remaining)
+        except KeyboardInterrupt:
+            pass  # Ctrl-C after the work was done (the command's output written): it only ends the wait
 
 
 class WasmtimeInvoker:

@@ -193,9 +193,12 @@ def wasmtime_cli(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def sample_wheel() -> tuple[Path, str]:
-    """sample_project's wheel, built once per run (xdist workers included) with
-    `pip wheel --no-build-isolation` from a copy, with caches of its own: (the wheel, the build's log)."""
-    from hatch_support import run_build
+    """sample_project's wheel, built once per run (xdist workers included) from a copy by the `run:` steps of
+    the Linux job of the release workflow in docs/releasing.md (an isolated `python -m build --wheel`, our
+    wheel offered to it), with hook caches of its own (`hook-cache/` next to the copy): (the wheel, the
+    build's log). The copy keeps what the build wrote (`build/lexicon.wasm`)."""
+    from hatch_support import build_own_wheel, find_links_env
+    from workflow_support import EXAMPLE_WORKFLOW, run_job
 
     folder = Path(os.environ[BUILDS_ENV]) / "sample-wheel"
     with FileLock(f"{folder}.lock"):
@@ -208,12 +211,12 @@ def sample_wheel() -> tuple[Path, str]:
                 project,
                 ignore=shutil.ignore_patterns(".venv", "dist", "build", "__pycache__", "*.wasm"),
             )
-            log = run_build(
-                [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-build-isolation", "--no-deps",
-                 "--wheel-dir", str(folder / "dist"), "."],
-                cwd=project,
-                env={"HATCH_COMPONENT_INIT_CACHE_DIR": str(folder / "cache")},
+            own = folder / "own-wheel"
+            build_own_wheel(own)
+            log = run_job(
+                EXAMPLE_WORKFLOW, "platform-wheel", cwd=project, contexts={"runner.temp": str(folder)},
+                env={**find_links_env(own), "HATCH_COMPONENT_INIT_SKIP": ""},
             )  # fmt: skip
             log_file.write_text(log)
-    (wheel,) = (folder / "dist").glob("lexicon-0.1.0-*.whl")
+    (wheel,) = (folder / "sample" / "dist").glob("lexicon-0.1.0-*.whl")
     return wheel, log_file.read_text()

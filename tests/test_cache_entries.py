@@ -7,10 +7,15 @@ with an error that never mentions the cache.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
@@ -18,9 +23,11 @@ import pytest
 from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_member
 from test_engine_shapes import GLOBALS
 
+from hatch_component_init.compile_cache import CompiledCache, DevelopmentCache
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
 
-KINDS = [SnapshotCache, ComponentCache, PrecompiledCache]
+#: The hooks' caches, and the engine's code caches (instrumented components, editable installs' loads).
+KINDS = [SnapshotCache, ComponentCache, PrecompiledCache, CompiledCache, DevelopmentCache]
 #: Big enough that "the middle" and "truncated" are well inside it.
 DATA = bytes(range(256)) * 64
 
@@ -59,6 +66,25 @@ def test_a_damaged_entry_is_a_removed_and_reported_miss(
     assert cache.get("k") == again
     assert again.read_bytes() == DATA
     assert cache.damaged == [entry]  # reported once, not again on the good entry
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("damage", DAMAGES)
+@pytest.mark.parametrize("link", [True, False], ids=["linked", "copied"])
+def test_a_staged_hit_is_checked_where_it_is_staged(
+    tmp_path: Path, kind: type[FileCache], damage: Callable[[Path], None], link: bool
+) -> None:
+    cache = kind(tmp_path / "cache")
+    entry = cache.put("k", DATA)
+    stage = tmp_path / "build" / "app.wasm"
+    stage.parent.mkdir()
+    assert cache.get("k", stage=stage, link=link) == stage
+    assert stage.read_bytes() == DATA and (stage.stat().st_ino == entry.stat().st_ino) == link
+    stage.unlink()
+    damage(entry)
+    assert cache.get("k", stage=stage, link=link) is None
+    assert cache.damaged == [entry] and not entry.exists()
+    assert os.listdir(stage.parent) == []  # no partial file, no damaged copy
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -188,3 +214,122 @@ def test_the_componentize_hook_runs_again_over_a_damaged_entry_and_says_so(
     warnings = [line for line in log.splitlines() if "damaged" in line]
     assert len(warnings) == 1, log
     assert str(entry) in warnings[0] and "components" in warnings[0]
+
+
+# -- read-only caches ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def read_only(root: Path) -> Iterator[None]:
+    """``root`` and everything in it made read-only for real: immutable for root (whom chmod does not stop)."""
+    paths = [str(path) for path in sorted(root.rglob("*"), reverse=True)] + [str(root)]
+    if os.geteuid() != 0:
+        modes = {path: os.stat(path).st_mode for path in paths}
+        for path in paths:
+            os.chmod(path, modes[path] & ~0o222)
+        try:
+            yield
+        finally:
+            for path in reversed(paths):
+                os.chmod(path, modes[path])
+        return
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", *paths], check=False).returncode != 0:
+        subprocess.run(["chattr", "-i", *paths], check=False, capture_output=True)
+        pytest.skip("running as root on a file system without immutable files: nothing here is read-only")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *paths], check=True)
+
+
+def listing(root: Path) -> list[tuple[str, int, int]]:
+    """Every path under ``root`` with its size and modification time: what a write would change."""
+    return [(str(path), path.lstat().st_size, path.lstat().st_mtime_ns) for path in sorted(root.rglob("*"))]
+
+
+def test_a_read_only_cache_serves_a_rebuild_and_says_so_once(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
+    first = build_in_process(project)
+    members = ("greeter_pkg/app.wasm", "greeter_pkg/app.cwasm")
+    shipped = [wheel_member(first, member) for member in members]
+    before = listing(snapshot_cache_dir)
+    first.unlink()
+    capsys.readouterr()
+    with read_only(snapshot_cache_dir):
+        second = build_in_process(project)
+        assert listing(snapshot_cache_dir) == before  # nothing written, not even an access time
+    log = capsys.readouterr().err
+    assert [wheel_member(second, member) for member in members] == shipped
+    assert "from the cache (" in log and "Wasmtime not run" in log
+    assert "Pre-initializing" not in log  # init did not run
+    lines = [line for line in log.splitlines() if "read-only" in line]
+    assert lines == [f"The cache in `{snapshot_cache_dir}` is read-only: its entries are used as they are, "
+                     "and what is not in it is made without being cached"], log  # fmt: skip
+    check_globals(wheel_member(second, "greeter_pkg/app.wasm"))
+
+
+def check_globals(snapshot: bytes) -> None:
+    from wat_support import Running
+
+    assert Running(snapshot, wasi=False).call("a") == -7
+
+
+# -- a concurrent pruner ------------------------------------------------------------------------
+
+
+def test_a_build_survives_another_builds_pruning_between_lookup_and_wheel(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Other builds fill the cache between each lookup (or put) of ours and hatchling's reading of the file."""
+    project = make_project(tmp_path / "p", HOOK + 'precompile = true\nloader = "greeter_pkg/_component.py"\n',
+                           raw_component=GLOBALS)  # fmt: skip
+    get, put, finish_put = FileCache.get, FileCache.put, FileCache.finish_put
+
+    flooding = []
+
+    def flood(cache: FileCache) -> None:
+        if flooding:
+            return  # the other build's own puts
+        flooding.append(True)
+        other = type(cache)(cache.directory)  # another build's view of the same cache
+        later = time.time() + 60  # used after ours (timestamps are too coarse to tell puts in a row apart)
+        for i in range(other.max_entries):
+            entry = other.put(f"other-{i}", os.urandom(64))
+            os.utime(entry, (later + i, later + i))
+        flooding.clear()
+
+    def get_then_flood(self: FileCache, key: str, *args: object, **kwargs: object) -> Path | None:
+        found = get(self, key, *args, **kwargs)  # type: ignore[arg-type]
+        flood(self)
+        return found
+
+    def put_then_flood(self: FileCache, key: str, data: bytes) -> Path:
+        path = put(self, key, data)
+        flood(self)
+        return path
+
+    def finish_put_then_flood(self: FileCache, pending: object) -> Path:
+        path = finish_put(self, pending)  # type: ignore[arg-type]
+        flood(self)
+        return path
+
+    def check(wheel: Path) -> None:
+        check_globals(wheel_member(wheel, "greeter_pkg/app.wasm"))
+        # The loader's checksum is that of the `.cwasm` the wheel carries.
+        cwasm = wheel_member(wheel, "greeter_pkg/app.cwasm")
+        assert hashlib.sha256(cwasm).hexdigest() in wheel_member(wheel, "greeter_pkg/_component.py").decode()
+        wheel.unlink()
+
+    # Misses: the entries are pruned right after they are put.
+    with monkeypatch.context() as patches:
+        patches.setattr(FileCache, "put", put_then_flood)
+        patches.setattr(FileCache, "finish_put", finish_put_then_flood)
+        check(build_in_process(project))
+    # Hits: a build fills the cache, the next finds the entries, then they are pruned.
+    shutil.rmtree(snapshot_cache_dir)
+    check(build_in_process(project))
+    monkeypatch.setattr(FileCache, "get", get_then_flood)
+    check(build_in_process(project))
+    assert not list((snapshot_cache_dir / "snapshots").glob("[!o]*"))  # ours was pruned indeed

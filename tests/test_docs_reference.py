@@ -25,6 +25,7 @@ TYPE_NAMES = {
     "string": "string",
     "string-or-false": "string or `false`",
     "boolean": "boolean",
+    "boolean-or-only": 'boolean or `"only"`',
     "string-list": "array of strings",
     "string-table": "table of strings",
     "positive-number": "number",

@@ -188,7 +188,7 @@ REBUILDS: list[tuple[str, Callable[[Path], None], int | None]] = [
     ("env-name", option('env = { "A" = "1", "B" = "2" }', 'env = { "Z" = "1", "B" = "2" }'), 11),
     ("env-added", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1", "B" = "2", "C" = "3" }'), 11),
     ("env-removed", option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "1" }'), 11),
-    # The guest can observe the order of its environment: the order is an input (hatch/cache.py).
+    # The guest can observe the order of its environment: the order is an input (hatch/keys.py).
     ("env-reordered", option('env = { "A" = "1", "B" = "2" }', 'env = { "B" = "2", "A" = "1" }'), 11),
     ("dirs-file-edited", write("data/greeting.txt", "Bonjour"), 11),
     ("dirs-file-added", write("data/more/extra.txt", "x"), 11),
@@ -270,7 +270,7 @@ def comment(project: Path) -> None:
 
 #: Changes that cannot change the snapshot: the loader must not rebuild (and must keep serving what is there).
 NO_REBUILD: list[tuple[str, Callable[[Path], None]]] = [
-    # A timeout can only stop a run, never change a finished one (hatch/cache.py's snapshot_key).
+    # A timeout can only stop a run, never change a finished one (hatch/keys.py's snapshot_key).
     ("timeout", option("timeout = 300", "timeout = 120")),
     ("timeout-removed", option("timeout = 300", "")),
     # The code cache only keeps the compiled instrumented component.
@@ -372,3 +372,38 @@ def test_concurrent_loads_take_turns_and_rebuild_once(tmp_path: Path) -> None:
     assert answer(target.read_bytes())[0] == 11
     (project / "pause").unlink()
     assert refresh(project, target) is None
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "empty"])
+def test_a_damaged_record_rebuilds_the_snapshot_and_says_so(tmp_path: Path, damage: str) -> None:
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    ledger = ledger_path(target)
+    text = ledger.read_bytes()
+    # "flip": a record that still parses, with one of its digits changed.
+    digit = text.index(b'"sha256": "') + len(b'"sha256": "')
+    changed = {
+        "flip": text[:digit] + (b"0" if text[digit : digit + 1] != b"0" else b"1") + text[digit + 1 :],
+        "truncate": text[: len(text) // 2],
+        "empty": b"",
+    }[damage]
+    ledger.write_bytes(changed)
+    assert refresh(project, target) == f"rebuilt because its record in the editable cache, `{ledger}`, was damaged (removed)"
+    assert answer(target.read_bytes())[0] == 11
+    assert refresh(project, target) is None  # a fresh, intact record
+
+
+def test_clean_leaves_a_file_whose_record_is_damaged(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    ledger = ledger_path(target)
+    ledger.write_bytes(ledger.read_bytes().replace(b'"sha256": "', b'"sha256": "0', 1))
+    capsys.readouterr()
+    config = {"component": RAW_COMPONENT, "destination": DESTINATION}
+    ComponentInitBuildHook(str(project), config, None, None, str(project), "wheel").clean(["editable"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line]
+    assert len(warnings) == 1 and str(ledger) in warnings[0] and DESTINATION in warnings[0]
+    assert target.exists() and not ledger.exists()

@@ -22,10 +22,11 @@ from hatch_component_init.cli import main
 from hatch_component_init.compile_cache import CompiledCache, _key, load_or_compile
 from hatch_component_init.errors import InitFailedError
 from hatch_component_init.fileio import atomic_write
-from hatch_component_init.hatch import app_key
-from hatch_component_init.hatch.cache import PrecompiledCache, inputs_key
+from hatch_component_init.hatch import site_packages
+from hatch_component_init.hatch.cache import PrecompiledCache
+from hatch_component_init.hatch.keys import inputs_key, precompile_key
 from hatch_component_init.hatch.edge import failure_message
-from hatch_component_init.hatch.precompile import host_target, precompile, precompile_key
+from hatch_component_init.hatch.precompile import host_target, precompile
 from hatch_component_init.options import InitOptions
 from hatch_component_init.readback import _refuse_open_descriptors
 from hatch_component_init.snapshot import segment_head
@@ -206,7 +207,7 @@ def test_the_site_packages_key_ignores_pyc_rows_only(tmp_path: Path) -> None:
     _dist(tmp_path / "d", ["pkg/__init__.py,sha256=aaa,10", "pkg/mod.py,sha256=BBB,20", "pkg-1.0.dist-info/RECORD,,"])
     for name in "abcd":
         (tmp_path / name / "pkg").mkdir()
-    a, b, c, d = (app_key.site_dir_digest(tmp_path / name) for name in "abcd")
+    a, b, c, d = (site_packages.provider_digests([tmp_path / name], ["pkg"]) for name in "abcd")
     assert a == b  # compiled files differ between two installs of the same files
     assert a != c
     assert a != d

@@ -9,6 +9,7 @@ python path is rebuilt and shipped. Third-party packages come from the
 from __future__ import annotations
 
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -35,10 +36,25 @@ def timed_build(project: Path) -> tuple[Path, float]:
     return wheel, time.perf_counter() - started
 
 
+def _install(site: Path, name: str, version: str, text: str) -> None:
+    """A one-module distribution as an installer leaves it (its RECORD lists the module)."""
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{name}.py").write_text(text)
+    (info / "RECORD").write_text(f"{name}.py,sha256={abs(hash(text))},{len(text)}\n{name}-{version}.dist-info/RECORD,,\n")
+
+
 def test_rebuilds_hit_both_caches_and_edits_ship(
-    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    # The app imports a package from the `site-packages` componentize-py sees (through $VIRTUAL_ENV).
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    _install(site, "punctuation", "1.0", "MARK = '!'\n")
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "venv"))
+    app = project / "app.py"
+    greet = 'return f"{greeting}, {name}!"'
+    app.write_text("import punctuation\n" + app.read_text().replace(greet, greet.replace("!", "{punctuation.MARK}")))
 
     wheel, first = timed_build(project)
     log = capsys.readouterr().err
@@ -55,6 +71,8 @@ def test_rebuilds_hit_both_caches_and_edits_ship(
     (project / ".venv").mkdir()
     (project / ".venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
     (project / "dist" / "greeter-0.9-py3-none-any.whl").write_bytes(b"PK old")
+    # Nor does a package the app does not import (another frontend's build environment).
+    _install(site, "hatchling", "1.27.0", "")
 
     wheel, rebuild = timed_build(project)
     log = capsys.readouterr().err
@@ -67,9 +85,18 @@ def test_rebuilds_hit_both_caches_and_edits_ship(
     with capsys.disabled():  # measured, never asserted (see docs/building.md: The componentize-py cache)
         print(f"\ngreeter, in process: first build {first:.1f} s, no-change rebuild {rebuild:.2f} s ({rebuild / first:.2f}x)")
 
+    # An upgrade of the package it imports is a miss of both caches, and the new package ships.
+    shutil.rmtree(site / "punctuation-1.0.dist-info")
+    _install(site, "punctuation", "1.1", "MARK = '?'\n")
+    wheel = build_in_process(project)
+    log = capsys.readouterr().err
+    assert "Building component `build/greeter.wasm` with componentize-py" in log
+    check_greeter_wheel(wheel, greet="Hello, Ada?")
+    shutil.rmtree(site / "punctuation-1.1.dist-info")
+    _install(site, "punctuation", "1.0", "MARK = '!'\n")
+
     # An edit to the app is a miss of both caches, and the new code ships.
-    app = project / "app.py"
-    app.write_text(app.read_text().replace('return f"{greeting}, {name}!"', 'return f"{greeting}, dear {name}!"'))
+    app.write_text(app.read_text().replace('return f"{greeting}, {name}', 'return f"{greeting}, dear {name}'))
     wheel = build_in_process(project)
     log = capsys.readouterr().err
     assert "Building component `build/greeter.wasm` with componentize-py" in log
@@ -84,8 +111,8 @@ def test_rebuilds_hit_both_caches_and_edits_ship(
     check_greeter_wheel(wheel, greeting="Bonjour", greet="Bonjour, dear Ada!")
 
     # Both caches live in the same directory, pruned the same way.
-    assert len(list((snapshot_cache_dir / "components").glob("*.wasm"))) == 3
-    assert len(list((snapshot_cache_dir / "snapshots").glob("*.wasm"))) == 3
+    assert len(list((snapshot_cache_dir / "components").glob("*.wasm"))) == 4
+    assert len(list((snapshot_cache_dir / "snapshots").glob("*.wasm"))) == 4
 
 
 def test_requirements_are_installed_and_bundled(

@@ -9,16 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from hatch_component_init.hatch import cache as cache_module
+from hatch_component_init.hatch import keys as keys_module
 from hatch_component_init.hatch.cache import (
     ComponentCache,
     FileCache,
     PrecompiledCache,
     SnapshotCache,
     default_cache_dir,
-    snapshot_key,
-    tree_digest,
 )
+from hatch_component_init.hatch.digests import tree_digest
+from hatch_component_init.hatch.keys import snapshot_key
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.options import InitOptions, WasiOptions
 
@@ -74,15 +74,15 @@ class TestKey:
 
     def test_versions_count(self, monkeypatch: pytest.MonkeyPatch) -> None:
         before = snapshot_key(b"abc", options())
-        monkeypatch.setattr(cache_module, "wasmtime_version", lambda: "0.0.0")
+        monkeypatch.setattr(keys_module, "wasmtime_version", lambda: "0.0.0")
         assert snapshot_key(b"abc", options()) != before
-        monkeypatch.setattr(cache_module, "__version__", "0.0.0")
+        monkeypatch.setattr(keys_module, "__version__", "0.0.0")
         assert snapshot_key(b"abc", options()) != before
 
     def test_wasmtime_version_read(self) -> None:
         import importlib.metadata
 
-        assert cache_module.wasmtime_version() == importlib.metadata.version("wasmtime")
+        assert keys_module.wasmtime_version() == importlib.metadata.version("wasmtime")
 
     def test_dir_contents_count(self, tmp_path: Path) -> None:
         data = tmp_path / "data"
@@ -148,7 +148,8 @@ class TestStore:
 HIT_IN_A_FRESH_PROCESS = """
 import sys
 from pathlib import Path
-from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir, snapshot_key
+from hatch_component_init.hatch.cache import SnapshotCache, default_cache_dir
+from hatch_component_init.hatch.keys import snapshot_key
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 
 root = Path(sys.argv[1])
@@ -158,7 +159,10 @@ key = snapshot_key((root / "build" / "app.wasm").read_bytes(), hook.init_options
 entry = SnapshotCache(default_cache_dir()).put(key, b"snapshot")
 build_data = {"force_include": {}, "build_hooks": ("component-init",), "artifacts": []}
 hook.initialize("standard", build_data)
-assert build_data["force_include"] == {str(entry): "pkg/app.wasm"}, build_data
+((staged, destination),) = build_data["force_include"].items()
+# A hard link the build owns (another build's pruning cannot remove it), outside the cache.
+assert destination == "pkg/app.wasm" and Path(staged).parent != entry.parent, build_data
+assert Path(staged).read_bytes() == b"snapshot" and Path(staged).stat().st_ino == entry.stat().st_ino
 print(sorted(name for name in sys.modules if name == "wasmtime" or name.startswith("wasmtime.")))
 """
 
@@ -207,7 +211,8 @@ def test_hit_of_18_mb_component_skips_the_engine(tmp_path: Path, monkeypatch: py
         started = time.perf_counter()
         new_hook().initialize("standard", build_data)
         elapsed = time.perf_counter() - started
-        assert build_data["force_include"] == {str(entry): "pkg/app.wasm"}
+        ((staged, destination),) = build_data["force_include"].items()  # type: ignore[attr-defined]
+        assert destination == "pkg/app.wasm" and Path(staged).stat().st_ino == entry.stat().st_ino
         return elapsed
 
     best = min(hit() for _ in range(3))

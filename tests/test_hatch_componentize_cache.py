@@ -6,6 +6,8 @@ hook does around the tool: when it runs it, what it stores, what a hit writes.
 
 from __future__ import annotations
 
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -88,3 +90,111 @@ def test_sources_changed_during_the_build_are_not_cached(
     build_in_process(project)
     assert "Sources changed during the build; the component is not cached" in capsys.readouterr().err
     assert not list(snapshot_cache_dir.glob("components/*.wasm"))
+
+
+# -- what the build environment can change: only what the component imported (hatch/keys.py) ------
+
+
+def _install(site: Path, name: str, version: str, text: str) -> None:
+    """A one-module distribution, with a dist-info whose RECORD lists the module."""
+    info = site / f"{name}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (site / f"{name}.py").write_text(text)
+    (info / "RECORD").write_text(f"{name}.py,sha256={abs(hash(text))},{len(text)}\n{name}-{version}.dist-info/RECORD,,\n")
+
+
+@pytest.fixture
+def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The `site-packages` componentize-py sees (through $VIRTUAL_ENV), with the package the app imports
+    (`tinyword`) and one of the build frontend's (`hatchling`) that it does not."""
+    site = tmp_path / "venv" / "lib" / "python3.11" / "site-packages"
+    _install(site, "tinyword", "1.0", "WORD = 'hi'\n")
+    _install(site, "hatchling", "1.27.0", "")
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "venv"))
+    return site
+
+
+@pytest.fixture
+def importing_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The stand-in, writing a component whose memory holds `/1/tinyword.py`: the guest path of a module
+    it imported from `site-packages` (mounted after the python path's one entry)."""
+    log = tmp_path / "runs.txt"
+    log.write_text("")
+
+    def stand_in(_hook: ComponentizePyBuildHook, output: Path) -> list[str]:
+        script = (
+            "import sys, os; open(sys.argv[2], 'a').write('run\\n'); "
+            "open(sys.argv[1], 'wb').write(b'\\0asm component ' + os.urandom(8) + b'/1/tinyword.py\\0')"
+        )
+        return [sys.executable, "-c", script, str(output), str(log)]
+
+    monkeypatch.setattr(ComponentizePyBuildHook, "command", stand_in)
+    return log
+
+
+def test_another_frontends_environment_hits(
+    tmp_path: Path, environment: Path, importing_runs: Path, snapshot_cache_dir: Path
+) -> None:
+    # `uv build`, `hatch build` and `python -m build` install other build tools (and versions of them).
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    first = (project / RAW_COMPONENT).read_bytes()
+    # What it imported from `site-packages` is recorded next to the components cache.
+    (manifest,) = (snapshot_cache_dir / "component-imports").glob("*.json")
+    assert json.loads(manifest.read_text()) == {"imports": [["tinyword.py"]]}
+    shutil.rmtree(environment / "hatchling-1.27.0.dist-info")
+    (environment / "hatchling.py").unlink()
+    _install(environment, "hatchling", "1.28.0", "x = 1\n")
+    _install(environment, "pip", "24.0", "")
+    (project / RAW_COMPONENT).unlink()
+    build_in_process(project)
+    assert count(importing_runs) == 1
+    assert (project / RAW_COMPONENT).read_bytes() == first
+
+
+def test_an_imported_package_upgraded_runs_again(tmp_path: Path, environment: Path, importing_runs: Path) -> None:
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    first = (project / RAW_COMPONENT).read_bytes()
+    shutil.rmtree(environment / "tinyword-1.0.dist-info")
+    _install(environment, "tinyword", "1.1", "WORD = 'hello'\n")
+    build_in_process(project)
+    assert count(importing_runs) == 2
+    assert (project / RAW_COMPONENT).read_bytes() != first
+    # Both environments' components are kept: going back is a hit.
+    shutil.rmtree(environment / "tinyword-1.1.dist-info")
+    _install(environment, "tinyword", "1.0", "WORD = 'hi'\n")
+    build_in_process(project)
+    assert count(importing_runs) == 2
+    assert (project / RAW_COMPONENT).read_bytes() == first
+
+
+def test_a_comment_or_a_component_init_option_in_pyproject_hits(
+    tmp_path: Path, environment: Path, importing_runs: Path
+) -> None:
+    init_table = '[tool.hatch.build.hooks.component-init]\nenable-by-default = false\ncomponent = "build/greeter.wasm"\n'
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK + init_table)
+    build_in_process(project)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text("# a comment\n" + pyproject.read_text() + "timeout = 120\nmax-memory = 1000000\n")
+    build_in_process(project)
+    assert count(importing_runs) == 1
+    # A change the app's top level could read (another version of the project) runs it again.
+    pyproject.write_text(pyproject.read_text().replace('version = "1.0"', 'version = "1.1"'))
+    build_in_process(project)
+    assert count(importing_runs) == 2
+
+
+def test_a_package_installed_after_the_build_is_not_seen_until_the_cache_is_cleared(
+    tmp_path: Path, environment: Path, runs: Path, snapshot_cache_dir: Path
+) -> None:
+    # What the key trades away (docs/building.md): an optional import that failed at build time
+    # (`try: import x` / `except ImportError`) left nothing in the component to check.
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+    build_in_process(project)
+    _install(environment, "fastjson", "1.0", "")
+    build_in_process(project)
+    assert count(runs) == 1
+    shutil.rmtree(snapshot_cache_dir / "components")
+    build_in_process(project)
+    assert count(runs) == 2

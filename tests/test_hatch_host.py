@@ -22,7 +22,7 @@ from wasmtime import component as cm
 from wat_support import engine, wat
 
 from hatch_component_init.errors import ComponentInitError, ConfigError
-from hatch_component_init.hatch.cache import snapshot_key
+from hatch_component_init.hatch.keys import snapshot_key
 from hatch_component_init.options import InitOptions
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")

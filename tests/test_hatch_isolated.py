@@ -90,18 +90,20 @@ def test_isolated_build(frontend: str, tmp_path: Path, isolated: dict[str, str])
         assert (project / "data" / "greeting.txt").is_file()
 
 
-def test_isolated_rebuild_hits_both_caches(tmp_path: Path, isolated: dict[str, str]) -> None:
-    # Each isolated build installs the same packages into a fresh temp environment; the cache keys
-    # cover what is installed, not where, so a second build with nothing changed runs neither tool.
+def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path, isolated: dict[str, str]) -> None:
+    # Each isolated build installs its frontend's packages into a fresh temp environment, and `uv build`
+    # builds the wheel from the unpacked sdist (which adds PKG-INFO); the componentize-py key covers
+    # only what the app imports from there, so a build with nothing changed runs neither tool.
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    # From the tree first, then from the sdist.
     command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "out"), "."]
     first = run_build(command, cwd=project, env=isolated, timeout=900)
     assert BUILT in first
-    second = run_build(command, cwd=project, env=isolated, timeout=900)
+    second = run_build(frontend_command("uv", tmp_path / "out2"), cwd=project, env=isolated, timeout=900)
     assert "Built component `build/greeter.wasm` from the cache" in second
     assert "Wasmtime not run" in second
     assert BUILT not in second
-    check_greeter_wheel(tmp_path / "out" / WHEEL)
+    check_greeter_wheel(tmp_path / "out2" / WHEEL)
 
 
 def test_uv_ignores_pip_find_links(tmp_path: Path, isolated: dict[str, str]) -> None:

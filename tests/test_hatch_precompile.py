@@ -33,7 +33,7 @@ from hatch_support import (
 from wat_support import snapshot, wat
 
 from hatch_component_init.errors import ConfigError
-from hatch_component_init.hatch.cache import wasmtime_version
+from hatch_component_init.versions import wasmtime_version
 from hatch_component_init.hatch.component_init import ComponentInitBuildHook
 from hatch_component_init.hatch.loader import render_loader
 from hatch_component_init.hatch.precompile import host_target, precompile, wheel_tag
@@ -104,8 +104,11 @@ def app_snapshot() -> bytes:
     return snapshot(wat(APP_WAT))
 
 
-def make_package(root: Path, component: bytes, *, precompiled: bool) -> Path:
-    """``root/pkg`` with the component, optionally its `.cwasm`, and the generated loader; returns the `.cwasm` path."""
+def make_package(root: Path, component: bytes, *, precompiled: bool, only: bool = False) -> Path:
+    """``root/pkg`` with the component, optionally its `.cwasm`, and the generated loader; returns the `.cwasm` path.
+
+    ``only``: the `.cwasm` without the `.wasm`, as `precompile = "only"` ships it.
+    """
     package = root / "pkg"
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
@@ -119,7 +122,10 @@ def make_package(root: Path, component: bytes, *, precompiled: bool) -> Path:
             return cwasm
 
         settings = ("pkg/app.cwasm", precompile(package / "app.wasm", None, stage))
-    (package / "_component.py").write_bytes(render_loader("pkg/_component.py", "pkg/app.wasm", settings))
+    if only:
+        (package / "app.wasm").unlink()
+    loader = render_loader("pkg/_component.py", None if only else "pkg/app.wasm", settings)
+    (package / "_component.py").write_bytes(loader)
     return cwasm
 
 
@@ -299,6 +305,99 @@ class TestLoader:
         assert (first.parent / "_component.py").read_bytes() == (second.parent / "_component.py").read_bytes()
 
 
+#: Loads through the generated module and reports the exception it raised, if any.
+RUN_EXPECTING_ERROR = """
+import json, sys
+import wasmtime
+module = __import__(sys.argv[1], fromlist=["load"])
+given = None
+if sys.argv[2] == "fuel":
+    config = wasmtime.Config()
+    config.consume_fuel = True
+    given = wasmtime.Engine(config)
+try:
+    loaded = module.load(given)
+except Exception as e:
+    print(json.dumps({"error": type(e).__name__, "message": str(e), "is_ours": isinstance(e, module.PrecompiledOnlyError) and isinstance(e, RuntimeError)}))
+else:
+    print(json.dumps({"how": loaded.how}))
+"""
+
+
+def load_error(site: Path, home: Path, engine: str = "default") -> dict[str, object]:
+    env = {**os.environ, "PYTHONPATH": str(site), "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_EXPECTING_ERROR, "pkg._component", engine],
+        env=env, cwd=home.parent, capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+class TestOnlyPrecompiled:
+    """`precompile = "only"`: the loader has the `.cwasm` and nothing to fall back to."""
+
+    def test_fitting_code_is_deserialized(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True, only=True)
+        assert not (cwasm.parent / "app.wasm").exists()
+        home = tmp_path / "home"
+        got = run_loader(tmp_path / "site", home)
+        assert got == {"answer": 42, "how": "precompiled app.cwasm", "given_engine_kept": False}
+        assert wasmtime_cache_files(home) == 0
+
+    @pytest.mark.parametrize(
+        ("unfit", "reason", "advice"),
+        [
+            ("another wasmtime", "compiled by wasmtime 1.0.0, installed is ", "pip install wasmtime==1.0.0"),
+            ("another platform", "compiled for riscv64gc-unknown-linux-gnu, this is ", "install a wheel of the package built on it"),
+            ("other engine settings", "Wasmtime refused it: ", f"pip install wasmtime=={wasmtime_version()}"),
+            ("damaged", "its checksum does not match the build's", f"pip install wasmtime=={wasmtime_version()}"),
+        ],
+    )  # fmt: skip
+    def test_unfit_code_says_what_to_install(
+        self, tmp_path: Path, app_snapshot: bytes, unfit: str, reason: str, advice: str
+    ) -> None:
+        import wasmtime
+        from wasmtime.component import Component
+
+        cwasm = make_package(tmp_path / "site", app_snapshot, precompiled=True, only=True)
+        loader = cwasm.parent / "_component.py"
+        if unfit == "another wasmtime":
+            set_setting(loader, "WASMTIME_VERSION", "1.0.0")
+        elif unfit == "another platform":
+            set_setting(loader, "TARGET", "riscv64gc-unknown-linux-gnu")
+            set_setting(loader, "PLATFORM", ("riscv64gc", "linux"))
+        elif unfit == "other engine settings":
+            # Real machine code for this platform and wasmtime, made by an engine that counts fuel: the
+            # loader's engine (Wasmtime's defaults) must refuse it. Its checksum is the recorded one.
+            config = wasmtime.Config()
+            config.consume_fuel = True
+            data = bytes(Component(wasmtime.Engine(config), app_snapshot).serialize())
+            cwasm.write_bytes(data)
+            set_setting(loader, "PRECOMPILED_SHA256", hashlib.sha256(data).hexdigest())
+            set_setting(loader, "PRECOMPILED_SIZE", len(data))
+        else:
+            cwasm.write_bytes(cwasm.read_bytes()[:-1])
+        home = tmp_path / "home"
+        got = load_error(tmp_path / "site", home)
+        assert got["error"] == "PrecompiledOnlyError" and got["is_ours"] is True, got
+        message = str(got["message"])
+        assert message.startswith(
+            "pkg: cannot load the component: the package ships it only as machine code for "
+        ), message
+        assert "(built with `precompile = \"only\"`), with no `.wasm` to compile instead, and app.cwasm does not fit: " in message
+        assert f"does not fit: {reason}" in message and advice in message, message
+        assert "\n" not in message  # one paragraph
+        assert wasmtime_cache_files(home) == 0  # nothing compiled: there was nothing to compile
+
+    def test_an_engine_with_other_settings_is_refused_too(self, tmp_path: Path, app_snapshot: bytes) -> None:
+        make_package(tmp_path / "site", app_snapshot, precompiled=True, only=True)
+        got = load_error(tmp_path / "site", tmp_path / "home", engine="fuel")
+        assert got["error"] == "PrecompiledOnlyError", got
+        assert "app.cwasm does not fit: Wasmtime refused it: " in str(got["message"])
+        assert "give load() no engine or one with Wasmtime's default settings" in str(got["message"])
+
+
 # -- the hook ---------------------------------------------------------------------------------------
 
 
@@ -359,6 +458,37 @@ class TestHook:
         # The source tree got neither file.
         assert not (project / PRECOMPILED).exists() and not (project / LOADER).exists()
 
+    def test_only_precompiled_wheel(
+        self, tmp_path: Path, app_component: bytes, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        project = make_project(
+            tmp_path / "greeter", hook_table(precompile='"only"', loader=f'"{LOADER}"'), raw_component=app_component
+        )
+        # A `.wasm` of the tree at `destination` (e.g. left by an editable install) is not shipped either.
+        (project / DESTINATION).write_bytes(app_component)
+        wheel = build_in_process(project)
+
+        assert wheel.name == f"greeter-1.0-{wheel_tag()}.whl"
+        assert "Root-Is-Purelib: false" in wheel_metadata(wheel, "WHEEL")
+        from importlib.metadata import distribution
+
+        # The one release the code was compiled by: there is no `.wasm` to fall back to.
+        requires = [line for line in wheel_metadata(wheel, "METADATA").splitlines() if line.startswith("Requires-Dist: wasmtime")]
+        assert requires == [f"Requires-Dist: wasmtime=={distribution('wasmtime').version}"]
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+        assert {PRECOMPILED, LOADER} <= names
+        assert not [name for name in names if name.endswith(".wasm")], names
+        out = capsys.readouterr().err
+        assert f"requires `wasmtime=={wasmtime_version()}`, without `{DESTINATION}`" in out
+        assert f"`load()` uses `{PRECOMPILED}` alone (`precompile = \"only\"`)" in out
+
+        site = unpack(wheel, tmp_path / "site")
+        home = tmp_path / "home"
+        got = run_loader(site, home, module="greeter_pkg._component")
+        assert got == {"answer": 42, "how": "precompiled greeter.cwasm", "given_engine_kept": False}
+        assert wasmtime_cache_files(home) == 0
+
     def test_plain_wheel_stays_pure(self, tmp_path: Path, app_component: bytes) -> None:
         project = make_project(tmp_path / "greeter", hook_table(loader=f'"{LOADER}"'), raw_component=app_component)
         wheel = build_in_process(project)
@@ -373,22 +503,25 @@ class TestHook:
         assert got["answer"] == 42
         assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
 
-    @pytest.mark.parametrize("value", ["0", "false", "off"])
-    def test_development_switch_skips_the_precompile(
+    @pytest.mark.parametrize(("value", "precompile"), [("0", "true"), ("false", "true"), ("no", "true"), ("off", '"only"')])
+    def test_universal_switch_skips_the_precompile(
         self,
         tmp_path: Path,
         app_component: bytes,
         monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str],
         value: str,
+        precompile: str,
     ) -> None:
         monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", value)
         project = make_project(
-            tmp_path / "greeter", hook_table(precompile="true", loader=f'"{LOADER}"'), raw_component=app_component
+            tmp_path / "greeter", hook_table(precompile=precompile, loader=f'"{LOADER}"'), raw_component=app_component
         )
         wheel = build_in_process(project)
 
-        assert f"HATCH_COMPONENT_INIT_PRECOMPILE={value}: a development build" in capsys.readouterr().err
+        assert f"HATCH_COMPONENT_INIT_PRECOMPILE={value}: `precompile` is ignored, this is a universal wheel" in (
+            capsys.readouterr().err
+        )
         assert wheel.name == "greeter-1.0-py3-none-any.whl"
         assert "Root-Is-Purelib: true" in wheel_metadata(wheel, "WHEEL")
         with zipfile.ZipFile(wheel) as archive:
@@ -400,7 +533,7 @@ class TestHook:
         assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
         assert wasmtime_cache_files(home) > 0  # compiled once, with Wasmtime's cache
 
-    def test_development_switch_on_precompiles(self, tmp_path: Path, app_component: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_universal_switch_on_precompiles(self, tmp_path: Path, app_component: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv("HATCH_COMPONENT_INIT_PRECOMPILE", "1")
         project = make_project(tmp_path / "greeter", hook_table(precompile="true"), raw_component=app_component)
         assert PRECOMPILED in zipfile.ZipFile(build_in_process(project)).namelist()
@@ -466,9 +599,14 @@ class TestHook:
             ({"loader": '"greeter_pkg/loader.txt"'}, "Option `loader` for build hook `component-init` must be"),
             ({"loader": '"greeter-pkg/_component.py"'}, "Option `loader` for build hook `component-init` must be"),
             ({"loader": '"../_component.py"'}, "Option `loader` for build hook `component-init` must be"),
-            ({"precompile": '"yes"'}, "Option `precompile` for build hook `component-init` must be a boolean"),
+            ({"precompile": '"yes"'}, 'Option `precompile` for build hook `component-init` must be a boolean, or `"only"`'),
+            ({"precompile": "1"}, 'Option `precompile` for build hook `component-init` must be a boolean, or `"only"`'),
             (
                 {"precompile": "true", "destination": '"greeter_pkg/greeter.cwasm"'},
+                "Option `precompile` for build hook `component-init` needs a `destination` whose suffix is not `.cwasm`",
+            ),
+            (
+                {"precompile": '"only"', "destination": '"greeter_pkg/greeter.cwasm"'},
                 "Option `precompile` for build hook `component-init` needs a `destination` whose suffix is not `.cwasm`",
             ),
         ],
@@ -576,3 +714,62 @@ def test_sample_wheel_first_start_and_fallbacks(
             loader.write_text(original)
         assert out.splitlines()[1] == expected, name
         assert f"  loaded: compiled lexicon.wasm (lexicon.cwasm: {reason}" in out, (name, out)
+
+
+def only_machine_code(pyproject: str) -> str:
+    """The sample's `pyproject.toml` with `precompile = "only"`, the `component-init` hook alone (its input is the
+    component an earlier build made), and without the raw component and data it ships for `--raw`."""
+    kept: list[str] = []
+    dropping = False
+    for line in pyproject.splitlines(keepends=True):
+        if line.startswith("["):
+            dropping = line.strip() in (
+                "[tool.hatch.build.hooks.componentize-py]", "[tool.hatch.build.targets.wheel.force-include]"
+            )  # fmt: skip
+        if not dropping:
+            kept.append(line)
+    text = "".join(kept)
+    assert "precompile = true\n" in text and "componentize-py]" not in text and "force-include" not in text
+    return text.replace("precompile = true\n", 'precompile = "only"\n')
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the venv layout below is POSIX's")
+def test_sample_wheel_with_the_machine_code_alone(
+    tmp_path: Path, wheelhouse: Path, sample_wheel: tuple[Path, str]
+) -> None:
+    wheel, _ = sample_wheel
+    built = wheel.parent.parent  # the session's copy of the sample, holding the component its build made
+    project = tmp_path / "sample"
+    shutil.copytree(built, project, ignore=shutil.ignore_patterns("dist", "__pycache__"))
+    assert (project / "build" / "lexicon.wasm").is_file()
+    (project / "pyproject.toml").write_text(only_machine_code((built / "pyproject.toml").read_text()))
+    # The hook caches of that build: the snapshot and the `.cwasm` come from them.
+    log = run_build(
+        [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-build-isolation", "--no-deps",
+         "--wheel-dir", str(tmp_path / "dist"), "."],
+        cwd=project,
+        env={"HATCH_COMPONENT_INIT_CACHE_DIR": str(built.parent / "hook-cache")},
+    )  # fmt: skip
+    assert "from the cache" in log
+    (only,) = (tmp_path / "dist").glob("lexicon-0.1.0-*.whl")
+    assert only.name == wheel.name
+    with zipfile.ZipFile(only) as archive:
+        names = archive.namelist()
+        cwasm = archive.getinfo("lexicon/lexicon.cwasm")
+    assert not [name for name in names if name.endswith(".wasm")], names
+    assert only.stat().st_size <= 1.15 * cwasm.compress_size, (only.stat().st_size, cwasm.compress_size)
+    assert f"Requires-Dist: wasmtime=={wasmtime_version()}" in wheel_metadata(only, "METADATA")
+
+    venv = tmp_path / "venv"
+    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    run_build(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+         "--find-links", str(wheelhouse), str(only)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    home = tmp_path / "first"
+    out = lexicon(venv, home, "listen")
+    assert "listen: anagrams: enlist, silent, tinsel; one edit away: glisten," in out
+    assert "  loaded: precompiled lexicon.cwasm;" in out
+    assert wasmtime_cache_files(home) == 0

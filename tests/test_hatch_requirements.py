@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from hatch_support import make_pure_wheel
 
-from hatch_component_init.hatch import requirements
-from hatch_component_init.hatch.requirements import install_requirements, requirements_key
+from hatch_component_init.hatch import keys, requirements
+from hatch_component_init.hatch.keys import requirements_key
+from hatch_component_init.hatch.requirements import install_requirements
 
 
 class TestKey:
@@ -80,9 +81,57 @@ def test_a_folder_written_by_another_version_is_never_trusted(tmp_path: Path, mo
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
     with monkeypatch.context() as other_release:
-        other_release.setattr(requirements, "__version__", "0.0.1+checks-nothing")
+        other_release.setattr(keys, "__version__", "0.0.1+checks-nothing")
         other_release.setattr(requirements, "_check_pure", lambda folder, hook_name: None)
         lax, installed = install_requirements(["fastword"], tmp_path / "cache", "componentize-py")
     assert installed and (lax / "fastword").is_dir()
     with pytest.raises(ValueError, match="`fastword-1.0` is not a pure-Python package"):
         install_requirements(["fastword"], tmp_path / "cache", "componentize-py")
+
+
+def _flip(folder: Path) -> None:
+    module = folder / "tinyword" / "__init__.py"
+    module.write_text(module.read_text().replace("hi", "ho"))
+
+
+def _truncate(folder: Path) -> None:
+    module = folder / "tinyword" / "__init__.py"
+    module.write_bytes(module.read_bytes()[:3])
+
+
+def _empty(folder: Path) -> None:
+    (folder / "tinyword" / "__init__.py").write_bytes(b"")
+
+
+def _add(folder: Path) -> None:
+    (folder / "tinyword" / "extra.py").write_text("WORD = 'injected'\n")
+
+
+def _remove(folder: Path) -> None:
+    (folder / "tinyword" / "__init__.py").unlink()
+
+
+@pytest.mark.parametrize("damage", [_flip, _truncate, _empty, _add, _remove])
+def test_a_damaged_folder_is_removed_reported_and_installed_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: object
+) -> None:
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    folder, _ = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py")
+    # What componentize-py's guest writes there is no damage.
+    (folder / "tinyword" / "__pycache__").mkdir()
+    (folder / "tinyword" / "__pycache__" / "__init__.cpython-312.pyc").write_bytes(b"guest bytecode")
+    warnings: list[str] = []
+    assert install_requirements(["tinyword"], tmp_path / "cache", "componentize-py", warnings.append) == (folder, False)
+    assert warnings == []
+    damage(folder)  # type: ignore[operator]
+    again, installed = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py", warnings.append)
+    assert installed and again == folder  # the same files, so the same name
+    assert (again / "tinyword" / "__init__.py").read_text() == "WORD = 'hi'\n"
+    assert not (again / "tinyword" / "extra.py").exists()
+    assert warnings == [
+        f"Removed a damaged entry of the requirements cache, `{folder}` (its files no longer match the digest in "
+        "its name); it is installed again"
+    ]

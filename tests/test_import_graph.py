@@ -96,15 +96,61 @@ def test_cycle_finder_sees_a_circle() -> None:
 def test_no_module_of_the_package_imports_itself_in_a_circle() -> None:
     known = module_names()
     graph = {name: imports_of(name, path, known) for name, path in known.items()}
-    # The loader template is rendered into the user's package: its import of our rebuild-on-load
-    # module happens there (in an editable install), never inside this package.
-    template = f"{PACKAGE}.hatch.loader_template"
-    assert graph[template] == {f"{PACKAGE}.hatch.editable"}
-    graph[template] = set()
-    # The graph is real: the hook imports its helpers.
+    # The graph is real: the hook imports its helpers, and the loader template (rendered into the
+    # user's package) imports our rebuild-on-load module, which must not lead back to the hook.
     assert f"{PACKAGE}.hatch.loader" in graph[f"{PACKAGE}.hatch.component_init"]
+    assert graph[f"{PACKAGE}.hatch.loader_template"] == {f"{PACKAGE}.hatch.editable"}
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The import circles of ``graph``: its strongly connected parts of more than one module (or a
+    module importing itself), found with Tarjan's algorithm."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[set[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target in sorted(graph.get(name, ())):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            part = set()
+            while True:
+                member = stack.pop()
+                part.add(member)
+                if member == name:
+                    break
+            if len(part) > 1 or name in graph.get(name, ()):
+                found.append(part)
+
+    for name in sorted(graph):
+        if name not in index:
+            visit(name)
+    return found
+
+
+def test_circle_counter_counts_each_circle_once() -> None:
+    assert circles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}) == [
+        {"a", "b", "c"},
+        {"d", "e"},
+    ]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_hooks_modules_import_in_no_circle() -> None:
+    # Every import of hatch/*.py counts, the loader template's of the rebuild-on-load module too.
+    known = {name: path for name, path in module_names().items() if path.parent == ROOT / "hatch"}
+    graph = {name: imports_of(name, path, known) for name, path in known.items()}
+    assert sum(len(targets) for targets in graph.values()) > 20  # the graph is real
+    assert circles(graph) == []
 
 
 @pytest.mark.parametrize("module", sorted(name for name in module_names() if not name.endswith(".__main__")))

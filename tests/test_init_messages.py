@@ -23,6 +23,14 @@ WHAT_FAILED = (
     "the init function `component-init` failed: wasm trap: wasm `unreachable` instruction executed "
     "(the guest's output above says why)"
 )
+NO_DIRECTORY_HINT = (
+    "The guest looked for `/data/greeting.txt`, but init is given no directory: grant the one that holds it with "
+    "`dirs` (hook) or `--dir` (command)."
+)
+DATA_HINT = (
+    "The guest looked for `/data/greeting.txt`, outside every directory granted to init; `data` holds it: "
+    'grant it with `dirs = { "data" = "/data" }` (hook) or `--dir data::/data` (command).'
+)
 #: What Rust prints when a Wasmtime thread calls back into an interpreter that is shutting down.
 HOST_PANIC = ("cannot unwind", "tokio-rt-worker")
 #: One frame of a wasm backtrace, e.g. `  12: 0x11605a7 - <unknown>!component-init`.
@@ -60,12 +68,26 @@ class TestCli:
         # The guest's own traceback, shown as it came, and only there.
         assert sum(GUEST_ERROR in line for line in lines) == 1
         assert f"[guest stderr] {GUEST_ERROR}" in lines
-        # Then exactly one line of ours, the last, saying what failed.
-        assert [line for line in lines if line.startswith("component-init:")] == [lines[-1]]
-        assert lines[-1] == f"component-init: error: `greeter.wasm`: {WHAT_FAILED}"
+        # Then two lines of ours, the last: what failed, and what would give init the file.
+        assert [line for line in lines if line.startswith("component-init:")] == lines[-2:]
+        assert lines[-2] == f"component-init: error: `greeter.wasm`: {WHAT_FAILED}"
+        assert lines[-1] == f"component-init: hint: {NO_DIRECTORY_HINT}"
         assert "wasm backtrace" not in r.stderr
         assert not FRAME.search(r.stderr)
+        # componentize-py's panic report after the traceback is left out (it is shown with -v).
+        assert "panicked at" not in r.stderr
         assert_no_host_panic(r.stderr)
+
+    def test_the_hint_names_the_directory_that_serves(self, greeter_file: Path, tmp_path: Path) -> None:
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "greeting.txt").write_text("Hi")
+        r = cli(greeter_file, "-o", tmp_path / "out.wasm", cwd=tmp_path)
+        hint = r.stderr.splitlines()[-1]
+        assert hint == f"component-init: hint: {DATA_HINT}"
+        # What it says to add works.
+        r = cli(greeter_file, "-o", tmp_path / "out.wasm", "--dir", "data::/data", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        assert "[guest stdout] init: loaded greeting 'Hi'" in r.stderr.splitlines()
 
     def test_quiet_puts_the_guest_stderr_in_the_message(self, greeter_file: Path, tmp_path: Path) -> None:
         r = cli(greeter_file, "-o", tmp_path / "out.wasm", "-q")
@@ -83,6 +105,7 @@ class TestCli:
         assert r.stderr.count(GUEST_ERROR) == 1
         assert "component-init: details: WasmtimeError:\nerror while executing at wasm backtrace:" in r.stderr
         assert FRAME.search(r.stderr)
+        assert "[guest stderr] Python function threw an unexpected exception" in r.stderr.splitlines()
         assert_no_host_panic(r.stderr)
 
 
@@ -123,7 +146,9 @@ class TestHook:
         project = make_project(tmp_path / "p", self.HOOK, raw_component=greeter_component)
         failure = failed_build(project, capsys)
         assert isinstance(failure.error, ComponentInitError)
-        assert failure.message == f"Pre-initializing `build/greeter.wasm` failed: {WHAT_FAILED}"
+        # The greeter project has `data/greeting.txt`: the hint, the message's last line, names it.
+        assert str(failure.error) == f"Pre-initializing `build/greeter.wasm` failed: {WHAT_FAILED}\n{DATA_HINT}"
+        assert failure.message == DATA_HINT
         log = failure.output
         assert log.count(GUEST_ERROR) == 1
         assert f"  [guest stderr] {GUEST_ERROR}\n" in log

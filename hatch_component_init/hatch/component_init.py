@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 import shutil
-import tempfile
 import time
 from functools import cached_property
 from collections.abc import Mapping
@@ -34,25 +32,35 @@ from typing import Any, Callable
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-from hatch_component_init.file_cache import damaged_entry_warning
+from hatch_component_init.debris import staging_dir, sweep, sweep_cache, sweep_staging
+from hatch_component_init.file_cache import StagedCache, cache_warnings, place
 from hatch_component_init.fileio import PendingWrite
 from hatch_component_init.guest_output import LinePrefixer
 from hatch_component_init.options import InitOptions, WasiOptions
 
-from .cache import SnapshotCache, default_cache_dir, file_digest, inputs_key, snapshot_key
+from .cache import SnapshotCache, default_cache_dir, file_digest
 from .edge import ReportsErrors
-from .config import COMPONENT_INIT_HOOK, COMPONENTIZE_PY_HOOK, OptionReader, SharedOptionChecks, reader_for
+from .config import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_PY_HOOK,
+    PRECOMPILE_ONLY,
+    OptionReader,
+    SharedOptionChecks,
+    reader_for,
+)
+from .keys import editable_inputs, inputs_key, snapshot_key
 from .loader import missing_wasmtime_warning, render_loader
 from .precompile import Precompiled, ship_precompiled
-from .tree import editable_target, ledger_path, write_in_tree
+from .tree import damaged_record_warning, editable_target, ledger_path, read_ledger, write_in_tree
 
 __all__ = ["PRECOMPILE_ENV", "SKIP_ENV", "ComponentInitBuildHook"]
 
 #: Set to 1 to ship the raw component (e.g. to bisect a problem introduced by pre-initialization).
 SKIP_ENV = "HATCH_COMPONENT_INIT_SKIP"
-#: Set to 0 for a development build: `precompile = true` is then ignored (no `.cwasm`, a pure wheel whose
-#: loader compiles the component with Wasmtime's cache). Hatch has no notion of a release build; like
-#: its own HATCH_BUILD_* switches, an environment variable reaches every frontend (isolated or not).
+#: Set to 0 for a universal wheel (a release's fallback for other platforms, or a quicker development build):
+#: `precompile` is then ignored (no `.cwasm`, a pure wheel with the `.wasm`, whose loader compiles it with
+#: Wasmtime's cache). Hatch has no notion of build variants; like its own HATCH_BUILD_* switches, an
+#: environment variable reaches every frontend (isolated or not).
 PRECOMPILE_ENV = "HATCH_COMPONENT_INIT_PRECOMPILE"
 
 _PRODUCER_HOOK = COMPONENTIZE_PY_HOOK
@@ -140,8 +148,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return None if value is None else int(value)
 
     @cached_property
-    def config_precompile(self) -> bool:
-        return bool(self.options.value("precompile"))
+    def config_precompile(self) -> bool | str:
+        """`True`, `False`, or `"only"` (the `.cwasm` without the `.wasm`)."""
+        value = self.options.value("precompile")
+        return value if value == PRECOMPILE_ONLY else bool(value)
 
     @cached_property
     def config_loader(self) -> str | None:
@@ -180,25 +190,20 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return None if host_module is None or self.config_host is None else (self.config_host, host_module)
 
     def editable_inputs(self) -> dict[str, str]:
-        """What an editable install's in-tree snapshot is made from, as the caches key it.
-
-        ``app``: the `componentize-py` hook's cache key when that hook writes our
-        input component, else the component file's digest; ``init``: the
-        snapshot cache's key of everything but the component (options, `dirs`,
-        the `host` module). The loader compares them with the record of the last
-        build to decide whether to rebuild (hatch/editable.py).
-        """
+        """What an editable install's in-tree snapshot is made from (keys.editable_inputs); the loader
+        compares it with the record of the last build to decide whether to rebuild (hatch/editable.py)."""
         producer = self.producer_hook()
         if producer is not None:
-            app = producer.cache_key(producer.requirements_key(), default_cache_dir())
+            app = producer.app_key(default_cache_dir())
         elif self.component_path.is_file():
             app = file_digest(str(self.component_path))
         else:
             app = "missing"
         if self.config_init_func is None:
-            # No run to key; what is shipped depends on the component and this option alone.
-            return {"app": app, "init": f"init-func = false, zero-free-memory = {str(self.config_zero_free_memory).lower()}"}
-        return {"app": app, "init": inputs_key(self.init_options, self._host_key(self.host_module()))}
+            # No run to key; what is shipped still depends on whether free memory is zeroed.
+            kept = None if self.config_zero_free_memory else "init-func = false, zero-free-memory = false"
+            return editable_inputs(app, kept)
+        return editable_inputs(app, inputs_key(self.init_options, self._host_key(self.host_module())))
 
     def producer_hook(self) -> Any:
         """The configured `componentize-py` hook that writes our input component, if there is one."""
@@ -266,6 +271,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         if self.target_name == "sdist":
             self._prepare_sdist(build_data)
             return
+        self._sweep_debris()
 
         if version == "editable" and self.editable_path.resolve() == self.component_path.resolve():
             if self.config_init_func is not None:
@@ -287,21 +293,36 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 self._install_loader_in_tree(self.editable_path, rebuilds=self.config_rebuild_on_load)
         else:
             self._keep_dirs_out_of_the_wheel()
-            build_data["force_include"][str(snapshot)] = self.config_destination
-            precompiled = self._ship_precompiled(snapshot, build_data) if self._precompiles() else None
+            precompiles = self._precompiles()
+            only = precompiles and self.config_precompile == PRECOMPILE_ONLY
+            if only:
+                # No `.wasm` at `destination`: not the snapshot, nor a file of the tree there (an editable
+                # install's snapshot), which the wheel's file selection would otherwise pick up.
+                if self._inside_root(self.editable_path):
+                    self._exclude_from_wheel([f"/{self._relative(self.editable_path)}"])
+            else:
+                build_data["force_include"][str(snapshot)] = self.config_destination
+            precompiled = self._ship_precompiled(snapshot, build_data, only) if precompiles else None
             if self.config_loader:
-                self._ship_loader(build_data, precompiled)
+                self._ship_loader(build_data, precompiled, only)
+
+    def _sweep_debris(self) -> None:
+        """Remove what killed builds left: in the caches, the staging dirs, and next to the in-tree snapshot."""
+        in_tree = self.editable_path
+        removed = [*sweep_cache(default_cache_dir()), *sweep_staging(), *sweep([in_tree.parent], of=in_tree.name)]
+        for path in removed:
+            self.app.display_debug(f"Removed `{path}`, left by a build that was stopped")
 
     def _precompiles(self) -> bool:
         if self.config_precompile and _disabled(PRECOMPILE_ENV):
             self.app.display_warning(
-                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: a development build, `precompile` is ignored "
-                f"(no `.cwasm`; the component is compiled when it is first loaded)"
+                f"{PRECOMPILE_ENV}={os.environ[PRECOMPILE_ENV]}: `precompile` is ignored, this is a universal "
+                f"wheel (`py3-none-any`: no `.cwasm`; the component is compiled when it is first loaded)"
             )
             return False
-        return self.config_precompile
+        return bool(self.config_precompile)
 
-    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any]) -> tuple[str, Precompiled]:
+    def _ship_precompiled(self, snapshot: Path, build_data: dict[str, Any], only: bool) -> tuple[str, Precompiled]:
         from .cache import PrecompiledCache
 
         return ship_precompiled(
@@ -309,23 +330,32 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             destination=self.config_destination,
             dependencies=self.metadata.core.dependencies,
             hook_name=self.PLUGIN_NAME,
-            cache=PrecompiledCache(default_cache_dir()) if self.config_cache else None,
+            # Staged: the wheel is assembled after this hook, and another build may prune the cache meanwhile.
+            cache=StagedCache(PrecompiledCache(default_cache_dir()), self._staging_path) if self.config_cache else None,
             stage=self._stage,
             build_data=build_data,
             report=self.app.display_success,
             warn=self.app.display_warning,
+            only=only,
         )
 
-    def _ship_loader(self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None) -> None:
+    def _ship_loader(
+        self, build_data: dict[str, Any], precompiled: tuple[str, Precompiled] | None, only: bool
+    ) -> None:
         """Put the loader module into the wheel at the `loader` path."""
         loader = self.config_loader
         assert loader is not None
         if precompiled is None:
             # With a `.cwasm` the wheel already requires wasmtime (ship_precompiled added it).
             self._warn_without_wasmtime()
-        source = render_loader(loader, self.config_destination, precompiled)
+        source = render_loader(loader, None if only else self.config_destination, precompiled)
         build_data["force_include"][str(self._stage(source))] = loader
-        what = f"`{precompiled[0]}`, else `{self.config_destination}`" if precompiled else f"`{self.config_destination}`"
+        if precompiled is None:
+            what = f"`{self.config_destination}`"
+        elif only:
+            what = f"`{precompiled[0]}` alone (`precompile = \"{PRECOMPILE_ONLY}\"`)"
+        else:
+            what = f"`{precompiled[0]}`, else `{self.config_destination}`"
         self.app.display_info(f"Loader `{loader}`: `load()` uses {what}")
 
     def _install_loader_in_tree(self, component: Path, *, rebuilds: bool) -> None:
@@ -362,7 +392,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
     def _keep_dirs_out_of_the_wheel(self) -> None:
         """Ship nothing from `dirs`, even a directory inside a package: init read it, the snapshot holds the result."""
         hosts = [Path(self.root, host) for host in self.config_dirs]
-        patterns = [f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)]
+        self._exclude_from_wheel([f"/{self._relative(host)}/" for host in hosts if self._inside_root(host)])
+
+    def _exclude_from_wheel(self, patterns: list[str]) -> None:
+        """Keep the files of the tree that match ``patterns`` (gitignore style, from the root) out of the wheel."""
         if not patterns or self.build_config is None:  # None: a hook made outside a builder, which selects no files
             return
         # hatchling has no build-data key that removes files; its file selection asks `exclude_spec`,
@@ -385,9 +418,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
     def _remove_from_tree(self, target: Path) -> None:
         # Only a file an editable build wrote, and only while it is unchanged since.
         ledger = ledger_path(target)
-        try:
-            recorded = json.loads(ledger.read_text())["sha256"]
-        except (OSError, ValueError, KeyError, TypeError):
+        damaged: list[Path] = []
+        recorded = (read_ledger(target, damaged) or {}).get("sha256")
+        for path in damaged:
+            self.app.display_warning(damaged_record_warning(path, self._relative(target)))
+        if recorded is None:
             return
         try:
             if hashlib.sha256(target.read_bytes()).hexdigest() == recorded:
@@ -417,10 +452,11 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         host_module = self.host_module()
         if cache is not None:
             key = snapshot_key(component, self.init_options, self._host_key(host_module))
-            hit = cache.get(key)
+            # Staged: the wheel is assembled after this hook, and another build may prune the cache meanwhile.
+            hit = cache.get(key, stage=self._staging_path())
             self.app.display_debug(f"Snapshot cache key {key} in {cache.directory}")
-            for damaged in cache.damaged:
-                self.app.display_warning(damaged_entry_warning(cache.KIND, damaged))
+            for line in cache_warnings(cache):
+                self.app.display_warning(line)
             if hit is not None:
                 self.app.display_success(
                     f"Pre-initialized `{self.config_component}` -> `{self.config_destination}` "
@@ -471,7 +507,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             else:
                 assert cache is not None
                 try:
-                    cache.finish_put(cached)
+                    path = self._stage_entry(cache.finish_put(cached), snapshot)
                 except OSError as e:
                     self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
                     path = self._stage(snapshot)
@@ -552,8 +588,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         if self.config_host is not None and host_module is not None:
             # A module that cannot be imported fails here, its message naming the option.
             host = load_fresh(self.config_host, Path(self.root), host_module, self.host_option)
-        # Guests write in arbitrary chunks; show whole lines, marked as the guest's.
-        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"))
+        # Guests write in arbitrary chunks; show whole lines, marked as the guest's (panic reports with `hatch -v`).
+        guest_output = LinePrefixer(lambda line: self.app.display_info(f"  {line}"), hide_panics=self.app.verbosity < 1)
         try:
             snapshot, check = pre_initialize_unchecked(
                 component,
@@ -585,11 +621,15 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
 
     def _failed(self, e: Exception) -> Exception:
         """Our paragraph for a failed run (its traceback is shown by the hook edge only with `-v`)."""
-        from hatch_component_init.errors import ComponentInitError, HostError, MissingInitExportError
+        from hatch_component_init.errors import ComponentInitError, HostError, InitFailedError, MissingInitExportError
+        from hatch_component_init.init_hints import init_failure_hint
 
         # A HostError here can only come from the host definitions (we pass no runtime callback).
         blame = f"{self.host_option} `{self.config_host}`: " if isinstance(e, HostError) else ""
         message = f"Pre-initializing `{self.config_component}` failed: {blame}{e}"
+        if isinstance(e, InitFailedError):
+            hint = init_failure_hint(e.guest_stderr, self.init_options.wasi, Path(self.root))
+            message += hint and f"\n{hint}"  # a line of its own
         if isinstance(e, MissingInitExportError):
             message += (
                 " If the component needs no init, set `init-func = false` to ship it as it is "
@@ -614,9 +654,18 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         path.write_bytes(data)
         return path
 
+    def _stage_entry(self, entry: Path, data: bytes) -> Path:
+        """A hard link to the cache's new ``entry`` that the build owns (``data`` again if it was pruned meanwhile)."""
+        path = self._staging_path()
+        try:
+            place(entry, path)
+        except OSError:
+            path.write_bytes(data)
+        return path
+
     def _staging_path(self) -> Path:
         """A path named like ``destination`` in a fresh temp dir outside the project, removed after the build."""
-        directory = Path(tempfile.mkdtemp(prefix="hatch-component-init-"))
+        directory = staging_dir()
         self._staging.append(directory)
         # finalize() does not run when the build fails: remove it at exit then.
         atexit.register(shutil.rmtree, directory, ignore_errors=True)

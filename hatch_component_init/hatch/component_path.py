@@ -11,19 +11,13 @@ known; the hook checks again when it runs.
 
 from __future__ import annotations
 
-import difflib
-import os
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from hatch_component_init.errors import MissingPathError
+from hatch_component_init.suggest import close_matches, project_paths
 
 __all__ = ["check_component_made", "similar_paths"]
-
-#: Directories never searched for look-alike components: VCS, environments, caches, build outputs.
-_SKIPPED = frozenset({"__pycache__", "node_modules", "dist", "site-packages"})
-#: Enough to find a component in a project; a huge tree is not walked to the end for a hint.
-_MAX_ENTRIES = 5_000
 
 
 def check_component_made(
@@ -57,30 +51,10 @@ def similar_paths(root: Path, wanted: str, limit: int = 3) -> list[str]:
     wanted = PurePosixPath(wanted.replace("\\", "/")).as_posix()
     # Components only: a `.wit` file next to the app is not what a `component` path means.
     suffixes = {".wasm", PurePosixPath(wanted).suffix}
-    candidates = [path for path in _project_files(root) if PurePosixPath(path).suffix in suffixes]
-    close = difflib.get_close_matches(wanted, candidates, n=limit, cutoff=0.6)
+    candidates = [path for path in project_paths(root) if PurePosixPath(path).suffix in suffixes]
+    close = close_matches(wanted, candidates, limit)
     # A file with the same name in another directory is a likely target too (`lexicon.wasm` vs `build/lexicon.wasm`).
     name = PurePosixPath(wanted).name
     same_name = sorted(path for path in candidates if PurePosixPath(path).name == name and path not in close)
     return (close + same_name)[:limit]
 
-
-def _project_files(root: Path) -> list[str]:
-    files: list[str] = []
-    seen = 0
-    for directory, subdirectories, filenames in os.walk(root):
-        # Hidden folders (.git, .venv), environments and build outputs hold no component the user means.
-        subdirectories[:] = sorted(
-            name
-            for name in subdirectories
-            if not name.startswith(".")
-            and name not in _SKIPPED
-            and not Path(directory, name, "pyvenv.cfg").exists()
-        )
-        base = Path(directory).relative_to(root)
-        for filename in sorted(filenames):
-            files.append((base / filename).as_posix())
-        seen += len(filenames) + len(subdirectories)
-        if seen > _MAX_ENTRIES:
-            break
-    return files

@@ -22,7 +22,6 @@ suggestions include it.
 
 from __future__ import annotations
 
-import difflib
 import math
 import posixpath
 import re
@@ -33,12 +32,14 @@ from typing import Any
 
 from hatch_component_init.errors import ComponentInitError, MissingPathError, OptionTypeError, OptionValueError
 from hatch_component_init.options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT
+from hatch_component_init.suggest import close_matches, similar_directory
 
 __all__ = [
     "COMPONENTIZE_PY_HOOK",
     "COMPONENT_INIT_HOOK",
     "DEFAULT_COMPONENTIZE_PY",
     "HATCH_OWN_OPTIONS",
+    "PRECOMPILE_ONLY",
     "SCHEMAS",
     "Option",
     "OptionReader",
@@ -133,10 +134,7 @@ class OptionReader:
 
     def unknown_message(self, key: str) -> str:
         known = sorted(self.schema)
-        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-        if not close:
-            # `python_path` for `python-path`: difflib scores separators like any other character.
-            close = [name for name in known if name.replace("-", "") == key.replace("_", "").replace("-", "")]
+        close = close_matches(key, known)
         if close:
             return f"Unknown option `{key}` for build hook `{self.hook_name}`; did you mean `{close[0]}`?"
         listing = ", ".join(f"`{name}`" for name in known)
@@ -195,6 +193,17 @@ def _boolean(reader: OptionReader, option: str, value: Any) -> bool:
     return value
 
 
+#: The one string `precompile` takes besides a boolean: ship the precompiled component alone.
+PRECOMPILE_ONLY = "only"
+
+
+def _boolean_or_only(reader: OptionReader, option: str, value: Any) -> bool | str:
+    if isinstance(value, bool) or value == PRECOMPILE_ONLY:
+        return value
+    error = OptionValueError if isinstance(value, str) else OptionTypeError
+    raise error(reader.error(option, f'must be a boolean, or `"{PRECOMPILE_ONLY}"`'))
+
+
 def _string_list(reader: OptionReader, option: str, value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
         raise OptionTypeError(reader.error(option, "must be an array of strings"))
@@ -230,6 +239,7 @@ KINDS: dict[str, Callable[[OptionReader, str, Any], Any]] = {
     "string": _string,
     "string-or-false": _string_or_false,
     "boolean": _boolean,
+    "boolean-or-only": _boolean_or_only,
     "string-list": _string_list,
     "string-table": _string_table,
     "positive-number": _positive_number,
@@ -311,6 +321,11 @@ def _dirs_exist(reader: OptionReader, option: str, value: dict[str, str]) -> Non
     for host in value:
         path = reader.root / host
         if not path.exists():
+            close = similar_directory(reader.root, host)
+            if close is not None:
+                raise MissingPathError(
+                    reader.error(option, f"names directory `{host}`, which does not exist; did you mean `{close}`?")
+                )
             raise MissingPathError(reader.error(option, f"names directory `{host}`, which does not exist"))
         if not path.is_dir():
             raise MissingPathError(reader.error(option, f"names `{host}`, which is not a directory"))
@@ -397,7 +412,7 @@ def _componentize_py_version(reader: OptionReader, option: str, value: str) -> s
     return value
 
 
-def _precompile(reader: OptionReader, option: str, value: bool) -> bool:
+def _precompile(reader: OptionReader, option: str, value: bool | str) -> bool | str:
     if value and PurePosixPath(reader.value("destination")).suffix == ".cwasm":
         problem = (
             "needs a `destination` whose suffix is not `.cwasm`: "
@@ -445,7 +460,8 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "cache": Option("boolean", default=True),
         "timeout": Option("positive-number", default=DEFAULT_TIMEOUT, check=_for_init()),
         "max-memory": Option("positive-integer", check=_for_init()),
-        "precompile": Option("boolean", default=False, check=_precompile),
+        # `"only"`: the `.cwasm` without the `.wasm` (hatch/precompile.py).
+        "precompile": Option("boolean-or-only", default=False, check=_precompile),
         "loader": Option("string", check=_loader),
         "rebuild-on-load": Option("boolean", default=True),
         "host": Option("string", check=_for_init(_host), check_files=_host_module_exists),

@@ -4,8 +4,7 @@ An editable install imports the package from the source tree, where the
 editable build wrote the snapshot and the loader. When the loader is asked for
 the component, :func:`refresh` compares what the snapshot was made from (the
 record the build kept, hatch/tree.py) with the project's inputs now, keyed the
-way the caches key them (the `componentize-py` hook's key of the app, the
-snapshot cache's key of the options, `dirs` and `host` module). When they
+way the caches key them (keys.editable_inputs). When they
 differ it runs our two hooks again, with the project's own configuration read
 by hatchling, so a rebuild is an editable build of our hooks: same code, same
 caches. A lock makes concurrent loads of one tree take turns, so one rebuilds
@@ -49,10 +48,13 @@ def refresh(root: str, component: str) -> str | None:
             current = init.editable_inputs()
         except Exception as e:  # e.g. pyproject.toml no longer valid, a `dirs` entry removed
             raise RebuildError(_failed(target, root, "its inputs could not be read", app, e)) from None
-        recorded = (read_ledger(target) or {}).get("inputs")
+        damaged: list[Path] = []
+        recorded = (read_ledger(target, damaged) or {}).get("inputs")
         if recorded == current:
             return None
         why = _why(recorded, current, init)
+        if damaged:
+            why = f"its record in the editable cache, `{damaged[0]}`, was damaged (removed)"
         producer = init.producer_hook()
         rebuilds_app = producer is not None and _changed(recorded, current, "app")
         pre_init = init.config_init_func is not None  # `init-func = false` ships the component as it is
@@ -146,18 +148,19 @@ def _hooks(root: Path, app: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """Our hooks of the project's wheel target, configured as a build would configure them."""
     from hatchling.builders.wheel import WheelBuilder
 
-    from .component_init import ComponentInitBuildHook
-    from .componentize import ComponentizePyBuildHook
-
-    classes = {COMPONENTIZE_PY_HOOK: ComponentizePyBuildHook, COMPONENT_INIT_HOOK: ComponentInitBuildHook}
     builder = WheelBuilder(str(root), app=app)
     tables = builder.config.hook_config
     directory = str(root / "dist")
-    hooks = {
-        name: classes[name](str(root), config, builder.config, builder.metadata, directory, "wheel", app)
-        for name, config in tables.items()
-        if name in classes
-    }
+    # The classes hatchling's plugin manager registers for our names (hatch/hooks.py), as a build finds
+    # them: not imported from here, since the hook module imports the loader code that imports this one.
+    hooks = {}
+    for name, config in tables.items():
+        if name not in (COMPONENTIZE_PY_HOOK, COMPONENT_INIT_HOOK):
+            continue
+        hook_class = builder.plugin_manager.build_hook.get(name)
+        if hook_class is None:
+            raise LookupError(f"hatchling finds no build hook `{name}`: install hatch-component-init here")
+        hooks[name] = hook_class(str(root), config, builder.config, builder.metadata, directory, "wheel", app)
     build_data = builder.get_default_build_data()
     builder.set_build_data_defaults(build_data)
     build_data["build_hooks"] = tuple(tables)

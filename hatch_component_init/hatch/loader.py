@@ -24,7 +24,7 @@ __all__ = ["missing_wasmtime_warning", "relative_to", "render_loader"]
 _BEGIN = "# -- settings written by the build hook: begin --\n"
 _END = "# -- settings written by the build hook: end --\n"
 _TYPES = {
-    "COMPONENT": "str",
+    "COMPONENT": "str | None",
     "PRECOMPILED": "str | None",
     "PRECOMPILED_SHA256": "str | None",
     "PRECOMPILED_SIZE": "int | None",
@@ -34,7 +34,7 @@ _TYPES = {
     "EDITABLE_ROOT": "str | None",
 }
 _COMMENTS = {
-    "COMPONENT": "The component, relative to this file.",
+    "COMPONENT": 'The component, relative to this file (None: not shipped, `precompile = "only"`).',
     "PRECOMPILED": "Its precompiled form, relative to this file (None: none was built).",
     "PRECOMPILED_SHA256": "SHA-256 (hex) of the precompiled file as built; anything else is not handed to Wasmtime.",
     "PRECOMPILED_SIZE": "Its size in bytes.",
@@ -53,11 +53,13 @@ def relative_to(loader: str, target: str) -> str:
 
 def render_loader(
     loader: str,
-    component: str,
+    component: str | None,
     precompiled: tuple[str, Precompiled] | None = None,
     editable_root: str | None = None,
 ) -> bytes:
     """The source of the module at ``loader`` for ``component`` and, optionally, its (path, `.cwasm`).
+
+    ``component`` None: the wheel ships the `.cwasm` alone (``precompile = "only"``).
 
     All paths are POSIX paths relative to the same root (the wheel, or the
     source tree for an editable install). ``editable_root`` (the project root,
@@ -67,7 +69,7 @@ def render_loader(
     head, rest = template.split(_BEGIN, 1)
     _old, tail = rest.split(_END, 1)
     settings: dict[str, object] = {
-        "COMPONENT": relative_to(loader, component),
+        "COMPONENT": None if component is None else relative_to(loader, component),
         "PRECOMPILED": None,
         "PRECOMPILED_SHA256": None,
         "PRECOMPILED_SIZE": None,

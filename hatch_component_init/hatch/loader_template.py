@@ -15,7 +15,9 @@ below. Otherwise (no ``.cwasm``, another platform, another wasmtime, a damaged
 or edited file, or an engine whose configuration Wasmtime finds incompatible)
 it compiles the portable ``.wasm`` instead, with Wasmtime's code cache turned
 on for an engine it creates. Both give the same component; only the time to get
-it differs. ``Loaded.how`` says which path the call took, and why.
+it differs. ``Loaded.how`` says which path the call took, and why. A package
+built with ``precompile = "only"`` ships no ``.wasm``: where its ``.cwasm`` does
+not fit, ``load`` raises :class:`PrecompiledOnlyError`, which says what to install.
 """
 
 from __future__ import annotations
@@ -32,11 +34,11 @@ if TYPE_CHECKING:
     import wasmtime
     import wasmtime.component
 
-__all__ = ["Loaded", "load"]
+__all__ = ["Loaded", "PrecompiledOnlyError", "load"]
 
 # -- settings written by the build hook: begin --
-#: The component, relative to this file.
-COMPONENT: str = "component.wasm"
+#: The component, relative to this file (None: not shipped, `precompile = "only"`).
+COMPONENT: str | None = "component.wasm"
 #: Its precompiled form, relative to this file (None: none was built).
 PRECOMPILED: str | None = None
 #: SHA-256 (hex) of the precompiled file as built; anything else is not handed to Wasmtime.
@@ -123,6 +125,33 @@ def _unusable(path: str, wasmtime_module: object) -> str | None:
     return None
 
 
+class PrecompiledOnlyError(RuntimeError):
+    """The package ships its component only as precompiled code (``precompile = "only"``), and it does not fit here."""
+
+
+def _only_precompiled(reason: str) -> PrecompiledOnlyError:
+    """What to install when the `.cwasm` does not fit and there is no `.wasm` to compile instead."""
+    host = host_platform()
+    if host is None or list(host) != list(PLATFORM or ()):
+        here = "-".join(host) if host else f"{platform.machine()} {sys.platform}"
+        advice = (
+            f"On this platform ({here}) install a wheel of the package built on it, or its universal "
+            "`py3-none-any` wheel, which compiles the component at its first start"
+        )
+    else:
+        advice = (
+            f"Install the wasmtime release the package requires (`pip install wasmtime=={WASMTIME_VERSION}`), "
+            "reinstall the package if its files were changed, and give load() no engine or one with "
+            "Wasmtime's default settings; or install the package's universal `py3-none-any` wheel, "
+            "which compiles the component at its first start"
+        )
+    return PrecompiledOnlyError(
+        f"{__package__ or __name__}: cannot load the component: the package ships it only as machine code for "
+        f"{TARGET} made by wasmtime {WASMTIME_VERSION} (built with `precompile = \"only\"`), with no `.wasm` to "
+        f"compile instead, and {PRECOMPILED} does not fit: {reason}. {advice}."
+    )
+
+
 def _default_engine() -> wasmtime.Engine:
     import wasmtime
 
@@ -185,7 +214,9 @@ def _editable(
 def load(engine: wasmtime.Engine | None = None) -> Loaded:
     """The engine (``engine``, or a new one with Wasmtime's cache on) and the component for it.
 
-    Never fails because of the precompiled file; it only gets slower without it.
+    Never fails because of the precompiled file; it only gets slower without it
+    (except with ``precompile = "only"``: then there is nothing else to load, and
+    it raises :class:`PrecompiledOnlyError`, which says what to install).
     Keep the result: each call loads the component again. In an editable
     install it first rebuilds the component if the app changed, and raises
     hatch-component-init's ``RebuildError`` if that fails; without ``engine``
@@ -211,7 +242,10 @@ def load(engine: wasmtime.Engine | None = None) -> Loaded:
                 reason = "Wasmtime refused it: " + " ".join(str(e).split())
             else:
                 return Loaded(engine, component, f"precompiled {PRECOMPILED}")
+        if COMPONENT is None:
+            raise _only_precompiled(reason)
         why = f"{PRECOMPILED}: {reason}"
+    assert COMPONENT is not None, "a loader without a `.wasm` has a `.cwasm`"
     if rebuilt:
         why += "; " + rebuilt
     if winch:

@@ -7,6 +7,11 @@ platform's baseline CPU (Wasmtime's target triple set explicitly turns off the
 detection of the build CPU's extra features), so it loads on every CPU of that
 architecture, and Wasmtime loads it in every release of the same major version.
 
+With ``precompile = "only"`` the `.cwasm` is all the wheel carries: there is
+no ``.wasm`` for the loader to compile where the machine code does not fit, so
+the wheel requires the exact wasmtime release that compiled it, the one release
+the build has seen load it.
+
 Only the build machine's own platform is supported: the Cranelift that
 wasmtime-py ships generates code for its host architecture alone (asking it
 for another one aborts the process), and ``wasmtime compile --target`` output
@@ -15,8 +20,6 @@ loads only in the same wasmtime major version as the CLI that made it.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import sys
 import time
@@ -25,11 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
 
-from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import ConfigError, PrecompileError
-from hatch_component_init.file_cache import damaged_entry_warning, file_digest
+from hatch_component_init.file_cache import cache_warnings, file_digest
 
-from .cache import wasmtime_version
+from hatch_component_init.versions import wasmtime_version
+
+from .keys import precompile_key
 from .loader_template import host_platform
 
 __all__ = [
@@ -44,8 +48,6 @@ __all__ = [
 ]
 
 PRECOMPILED_SUFFIX = ".cwasm"
-#: Bump when what goes into a `.cwasm` changes for the same inputs (e.g. engine settings).
-_KEY_FORMAT = 1
 
 
 class ArtifactCache(Protocol):
@@ -53,6 +55,8 @@ class ArtifactCache(Protocol):
 
     KIND: str
     damaged: list[Path]
+    read_only: bool
+    directory: Path
 
     def get(self, key: str) -> Path | None: ...
 
@@ -101,18 +105,6 @@ def _linux_libc() -> str:
 
     name = platform.libc_ver()[0] or str(sysconfig.get_config_var("HOST_GNU_TYPE") or "")
     return "musl" if "musl" in name else "gnu"
-
-
-def precompile_key(component_sha256: str, target: str, wasmtime: str) -> str:
-    """Cache key of the `.cwasm` of a component: its bytes, the target and the compiling wasmtime."""
-    header = {
-        "format": _KEY_FORMAT,
-        "hatch-component-init": __version__,
-        "wasmtime": wasmtime,
-        "component": component_sha256,
-        "target": target,
-    }
-    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
 
 
 def compile_component(component: bytes, target: str) -> bytes:
@@ -218,9 +210,9 @@ def _platform_tag_of_this_interpreter() -> str:
     return next(tag for tag in platform_tags() if "manylinux" not in tag and "musllinux" not in tag)
 
 
-def wasmtime_requirement(version: str) -> str:
-    """The releases whose Wasmtime loads artifacts of ``version``: the same major version."""
-    return f"wasmtime=={version.split('.')[0]}.*"
+def wasmtime_requirement(version: str, *, exact: bool = False) -> str:
+    """The releases whose Wasmtime loads artifacts of ``version``: the same major version, or ``version`` alone."""
+    return f"wasmtime=={version}" if exact else f"wasmtime=={version.split('.')[0]}.*"
 
 
 def check_wasmtime_requirements(dependencies: Iterable[str], version: str) -> str | None:
@@ -263,9 +255,11 @@ def ship_precompiled(
     build_data: dict[str, Any],
     report: Callable[[str], None],
     warn: Callable[[str], None],
+    only: bool = False,
 ) -> tuple[str, Precompiled]:
     """Put the `.cwasm` of ``shipped`` (the wheel's ``destination``) into the wheel, and make the wheel say
-    what it needs to load it. ``dependencies`` are the project's own requirements."""
+    what it needs to load it. ``dependencies`` are the project's own requirements; ``only``: the wheel
+    ships no ``.wasm``, so it requires exactly the wasmtime that compiled the code."""
     started = time.perf_counter()
     version = wasmtime_version()
     if not version[:1].isdigit():
@@ -288,15 +282,17 @@ def ship_precompiled(
 
     wheel_path = precompiled_destination(destination)
     artifact = precompile(shipped, cache, stage, on_cache_error=cache_error)
-    for damaged in cache.damaged if cache is not None else ():
-        warn(damaged_entry_warning(cache.KIND, damaged))
+    for line in cache_warnings(cache) if cache is not None else ():
+        warn(line)
     build_data["force_include"][str(artifact.path)] = wheel_path
     # Machine code for one platform: the wheel must not claim `none-any`.
     build_data["tag"] = wheel_tag()
     build_data["pure_python"] = False
-    build_data["dependencies"].append(wasmtime_requirement(artifact.wasmtime_version))
+    requirement = wasmtime_requirement(artifact.wasmtime_version, exact=only)
+    build_data["dependencies"].append(requirement)
+    alone = f", without `{destination}`" if only else ""
     report(
         describe(artifact, destination, wheel_path, time.perf_counter() - started)
-        + f"; wheel tagged `{build_data['tag']}`, requires `{wasmtime_requirement(artifact.wasmtime_version)}`"
+        + f"; wheel tagged `{build_data['tag']}`, requires `{requirement}`{alone}"
     )
     return wheel_path, artifact

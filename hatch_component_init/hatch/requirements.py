@@ -3,66 +3,55 @@
 componentize-py bundles what is on its python path; the `requirements` of the
 `componentize-py` hook are installed with pip (``--target``) into a folder in
 our cache directory, which the hook adds to that path. The folder is keyed by
-the requirement strings and what decides how pip resolves them (index
-settings, Python version, platform), so it is installed once and reused;
-pin versions to control what a fresh install picks.
+the requirement strings and what decides how pip resolves them (hatch/keys.py),
+so it is installed once and reused; pin versions to control what a fresh install picks.
+
+Like every cache entry, a folder vouches for itself: it is named
+``<key>-<digest of its files>``, and checked before componentize-py reads it;
+a damaged one (a file changed, removed or added) is removed and installed
+again. The `__pycache__` folders componentize-py's guest Python writes there
+are left out of the digest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from hatch_component_init.__about__ import __version__
 from hatch_component_init.errors import BuildStepError, OptionValueError
+from hatch_component_init.fileio import in_progress_owner
 
 from .cache import prune_least_recently_used
+from .digests import tree_digest
+from .keys import requirements_key
 
-__all__ = ["REQUIREMENTS_DIR", "install_requirements", "requirements_key"]
+__all__ = ["REQUIREMENTS_DIR", "install_requirements"]
 
 REQUIREMENTS_DIR = "requirements"
-_KEY_FORMAT = 1
 #: Installed folders kept; the least recently used beyond this are removed.
 MAX_ENTRIES = 16
-#: pip settings that change what a requirement resolves to (others, e.g. cache or log paths, do not).
-_RESOLUTION_ENV = (
-    "PIP_INDEX_URL",
-    "PIP_EXTRA_INDEX_URL",
-    "PIP_FIND_LINKS",
-    "PIP_NO_INDEX",
-    "PIP_CONSTRAINT",
-    "PIP_PRE",
-    "PIP_ONLY_BINARY",
-    "PIP_NO_BINARY",
-)
 
 
-def requirements_key(requirements: list[str]) -> str:
-    # Our version counts: a folder vouches that it passed our checks (pure Python only), which a hit skips.
-    header = {
-        "format": _KEY_FORMAT,
-        "hatch-component-init": __version__,
-        "requirements": requirements,
-        "python": list(sys.version_info[:2]),
-        "platform": sys.platform,
-        "pip-env": {name: os.environ[name] for name in _RESOLUTION_ENV if name in os.environ},
-    }
-    return hashlib.sha256(json.dumps(header, sort_keys=True).encode()).hexdigest()
+def install_requirements(
+    requirements: list[str], cache_dir: Path, hook_name: str, warn: Callable[[str], None] = lambda line: None
+) -> tuple[Path, bool]:
+    """The folder holding ``requirements``, installed now if needed; and whether it was installed now.
 
-
-def install_requirements(requirements: list[str], cache_dir: Path, hook_name: str) -> tuple[Path, bool]:
-    """The folder holding ``requirements``, installed now if needed; and whether it was installed now."""
+    ``warn`` is told about a damaged folder, which is removed and installed again.
+    """
     key = requirements_key(requirements)
     parent = cache_dir / REQUIREMENTS_DIR
-    target = parent / key
-    if target.is_dir():
-        os.utime(target)  # recently used: kept by pruning
-        return target, False
+    found = _intact_folder(parent, key, warn)
+    if found is not None:
+        try:
+            os.utime(found)  # recently used: kept by pruning
+        except OSError:
+            pass  # a read-only cache: still good
+        return found, False
 
     import importlib.util
 
@@ -90,6 +79,7 @@ def install_requirements(requirements: list[str], cache_dir: Path, hook_name: st
                 output=(result.stderr or result.stdout).strip(),
             )
         _check_pure(partial, hook_name)
+        target = parent / f"{key}-{_folder_digest(partial)}"
         try:
             os.rename(partial, target)
         except OSError:
@@ -99,6 +89,28 @@ def install_requirements(requirements: list[str], cache_dir: Path, hook_name: st
         shutil.rmtree(partial, ignore_errors=True)
     _prune(parent, keep=target)
     return target, True
+
+
+def _folder_digest(folder: Path) -> str:
+    """What a folder vouches for: its files' paths and bytes, without the bytecode the guest writes there."""
+    return tree_digest(folder, lambda path, is_dir: is_dir and os.path.basename(path) == "__pycache__")
+
+
+def _intact_folder(parent: Path, key: str, warn: Callable[[str], None]) -> Path | None:
+    """The folder of ``key`` whose files match the digest in its name; damaged ones are removed, and told."""
+    try:
+        found = sorted(entry for entry in parent.iterdir() if entry.name.startswith(f"{key}-"))
+    except OSError:
+        return None
+    for folder in found:
+        if folder.is_dir() and _folder_digest(folder) == folder.name[len(key) + 1 :]:
+            return folder
+        shutil.rmtree(folder, ignore_errors=True)
+        warn(
+            f"Removed a damaged entry of the {REQUIREMENTS_DIR} cache, `{folder}` (its files no longer match the "
+            "digest in its name); it is installed again"
+        )
+    return None
 
 
 def _check_pure(folder: Path, hook_name: str) -> None:
@@ -116,7 +128,7 @@ def _check_pure(folder: Path, hook_name: str) -> None:
 
 def _prune(parent: Path, keep: Path) -> None:
     try:
-        entries = [entry for entry in parent.iterdir() if entry != keep and not entry.name.startswith(".")]
+        entries = [entry for entry in parent.iterdir() if entry != keep and in_progress_owner(entry.name) is None]
     except OSError:
         return
     prune_least_recently_used(entries, MAX_ENTRIES - 1, shutil.rmtree)

@@ -6,10 +6,16 @@ Each such file has a record (a "ledger", in our cache directory, not in the
 tree) of its SHA-256, so that ``hatch clean`` removes our files and nothing
 else, and, for the snapshot, of the inputs it was made from, so that the
 loader can tell when the app changed since (hatch/editable.py).
+
+A record vouches for itself like every cache entry: it carries the SHA-256 of
+the rest of it, checked when it is read. A damaged record is removed and
+counts as none: the snapshot is rebuilt, and `hatch clean` leaves the file
+(nothing vouches that it is ours).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
@@ -19,7 +25,10 @@ from typing import Any
 from hatch_component_init.file_cache import default_cache_dir
 from hatch_component_init.fileio import atomic_write
 
-__all__ = ["editable_target", "ledger_path", "read_ledger", "write_in_tree"]
+__all__ = ["damaged_record_warning", "editable_target", "ledger_path", "read_ledger", "write_in_tree"]
+
+#: The field of a record holding the SHA-256 of the rest of it.
+_CHECK = "check"
 
 
 def editable_target(root: Path, destination: str, sources: Mapping[str, str]) -> Path:
@@ -38,12 +47,37 @@ def ledger_path(target: Path) -> Path:
     return default_cache_dir() / "editable" / f"{name}.json"
 
 
-def read_ledger(target: Path) -> dict[str, Any] | None:
+def read_ledger(target: Path, damaged: list[Path] | None = None) -> dict[str, Any] | None:
+    """The record of ``target``, if there is an intact one; a damaged one is removed (and added to ``damaged``)."""
+    ledger = ledger_path(target)
     try:
-        found = json.loads(ledger_path(target).read_text())
-    except (OSError, ValueError):
+        text = ledger.read_bytes()
+    except OSError:
         return None
-    return found if isinstance(found, dict) else None
+    try:
+        found = json.loads(text)
+        intact = isinstance(found, dict) and found.pop(_CHECK, None) == _checksum(found)
+    except ValueError:
+        intact = False
+    if not intact:
+        with contextlib.suppress(OSError):
+            ledger.unlink()
+        if damaged is not None:
+            damaged.append(ledger)
+        return None
+    return found  # type: ignore[no-any-return]
+
+
+def damaged_record_warning(ledger: Path, target: str) -> str:
+    """What ``hatch clean`` says of a damaged record of the in-tree file ``target``, which it then leaves."""
+    return (
+        f"Removed a damaged entry of the editable cache, `{ledger}` (its content no longer matches the SHA-256 "
+        f"it carries); `{target}` is left in the source tree, remove it yourself if it is not yours"
+    )
+
+
+def _checksum(record: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
 
 
 def write_in_tree(target: Path, data: bytes, inputs: Mapping[str, str] | None = None) -> None:
@@ -54,6 +88,7 @@ def write_in_tree(target: Path, data: bytes, inputs: Mapping[str, str] | None = 
     record: dict[str, Any] = {"path": str(target), "sha256": hashlib.sha256(data).hexdigest()}
     if inputs is not None:
         record["inputs"] = dict(inputs)
+    record[_CHECK] = _checksum(record)
     ledger = ledger_path(target)
     ledger.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(ledger, json.dumps(record, sort_keys=True).encode())
