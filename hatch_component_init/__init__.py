@@ -19,6 +19,7 @@ from .options import WasiOptions
 
 if TYPE_CHECKING:
     from .api import Invoker, pre_initialize, pre_initialize_file, pre_initialize_with
+    from .no_init import zero_free_memory_without_init
 
 __all__ = [
     "ComponentInitError",
@@ -35,6 +36,7 @@ __all__ = [
     "pre_initialize",
     "pre_initialize_file",
     "pre_initialize_with",
+    "zero_free_memory_without_init",
 ]
 
 
@@ -45,6 +47,10 @@ def __getattr__(name: str) -> Any:
         from . import api
 
         return getattr(api, name)
+    if name == "zero_free_memory_without_init":
+        from . import no_init
+
+        return no_init.zero_free_memory_without_init
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

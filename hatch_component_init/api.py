@@ -21,6 +21,7 @@ from .errors import (
 from .fileio import PendingWrite
 from .first_call import build_env_warning
 from .first_call import reset_first_call as _reset_first_call
+from .free_memory import OwnerState, zero_free_memory
 from .instrument import ComponentPlan, instrument, refuse_table_mutation
 from .options import DEFAULT_INIT_FUNC, DEFAULT_TIMEOUT, HostDefiner, InitOptions, NoteSink, OutputSink, WasiOptions
 from .readback import Invoker, read_back
@@ -56,6 +57,7 @@ def pre_initialize(
     host: HostDefiner | None = None,
     code_cache: bool = True,
     reset_first_call: bool = True,
+    zero_free_memory: bool = True,
     on_note: NoteSink | None = None,
 ) -> bytes:
     """Run ``init_func`` of ``component`` once and return a component that starts in that state.
@@ -75,14 +77,17 @@ def pre_initialize(
     first-call setup (reading the run-time environment and arguments, reseeding
     `random`) run again in every instance of the output, where it is
     recognised with certainty (see first_call.py); ``False`` keeps what init
-    left. ``on_note(level, sentence)`` hears what such steps did, and why not
+    left. ``zero_free_memory`` zeroes the allocator's free memory in the
+    snapshot where wasi-libc's malloc is recognised with certainty (see
+    free_memory.py), so that the output carries no freed objects; ``False``
+    keeps those bytes. ``on_note(level, sentence)`` hears what such steps did, and why not
     ("detail"). Raises a subclass of
     :class:`hatch_component_init.errors.ComponentInitError`.
     """
     output, check = pre_initialize_unchecked(
         component, init_func=init_func, keep_init_func=keep_init_func, wasi=wasi, timeout=timeout,
         max_memory=max_memory, on_output=on_output, host=host, code_cache=code_cache,
-        reset_first_call=reset_first_call, on_note=on_note,
+        reset_first_call=reset_first_call, zero_free_memory=zero_free_memory, on_note=on_note,
     )  # fmt: skip
     check()
     return output
@@ -100,6 +105,7 @@ def pre_initialize_unchecked(
     host: HostDefiner | None = None,
     code_cache: bool = True,
     reset_first_call: bool = True,
+    zero_free_memory: bool = True,
     on_note: NoteSink | None = None,
 ) -> Unchecked:
     """:func:`pre_initialize`, returning the output before it is validated, with the check that does it.
@@ -122,12 +128,13 @@ def pre_initialize_unchecked(
         host=host,
         code_cache=code_cache,
         reset_first_call=reset_first_call,
+        zero_free_memory=zero_free_memory,
     )
     build_env = tuple(name for name, _ in options.wasi.env) if options.wasi.enabled else ()
     return _pipeline(
         component, init_func, keep_init_func,
         lambda instrumented, plan, check_code: run_init(instrumented, plan, options, on_output, check_code),
-        move_data=True, first_call=_FirstCall(reset_first_call, build_env, on_note),
+        move_data=True, first_call=_FirstCall(reset_first_call, build_env, on_note), zero_free=zero_free_memory,
     )  # fmt: skip
 
 
@@ -139,6 +146,7 @@ def pre_initialize_with(
     keep_init_func: bool = False,
     granted_dirs: int = 0,
     reset_first_call: bool = True,
+    zero_free_memory: bool = True,
     on_note: NoteSink | None = None,
 ) -> bytes:
     """Pre-initialize ``component`` in a runtime the caller provides.
@@ -151,8 +159,8 @@ def pre_initialize_with(
     and the original component rewritten. ``init_func`` names the init export
     (for its removal unless ``keep_init_func``). ``granted_dirs`` is how many
     directories the runtime preopened for WASI, so that those descriptors are
-    not taken for files init left open. ``reset_first_call`` and ``on_note``
-    are :func:`pre_initialize`'s.
+    not taken for files init left open. ``reset_first_call``,
+    ``zero_free_memory`` and ``on_note`` are :func:`pre_initialize`'s.
     """
     name = parse_spec(init_func).name
 
@@ -172,7 +180,8 @@ def pre_initialize_with(
             raise HostError(f"reading the state through the runtime callback's invoker failed: {type(e).__name__}: {e}") from e
 
     output, check = _pipeline(
-        component, init_func, keep_init_func, run_and_read, first_call=_FirstCall(reset_first_call, (), on_note)
+        component, init_func, keep_init_func, run_and_read, first_call=_FirstCall(reset_first_call, (), on_note),
+        zero_free=zero_free_memory,
     )
     check()
     return output
@@ -206,6 +215,7 @@ def _pipeline(
     *,
     move_data: bool = False,
     first_call: _FirstCall | None = None,
+    zero_free: bool = True,
 ) -> Unchecked:
     """Parse, instrument, ``run`` (init and read back), rewrite the original; and the check that validates it.
 
@@ -214,7 +224,9 @@ def _pipeline(
     runtime's compile cache). ``move_data``: ``run`` defines the plan's data
     modules (our runtime does; a caller's runtime gets a component that needs
     nothing but its own imports). ``first_call``: the first-call step's
-    settings (default: applied, nobody told).
+    settings (default: applied, nobody told). ``zero_free``: zero the
+    allocator's free memory in the snapshot (told to the first-call step's
+    listener).
     """
     view = memoryview(component)
     try:
@@ -255,12 +267,43 @@ def _pipeline(
     except Exception as e:
         release_frames(e)
         raise
-    (first_call or _FirstCall(True, (), None)).apply(parsed, plan, state)
+    first_call = first_call or _FirstCall(True, (), None)
+    first_call.apply(parsed, plan, state)
+    _zero_free_memory(parsed, plan, state, zero_free, first_call.on_note)
     if not keep_init_func and removal is None:
         removal = find_init_removal(parsed, call.name)
     output = rewrite_component(parsed, plan, state, removal, trailer=_processed_by())
     known_valid = [m.raw for m in core_modules(parsed)]
     return output, lambda: validate_component(output, known_valid)
+
+
+def _zero_free_memory(
+    parsed: Component, plan: ComponentPlan, state: ComponentState, enabled: bool, on_note: NoteSink | None
+) -> None:
+    """The free-memory step on the root's snapshot, told to ``on_note``."""
+    note = on_note if on_note is not None else lambda level, text: None
+    if not enabled:
+        note("detail", "free allocator memory was kept as init left it, as asked")
+        return
+
+    def owner_state(core_instance: int) -> OwnerState | None:
+        core = next((core for core in plan.cores if core.core_instance == core_instance), None)
+        if core is None or core_instance not in state.cores:
+            return None
+        memories = [m.index for m in core.accessor.memories]
+        if 0 not in memories:
+            return None
+        snapshot = state.cores[core_instance]
+        by_global = {g.index: value for g, value in zip(core.accessor.globals, snapshot.globals)}
+
+        def global_value(index: int) -> int | None:
+            value = by_global.get(index)
+            return int.from_bytes(value, "little") if value is not None else None
+
+        return OwnerState(snapshot.memories[memories.index(0)], global_value)
+
+    outcome = zero_free_memory(parsed, owner_state)
+    note("info" if outcome.applied else "detail", outcome.message)
 
 
 def processed_by(parsed: Component) -> str | None:

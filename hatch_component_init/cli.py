@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-reset-first-call", action="store_true",
                    help="keep componentize-py's first-call setup as init left it (build-time environment, "
                         "arguments and random state in every instance); by default it runs again in each instance")
+    p.add_argument("--no-zero-free-memory", action="store_true",
+                   help="keep the bytes of the allocator's free memory in the snapshot; by default they are zeroed "
+                        "where wasi-libc's malloc is recognised with certainty")
+    p.add_argument("--no-init", action="store_true",
+                   help="run nothing: only zero the allocator's free memory in the component's initial memory "
+                        "(for a component with no init export, e.g. a componentize-py app)")
     p.add_argument("--no-code-cache", action="store_true",
                    help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
@@ -150,6 +156,18 @@ def _check_init_spec(spec: str, parser: argparse.ArgumentParser) -> None:
         parser.error(f"argument -f/--init-func: {e}")
     except Exception:  # a parser bug must not become a traceback
         parser.error(f"argument -f/--init-func: cannot parse `{spec}`")
+
+
+def _refuse_init_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--no-init runs nothing: an option that configures the init run is a mistake, not something to ignore."""
+    given = [flag for flag, value in (
+        ("-f/--init-func", args.init_func != DEFAULT_INIT_FUNC), ("--keep-init-func", args.keep_init_func),
+        ("--dir", args.dir), ("--env", args.env), ("--host", args.host), ("--no-wasi", args.no_wasi),
+        ("--no-reset-first-call", args.no_reset_first_call), ("--timeout", args.timeout != DEFAULT_TIMEOUT),
+        ("--max-memory", args.max_memory is not None),
+    ) if value]  # fmt: skip
+    if given:
+        parser.error(f"argument --no-init: {given[0]} configures the init run, and --no-init runs nothing")
 
 
 def _check_output(output: Path) -> None:
@@ -325,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     except _Refused as e:
         return _fail(str(e))
     _check_init_spec(args.init_func, parser)
+    if args.no_init:
+        _refuse_init_options(args, parser)
     if args.host is not None:
         try:
             check_host_spec(args.host, "--host")
@@ -373,6 +393,14 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
         return _fail(str(e))
 
     def work() -> tuple[bytes, Callable[[], None]]:
+        if args.no_init:
+            from .no_init import zero_free_memory_without_init
+
+            if args.no_zero_free_memory:
+                notes.append(("detail", "free allocator memory was kept, as asked: the output is the input"))
+                return data, lambda: None
+            # Checked inside: the output is written once it is known to be valid.
+            return zero_free_memory_without_init(data, on_note=lambda level, text: notes.append((level, text))), lambda: None
         try:
             return pre_initialize_unchecked(
                 data,
@@ -385,6 +413,7 @@ def _run(args: argparse.Namespace, wasi: WasiOptions | None, guard: _SignalGuard
                 host=host,
                 code_cache=not args.no_code_cache,
                 reset_first_call=not args.no_reset_first_call,
+                zero_free_memory=not args.no_zero_free_memory,
                 on_note=lambda level, text: notes.append((level, text)),
             )
         finally:

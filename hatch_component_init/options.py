@@ -54,3 +54,5 @@ class InitOptions:
     code_cache: bool = True
     #: Let componentize-py's first-call setup (env, argv, random seed) run again in each instance (first_call.py).
     reset_first_call: bool = True
+    #: Zero wasi-libc malloc's free memory in the snapshot, where that allocator is recognised (free_memory.py).
+    zero_free_memory: bool = True

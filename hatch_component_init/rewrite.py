@@ -16,14 +16,14 @@ from typing import Any, Callable
 
 from .errors import InitExportError, UnsupportedComponentError
 from .instrument import ComponentPlan
-from .state import ComponentState, CoreState
+from .state import ComponentState, CoreState, MemoryState
 from .snapshot import ENGINE_LIMIT, global_init, module_segments, segment_budget
 from .wasm.component import Component, Sort, encode_sort, read_export_name, read_sort
 from .wasm.core_module import CoreModule, Payload, encode_section, rebuild_parts, section_header
 from .wasm.reader import Reader, encode_name, encode_u32
 from .wave import resolve_init_name
 
-__all__ = ["InitRemoval", "find_init_removal", "reencode", "rewrite_component"]
+__all__ = ["InitRemoval", "find_init_removal", "reencode", "replace_module_data", "rewrite_component"]
 
 _EMPTY_PASSIVE = b"\x01\x00"
 
@@ -100,6 +100,25 @@ def rewrite_module_parts(m: CoreModule, state: CoreState | None) -> list[bytes |
     if m.section(12) is not None:
         replaced[12] = encode_u32(len(segments))
     return rebuild_parts(m, replaced, added)
+
+
+def replace_module_data(c: Component, section: int, memory: MemoryState) -> bytes:
+    """``c`` with the data of the module in ``section`` encoded again from ``memory`` (its memory 0 as the
+    data lays it out); the module's start function, globals and everything else stay as they are."""
+    m = c.modules[section]
+    segments = kept_segments(m)
+    segments += module_segments([(0, m.memories[0].limits.is64, memory)], segment_budget(len(segments)))
+    replaced: dict[int, Payload | None] = {11: [encode_u32(len(segments)), *segments]}
+    if m.section(12) is not None:
+        replaced[12] = encode_u32(len(segments))
+    pieces = rebuild_parts(m, replaced, {})
+    parts: list[bytes | memoryview] = [c.raw[:8]]
+    for si, s in enumerate(c.sections):
+        if si == section:
+            parts += [section_header(1, sum(map(len, pieces))), *pieces]
+        else:
+            parts.append(c.raw[s.start : s.end])
+    return b"".join(parts)
 
 
 # ---------------------------------------------------------------- init export removal

@@ -19,7 +19,10 @@ def initialize(component: bytes, **kwargs: Any) -> tuple[bytes, list[tuple[str, 
     printed: list[bytes] = []
     kwargs.setdefault("wasi", WasiOptions(dirs=((DATA, "/data"),)))
     out = pre_initialize(
-        component, on_note=lambda *note: notes.append(note), on_output=lambda _s, d: printed.append(d), **kwargs
+        component,
+        on_note=lambda *note: "allocator" in note[1] or notes.append(note),  # the first-call step's notes
+        on_output=lambda _s, d: printed.append(d),
+        **kwargs,
     )
     return out, notes, b"".join(printed)
 

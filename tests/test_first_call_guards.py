@@ -61,7 +61,7 @@ def _variant(*edits: tuple[str, str]) -> str:
 
 def _run(text: str, init: str = "poke(1025, 3)", **kwargs: object) -> tuple[bytes, list[tuple[str, str]]]:
     notes: list[tuple[str, str]] = []
-    out = snapshot(wat(text), init_func=init, keep_init_func=True, on_note=lambda *n: notes.append(n), **kwargs)
+    out = snapshot(wat(text), init_func=init, keep_init_func=True, on_note=lambda *n: "allocator" in n[1] or notes.append(n), **kwargs)
     return out, notes
 
 

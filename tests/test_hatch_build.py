@@ -118,7 +118,7 @@ class TestWheel:
     def test_options_reach_engine(self, tmp_path: Path, engine: FakeEngine) -> None:
         options = (
             'init-func = "setup"\nkeep-init-func = true\nenv = { MODE = "fast" }\ntimeout = 12\nmax-memory = 1048576\n'
-            "reset-first-call = false\n"
+            "reset-first-call = false\nzero-free-memory = false\n"
         )
         hooks = COMPONENT_INIT_HOOK + options
         project = make_project(tmp_path / "p", hooks, raw_component=RAW)
@@ -133,6 +133,7 @@ class TestWheel:
         assert call["timeout"] == 12
         assert call["max_memory"] == 1048576
         assert call["reset_first_call"] is False
+        assert call["zero_free_memory"] is False
 
     def test_wasi_disabled_passes_none(self, tmp_path: Path, engine: FakeEngine) -> None:
         hooks = f'[tool.hatch.build.hooks.component-init]\ncomponent = "{RAW_COMPONENT}"\nwasi = false\n'

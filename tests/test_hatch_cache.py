@@ -56,6 +56,7 @@ class TestKey:
             options(init_func="other"),
             options(keep_init_func=True),
             options(reset_first_call=False),
+            options(zero_free_memory=False),
             options(max_memory=1 << 20),
             options(wasi=WasiOptions(enabled=False)),
             options(wasi=WasiOptions(env=(("A", "1"),))),

@@ -294,7 +294,7 @@ class TestUnknownOptions:
         message = (
             "^Unknown option `zzz` for build hook `component-init`; its options are `cache`, `component`, "
             "`destination`, `dirs`, `env`, `host`, `init-func`, `keep-init-func`, `loader`, `max-memory`, `precompile`, "
-            "`rebuild-on-load`, `reset-first-call`, `timeout`, `wasi`$"
+            "`rebuild-on-load`, `reset-first-call`, `timeout`, `wasi`, `zero-free-memory`$"
         )
         with pytest.raises(ValueError, match=message):
             hook.validate()

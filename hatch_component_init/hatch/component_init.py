@@ -13,8 +13,9 @@ Where the snapshot goes, per build:
   needs (the component, unless an earlier hook rebuilds it, and the ``dirs``).
 
 With ``init-func = false`` nothing is run: the component itself, once Wasmtime
-has checked it, takes the snapshot's place above (and `precompile` and `loader`
-work the same); it is not put in the snapshot cache, which holds runs.
+has checked it (and its free allocator memory zeroed unless `zero-free-memory =
+false`, see no_init.py), takes the snapshot's place above (and `precompile` and
+`loader` work the same); it is not put in the snapshot cache, which holds runs.
 """
 
 from __future__ import annotations
@@ -117,6 +118,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return bool(self.options.value("reset-first-call"))
 
     @cached_property
+    def config_zero_free_memory(self) -> bool:
+        return bool(self.options.value("zero-free-memory"))
+
+    @cached_property
     def config_wasi(self) -> bool:
         return bool(self.options.value("wasi"))
 
@@ -195,7 +200,9 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         else:
             app = "missing"
         if self.config_init_func is None:
-            return editable_inputs(app, None)  # shipped as it is: no run to key
+            # No run to key; what is shipped still depends on whether free memory is zeroed.
+            kept = None if self.config_zero_free_memory else "init-func = false, zero-free-memory = false"
+            return editable_inputs(app, kept)
         return editable_inputs(app, inputs_key(self.init_options, self._host_key(self.host_module())))
 
     def producer_hook(self) -> Any:
@@ -227,6 +234,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             max_memory=self.config_max_memory,
             code_cache=self.config_cache,
             reset_first_call=self.config_reset_first_call,
+            zero_free_memory=self.config_zero_free_memory,
         )
 
     def dependencies(self) -> list[str]:
@@ -512,7 +520,8 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
         return path
 
     def _as_it_is(self, component: bytes) -> Path:
-        """`init-func = false`: the component, checked by Wasmtime (never cached: there is no run to save)."""
+        """`init-func = false`: the component, checked by Wasmtime, its free allocator memory zeroed unless
+        `zero-free-memory = false` (never cached: there is no run to save)."""
         from hatch_component_init.errors import ComponentInitError
         from hatch_component_init.runtime import check_component
 
@@ -523,11 +532,17 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
             # Its traceback is shown by the hook edge with `-v` (hatch/edge.py).
             message = f"Component `{self.config_component}` for build hook `{self.PLUGIN_NAME}` is not valid: {e}"
             raise ComponentInitError(message) from e
+        shipped = component
+        if self.config_zero_free_memory:
+            from hatch_component_init.no_init import zero_free_memory_without_init
+
+            shipped = zero_free_memory_without_init(component, on_note=self._note)
+        how = "as it is" if shipped is component else "with its free allocator memory zeroed"
         self.app.display_success(
-            f"Shipping `{self.config_component}` -> `{self.config_destination}` as it is (`init-func = false`): "
-            f"{_megabytes(len(component))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
+            f"Shipping `{self.config_component}` -> `{self.config_destination}` {how} (`init-func = false`): "
+            f"{_megabytes(len(shipped))}, checked by Wasmtime in {time.perf_counter() - started:.1f} s"
         )
-        return self._stage(component)
+        return self._stage(shipped)
 
     def _read_component(self, build_data: dict[str, Any]) -> bytes:
         try:
@@ -587,6 +602,7 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 host=host,
                 code_cache=options.code_cache,
                 reset_first_call=options.reset_first_call,
+                zero_free_memory=options.zero_free_memory,
                 on_note=self._note,
             )
         except ComponentInitError as e:

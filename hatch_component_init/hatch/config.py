@@ -453,6 +453,7 @@ SCHEMAS: dict[str, dict[str, Option]] = {
         "init-func": Option("string-or-false", default=DEFAULT_INIT_FUNC, check=_init_func),
         "keep-init-func": Option("boolean", default=False, check=_for_init()),
         "reset-first-call": Option("boolean", default=True, check=_for_init()),
+        "zero-free-memory": Option("boolean", default=True),
         "wasi": Option("boolean", default=True, check=_for_init()),
         "dirs": Option("string-table", default=lambda reader: {}, check=_for_init(_dirs), check_files=_dirs_exist),
         "env": Option("string-table", default=lambda reader: {}, check=_for_init(_env)),

@@ -294,7 +294,7 @@ def inputs_key(options: InitOptions, host: tuple[str, Path] | None = None, compo
     """The key of a snapshot of the component whose SHA-256 (hex) is ``component`` (None leaves it out).
 
     In: the component's bytes, the options that change a run (`init-func`,
-    `keep-init-func`, `reset-first-call`, `max-memory`, `wasi`, the `env`
+    `keep-init-func`, `reset-first-call`, `zero-free-memory`, `max-memory`, `wasi`, the `env`
     pairs in their order, which the guest can observe, and each `dirs` tree
     by path and bytes), ``host``: the hook's `host` value with the bytes of
     the module's file, and the Wasmtime version.
@@ -316,6 +316,7 @@ def inputs_key(options: InitOptions, host: tuple[str, Path] | None = None, compo
         "init-func": options.init_func,
         "keep-init-func": options.keep_init_func,
         "reset-first-call": options.reset_first_call,
+        "zero-free-memory": options.zero_free_memory,
         "max-memory": options.max_memory,
         "wasi": wasi,
         "host": None if host is None else {"spec": host[0], "module": file_digest(str(host[1]))},
