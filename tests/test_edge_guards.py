@@ -165,3 +165,202 @@ def test_insecure_random_is_the_fixed_seed_stream_too() -> None:
     drawn = bytes(out.call("bytes"))
     assert len(drawn) == 32 and len(set(drawn)) > 16
     assert out.call("u64") not in (0, int.from_bytes(drawn[:8], "little"))
+
+
+def test_guest_stderr_in_the_message_is_its_end() -> None:
+    """runtime._Output: of a long stderr, the message keeps the last 4,000 characters, not the first."""
+    from test_init_hints import writes_then_traps
+
+    # Over 4,000 characters, and within the 4,096 bytes one blocking write takes.
+    text = "EARLY-LINE\n" + "x" * 3990 + "\nLAST-LINE: the reason\n"
+    with pytest.raises(InitFailedError) as exc:
+        pre_initialize(writes_then_traps(text))
+    assert "LAST-LINE: the reason" in str(exc.value)
+    assert "EARLY-LINE" not in str(exc.value)
+    assert exc.value.guest_stderr.endswith("LAST-LINE: the reason\n")
+
+
+#: Imports `wasi:clocks/timezone`, which Wasmtime leaves out of WASI 0.2; init does not call it.
+IMPORTS_TIMEZONE = wat(
+    """
+(component
+  (import "wasi:clocks/timezone@0.2.0" (instance $tz (export "utc-offset" (func (result s32)))))
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 9)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+def test_a_wasi_interface_wasmtime_lacks_gets_a_stand_in() -> None:
+    """host_imports.wasi_packages_provided: `wasi:clocks/timezone` is not Wasmtime's, so it is stood in for."""
+    out = snapshot(IMPORTS_TIMEZONE)
+    assert b"wasi:clocks/timezone@0.2.0" in out
+
+
+# ---------------------------------------------------------------- accessor.py, instrument.py
+
+
+def _peek_component(memory: str, init: str, extra: str = "") -> bytes:
+    """A component with one memory (declared as ``memory``), ``init`` as its init, and `peek(address) -> u8`."""
+    return wat(
+        f"""
+(component
+  (core module $m
+    (memory {memory})
+    {extra}
+    (func (export "init") {init})
+    (func (export "peek") (param i32) (result i32) (i32.load8_u (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "peek") (param "address" u32) (result u8) (canon lift (core func $i "peek"))))
+"""
+    )
+
+
+def test_the_last_bytes_of_a_page_are_snapshotted() -> None:
+    """accessor._scan_func: a page whose only non-zero byte is its last is not a zero page."""
+    out = Running(snapshot(_peek_component("2", "(i32.store8 (i32.const 65535) (i32.const 77))")))
+    assert out.call("peek", 65535) == 77
+    assert out.call("peek", 65534) == 0
+
+
+def test_shared_memory_of_the_largest_maximum() -> None:
+    """accessor._memtype: the accessor's import of a shared memory must admit a maximum of 65,536 pages."""
+    out = Running(snapshot(_peek_component("1 65536 shared", "(i32.store8 (i32.const 100) (i32.const 5))")))
+    assert out.call("peek", 100) == 5
+
+
+def test_a_stack_of_the_wrong_width_for_its_memory_is_not_scrubbed() -> None:
+    """instrument._shadow_stack: i32 stack globals over a 64-bit memory are not a C shadow stack we know."""
+    data = wat(
+        """
+(component
+  (core module $m
+    (memory i64 1)
+    (global $sp (export "__stack_pointer") (mut i32) (i32.const 4096))
+    (global $low (export "__stack_low") i32 (i32.const 1024))
+    (func (export "init") (i32.store8 (i64.const 2000) (i32.const 6)))
+    (func (export "peek") (param i64) (result i32) (i32.load8_u (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "peek") (param "address" u64) (result u8) (canon lift (core func $i "peek"))))
+"""
+    )
+    assert Running(snapshot(data)).call("peek", 2000) == 6
+
+
+def test_a_nested_component_s_reset_hook_runs_before_the_snapshot() -> None:
+    """instrument._with_prefix: a nested component's plan keeps its reset (`reset_adapter_state`)."""
+    data = wat(
+        """
+(component
+  (component $inner
+    (core module $m
+      (global $g (mut i32) (i32.const 0))
+      (global $handle (mut i32) (i32.const 0))
+      (func (export "init") (global.set $g (i32.const 5)) (global.set $handle (i32.const 3)))
+      (func (export "reset_adapter_state") (global.set $handle (i32.const 0)))
+      (func (export "get") (result i32) (i32.add (i32.mul (global.get $g) (i32.const 10)) (global.get $handle))))
+    (core instance $i (instantiate $m))
+    (func (export "init") (canon lift (core func $i "init")))
+    (func (export "get") (result u32) (canon lift (core func $i "get"))))
+  (instance $c (instantiate $inner))
+  (alias export $c "init" (func $init))
+  (alias export $c "get" (func $get))
+  (export "component-init" (func $init))
+  (export "get" (func $get)))
+"""
+    )
+    assert Running(snapshot(data)).call("get") == 50
+
+
+# ---------------------------------------------------------------- rewrite.py
+
+
+def test_a_module_a_nested_component_aliases_is_not_rewritten_behind_its_back() -> None:
+    """rewrite._refuse_shared_copies: a nested component's outer alias of a rewritten module reaches it afresh."""
+    from hatch_component_init.errors import UnsupportedComponentError
+
+    data = wat(
+        """
+(component $root
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 5))))
+  (core instance $i (instantiate $m))
+  (component $inner
+    (alias outer $root $m (core module $copy))
+    (export "module" (core module $copy)))
+  (instance $c (instantiate $inner))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+    )
+    with pytest.raises(UnsupportedComponentError, match="also exported or passed to another component"):
+        snapshot(data)
+
+
+# ---------------------------------------------------------------- data_modules.py
+
+
+def test_merged_data_segments_never_zero_an_earlier_write() -> None:
+    """data_modules._merged: a run of neighbours is not merged over an address an earlier segment wrote."""
+    data = _peek_component(
+        "1",
+        "",
+        '(data (i32.const 10) "AAAAAAAAAA") (data (i32.const 0) "BBBBB") (data (i32.const 30) "CCCCCCCCCC")',
+    )
+    out = Running(snapshot(data))
+    assert [out.call("peek", a) for a in (0, 5, 10, 19, 25, 30)] == [ord("B"), 0, ord("A"), ord("A"), 0, ord("C")]
+
+
+def test_a_constant_offset_at_2_gib_reads_as_unsigned() -> None:
+    """data_modules.constant_segment: `i32.const 0x80000000` (encoded as a negative LEB) is 2 GiB, not -2 GiB."""
+    from hatch_component_init.data_modules import constant_segment
+
+    raw = b"\x00\x41\x80\x80\x80\x80\x78\x0b\x01X"  # flags 0, i32.const -2**31, end, 1 byte
+    assert constant_segment(raw) == (0, False, 1 << 31, b"X")
+    assert constant_segment(b"\x00\x41\x7f\x0b\x01Y") == (0, False, (1 << 32) - 1, b"Y")
+
+
+# ---------------------------------------------------------------- wave.py, api.py
+
+
+def test_integer_arguments_at_the_top_of_their_range() -> None:
+    """wave._convert: the upper bound of an integer type is exclusive (u8 takes 255, not 256)."""
+    from hatch_component_init.errors import InitExportError
+
+    data = wat(
+        """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (param i32) (global.set $g (local.get 0)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (param "n" u8) (canon lift (core func $i "init")))
+  (func (export "get") (result u8) (canon lift (core func $i "get"))))
+"""
+    )
+    assert Running(snapshot(data, init_func="component-init(255)")).call("get") == 255
+    with pytest.raises(InitExportError, match="256 is out of range for u8"):
+        snapshot(data, init_func="component-init(256)")
+
+
+def test_a_number_with_a_fraction_is_a_float() -> None:
+    """wave._Parser.value: `1.5` is a float; only a whole token of digits is an integer."""
+    from hatch_component_init.wave import parse_spec
+
+    assert parse_spec("f(1.5, 2, -3e2)").args == (1.5, 2, -300.0)
+
+
+def test_a_zero_timeout_is_refused() -> None:
+    """api.pre_initialize_unchecked: a timeout must be positive; 0 would stop init at once."""
+    from hatch_component_init.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="the timeout must be a positive number of seconds, not 0"):
+        pre_initialize(QUIET, timeout=0)
