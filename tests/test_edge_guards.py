@@ -364,3 +364,147 @@ def test_a_zero_timeout_is_refused() -> None:
 
     with pytest.raises(ConfigError, match="the timeout must be a positive number of seconds, not 0"):
         pre_initialize(QUIET, timeout=0)
+
+
+# ---------------------------------------------------------------- host_spec.py, hatch/host.py
+
+
+def test_a_host_spec_with_anything_after_the_function_is_refused() -> None:
+    """host_spec._SPEC: the whole spec is `module:function`, nothing after it."""
+    from hatch_component_init.errors import ConfigError
+    from hatch_component_init.host_spec import check_host_spec
+
+    check_host_spec("build_host:define", "--host")
+    for spec in ("build_host:define extra", "build_host:define()", "build_host:define:more"):
+        with pytest.raises(ConfigError, match="--host must look like `module:function`"):
+            check_host_spec(spec, "--host")
+
+
+def _host_module(root: Path, name: str) -> Path:
+    path = root / f"{name}.py"
+    path.write_text("def define(linker):\n    pass\n")
+    return path
+
+
+def test_loading_a_host_module_leaves_the_python_path_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """host_spec.load_host: the project root goes on `sys.path` for the import only."""
+    import sys
+
+    from hatch_component_init.host_spec import load_host
+
+    _host_module(tmp_path, "edge_guard_host_path")
+    monkeypatch.delitem(sys.modules, "edge_guard_host_path", raising=False)
+    before = list(sys.path)
+    assert callable(load_host("edge_guard_host_path:define", tmp_path, "--host"))
+    sys.modules.pop("edge_guard_host_path", None)
+    assert sys.path == before
+
+
+def test_a_fresh_host_import_gives_back_the_module_imported_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hatch/host.load_fresh: whoever imported that module name before the hook keeps their module."""
+    import sys
+    import types
+
+    from hatch_component_init.hatch.host import load_fresh
+
+    expected = _host_module(tmp_path, "edge_guard_host_prev")
+    theirs = types.ModuleType("edge_guard_host_prev")
+    monkeypatch.setitem(sys.modules, "edge_guard_host_prev", theirs)
+    host = load_fresh("edge_guard_host_prev:define", tmp_path, expected, "Option `host`")
+    assert host.__module__ == "edge_guard_host_prev" and host.__code__.co_filename == str(expected)
+    assert sys.modules["edge_guard_host_prev"] is theirs
+
+
+# ---------------------------------------------------------------- hatch/config.py, hatch/component_path.py
+
+
+def test_dirs_naming_a_file_are_refused(tmp_path: Path) -> None:
+    """hatch/config._dirs_exist: a `dirs` key must be a directory, not a file."""
+    from hatch_component_init.errors import MissingPathError
+    from hatch_component_init.hatch.config import COMPONENT_INIT_HOOK, reader_for
+
+    (tmp_path / "data.txt").write_text("words")
+    reader = reader_for(COMPONENT_INIT_HOOK, {"component": "app.wasm", "dirs": {"data.txt": "/data"}}, tmp_path)
+    with pytest.raises(MissingPathError, match="^Option `dirs` for build hook `component-init` names `data.txt`, which is not a directory$"):
+        reader.validate()
+
+
+def test_an_input_written_by_an_earlier_hook_is_found_through_a_symlinked_root(tmp_path: Path) -> None:
+    """hatch/component_path.check_component_made: paths are compared resolved (a project under a symlink)."""
+    from hatch_component_init.hatch.component_path import check_component_made
+
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    written = {"componentize-py": ("output", "build/app.wasm")}
+    check_component_made(tmp_path / "link", "component-init", "build/app.wasm", written, "componentize-py")
+
+
+# ---------------------------------------------------------------- hatch/loader_template.py
+
+
+def test_a_precompiled_file_of_another_wasmtime_minor_release_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hatch/loader_template._unusable: Wasmtime loads code of any release of the same major version."""
+    import hashlib
+    import types
+
+    from hatch_component_init.hatch import loader_template as loader
+
+    cwasm = tmp_path / "app.cwasm"
+    cwasm.write_bytes(b"machine code")
+    site = tmp_path / "site"
+    (site / "wasmtime").mkdir(parents=True)
+    installed = types.SimpleNamespace(__file__=str(site / "wasmtime" / "__init__.py"))
+    monkeypatch.setattr(loader, "WASMTIME_VERSION", "49.0.4")
+    monkeypatch.setattr(loader, "TARGET", "x86_64-unknown-linux-gnu")
+    monkeypatch.setattr(loader, "PLATFORM", loader.host_platform())
+    monkeypatch.setattr(loader, "PRECOMPILED_SIZE", cwasm.stat().st_size)
+    monkeypatch.setattr(loader, "PRECOMPILED_SHA256", hashlib.sha256(b"machine code").hexdigest())
+    if loader.host_platform() is None:
+        pytest.skip("no precompiled code is made for this platform")
+    (site / "wasmtime-49.1.2.dist-info").mkdir()
+    assert loader._unusable(str(cwasm), installed) is None
+    (site / "wasmtime-49.1.2.dist-info").rename(site / "wasmtime-50.0.0.dist-info")
+    assert loader._unusable(str(cwasm), installed) == "compiled by wasmtime 49.0.4, installed is 50.0.0"
+
+
+# ---------------------------------------------------------------- hatch/bytecode.py, hatch/tree.py
+
+
+def test_bytecode_written_during_a_build_is_removed_folder_and_all(tmp_path: Path) -> None:
+    """hatch/bytecode.no_new_bytecode: new `.pyc` files go first, then their (then empty) `__pycache__`."""
+    from hatch_component_init.hatch.bytecode import no_new_bytecode
+
+    kept = tmp_path / "old" / "__pycache__"
+    kept.mkdir(parents=True)
+    (kept / "old.cpython-312.pyc").write_bytes(b"old")
+    with no_new_bytecode([tmp_path]):
+        new = tmp_path / "pkg" / "__pycache__"
+        new.mkdir(parents=True)
+        (new / "app.cpython-312.pyc").write_bytes(b"new")
+    assert not new.exists()
+    assert (kept / "old.cpython-312.pyc").exists()
+
+
+def test_an_editable_target_under_a_missing_source_directory_stays_at_the_wheel_path(tmp_path: Path) -> None:
+    """hatch/tree.editable_target: a `sources` rewrite is undone only where that source directory exists."""
+    from hatch_component_init.hatch.tree import editable_target
+
+    sources = {"src/pkg": "pkg"}
+    assert editable_target(tmp_path, "pkg/app.wasm", sources) == tmp_path / "pkg" / "app.wasm"
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    assert editable_target(tmp_path, "pkg/app.wasm", sources) == tmp_path / "src" / "pkg" / "app.wasm"
+
+
+# ---------------------------------------------------------------- hatch/componentize.py
+
+
+def test_requirements_make_pip_a_build_dependency(tmp_path: Path) -> None:
+    """hatch/componentize.dependencies: installing `requirements` needs pip in an isolated build environment."""
+    from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+    def hook(**config: object) -> ComponentizePyBuildHook:
+        config = {"module": "app", "output": "build/app.wasm", **config}
+        return ComponentizePyBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel")
+
+    assert hook().dependencies() == ["componentize-py==0.25.1"]
+    assert hook(requirements=["attrs==23.1.0"]).dependencies() == ["componentize-py==0.25.1", "pip"]
