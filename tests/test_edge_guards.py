@@ -508,3 +508,57 @@ def test_requirements_make_pip_a_build_dependency(tmp_path: Path) -> None:
 
     assert hook().dependencies() == ["componentize-py==0.25.1"]
     assert hook(requirements=["attrs==23.1.0"]).dependencies() == ["componentize-py==0.25.1", "pip"]
+
+
+# ---------------------------------------------------------------- more of instrument.py, host_imports.py, api.py
+
+
+def test_a_stub_reset_hook_is_never_called() -> None:
+    """instrument._is_stub: a reset export whose body starts with `unreachable` (componentize-py's
+    `--stub-wasi` adapter) is a stub, and calling it would trap."""
+    data = _peek_component(
+        "1",
+        "(i32.store8 (i32.const 8) (i32.const 4))",
+        '(func (export "reset_adapter_state") unreachable)',
+    )
+    assert Running(snapshot(data)).call("peek", 8) == 4
+
+
+def test_host_definitions_may_shadow_wasi() -> None:
+    """host_imports._call_host: the host's definitions replace WASI's (here `wasi:random`, whose
+    fixed-seed functions are defined under the component's own import name) where they overlap."""
+    from test_promises import RANDOM_PROBE
+
+    def define(linker: object) -> None:
+        with linker.root() as root:  # type: ignore[attr-defined]
+            with root.add_instance("wasi:random/random@0.2.0") as random:
+                random.add_func("get-random-bytes", lambda store, n: bytes([7]) * n)
+                random.add_func("get-random-u64", lambda store: 7)
+
+    out = Running(snapshot(RANDOM_PROBE, host=define))
+    assert bytes(out.call("bytes")) == bytes([7]) * 40
+    assert out.call("u64") == 7
+
+
+def test_no_first_call_warning_about_the_environment_when_nothing_was_reset() -> None:
+    """api._FirstCall.apply: the warning that build-time variables stay visible comes only with a reset."""
+    notes: list[tuple[str, str]] = []
+    pre_initialize(QUIET, wasi=WasiOptions(env=(("MODE", "fast"),)), on_note=lambda level, text: notes.append((level, text)))
+    assert [level for level, _ in notes] == ["detail"]
+
+
+def test_a_failed_componentize_py_run_leaves_no_partial_output(tmp_path: Path) -> None:
+    """hatch/componentize._run_componentize_py: the file written next to `output` goes when the run fails."""
+    import sys
+
+    from hatch_component_init.errors import BuildStepError
+    from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+    config = {"module": "app", "output": "build/app.wasm"}
+    hook = ComponentizePyBuildHook(str(tmp_path), config, None, None, str(tmp_path), "wheel")
+    # What a failing componentize-py does: it has begun writing its output when it exits non-zero.
+    writes_half = "import sys; open(sys.argv[1], 'wb').write(b'\\0asm'); sys.exit(3)"
+    hook.command = lambda output: [sys.executable, "-c", writes_half, str(output)]  # type: ignore[method-assign]
+    with pytest.raises(BuildStepError, match="componentize-py failed \\(exit code 3\\)"):
+        hook._run_componentize_py("0.25.1")
+    assert sorted(p.name for p in (tmp_path / "build").iterdir()) == []
