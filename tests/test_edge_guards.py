@@ -562,3 +562,37 @@ def test_a_failed_componentize_py_run_leaves_no_partial_output(tmp_path: Path) -
     with pytest.raises(BuildStepError, match="componentize-py failed \\(exit code 3\\)"):
         hook._run_componentize_py("0.25.1")
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == []
+
+
+def test_an_outer_alias_follows_its_module_past_inserted_copies() -> None:
+    """rewrite._rewrite_entry: a nested component's `alias outer` to a root module is renumbered when a
+    module before it gets a second copy (two instances, two states)."""
+    from hatch_component_init.wasm.component import Sort, parse_component
+
+    data = wat(
+        """
+(component $root
+  (core module $a
+    (global $g (mut i32) (i32.const 0))
+    (func (export "set") (param i32) (global.set $g (local.get 0))))
+  (core module $b (func (export "bee")))
+  (core instance $a1 (instantiate $a))
+  (core instance $a2 (instantiate $a))
+  (component $inner
+    (alias outer $root $b (core module $mb))
+    (export "b" (core module $mb)))
+  (instance $c (instantiate $inner))
+  (export "inner" (instance $c))
+  (core module $init
+    (import "a1" "set" (func $s1 (param i32)))
+    (import "a2" "set" (func $s2 (param i32)))
+    (func (export "init") (call $s1 (i32.const 1)) (call $s2 (i32.const 2))))
+  (core instance $ii (instantiate $init (with "a1" (instance $a1)) (with "a2" (instance $a2))))
+  (func (export "component-init") (canon lift (core func $ii "init"))))
+"""
+    )
+    out = parse_component(memoryview(snapshot(data)))
+    (inner,) = out.components.values()
+    (alias,) = inner.aliases
+    aliased = out.modules[out.at(Sort.CORE_MODULE, alias.name_or_index).section]
+    assert list(aliased.exports) == ["bee"]
