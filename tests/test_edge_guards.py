@@ -596,3 +596,35 @@ def test_an_outer_alias_follows_its_module_past_inserted_copies() -> None:
     (alias,) = inner.aliases
     aliased = out.modules[out.at(Sort.CORE_MODULE, alias.name_or_index).section]
     assert list(aliased.exports) == ["bee"]
+
+
+#: Init is `example:demo/setup.init`, a function of an exported instance.
+INIT_IN_AN_INSTANCE = wat(
+    """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.add (global.get $g) (i32.const 3))))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func $init (canon lift (core func $i "init")))
+  (func $get (result u32) (canon lift (core func $i "get")))
+  (instance $setup (export "init" (func $init)) (export "get" (func $get)))
+  (export "example:demo/setup" (instance $setup)))
+"""
+)
+
+
+def test_an_output_that_kept_its_init_in_an_instance_can_be_initialized_again() -> None:
+    """api._refuse_already_initialized: an init kept in an exported instance is present, so a chained run goes
+    ahead; one that was removed is refused as already pre-initialized."""
+    init = "example:demo/setup.init"
+    kept = snapshot(INIT_IN_AN_INSTANCE, init_func=init, keep_init_func=True)
+    again = snapshot(kept, init_func=init)
+    out = Running(again)
+    setup = out.instance.get_export_index(out.store, "example:demo/setup")
+    get = out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", setup))
+    assert get(out.store) == 6  # init ran in both runs
+    removed = snapshot(INIT_IN_AN_INSTANCE, init_func=init)
+    with pytest.raises(MissingInitExportError, match="already pre-initialized"):
+        snapshot(removed, init_func=init)
