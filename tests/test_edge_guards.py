@@ -628,3 +628,15 @@ def test_an_output_that_kept_its_init_in_an_instance_can_be_initialized_again() 
     removed = snapshot(INIT_IN_AN_INSTANCE, init_func=init)
     with pytest.raises(MissingInitExportError, match="already pre-initialized"):
         snapshot(removed, init_func=init)
+
+
+def test_a_multi_line_host_failure_is_reported_in_one_paragraph() -> None:
+    """host_imports.first_lines: the lines of a message are joined on one line (one-paragraph errors)."""
+    from hatch_component_init.errors import HostError
+
+    def define(linker: object) -> None:
+        raise RuntimeError("the first line\n\nthe second line\n")
+
+    with pytest.raises(HostError) as exc:
+        snapshot(QUIET, host=define)
+    assert str(exc.value).endswith("failed: RuntimeError: the first line the second line")
