@@ -640,3 +640,25 @@ def test_a_multi_line_host_failure_is_reported_in_one_paragraph() -> None:
     with pytest.raises(HostError) as exc:
         snapshot(QUIET, host=define)
     assert str(exc.value).endswith("failed: RuntimeError: the first line the second line")
+
+
+def _libc_with_descriptors(leak: bool) -> bytes:
+    """A wasi-libc shape: `descriptor_table_get_ref(fd)` is non-zero for stdio (0-2) and, if init leaked a
+    file, for descriptor 5; `__wasilibc_reset_preopens` is its reset."""
+    return _peek_component(
+        "1",
+        f"(global.set $leaked (i32.const {int(leak)}))",
+        """(global $leaked (mut i32) (i32.const 0))
+    (func (export "__wasilibc_reset_preopens"))
+    (func (export "descriptor_table_get_ref") (param $fd i32) (result i32)
+      (if (result i32) (i32.lt_u (local.get $fd) (i32.const 3))
+        (then (i32.const 64))
+        (else (i32.mul (global.get $leaked) (i32.mul (i32.eq (local.get $fd) (i32.const 5)) (i32.const 128))))))""",
+    )
+
+
+def test_the_descriptors_init_left_open_are_the_ones_the_libc_has() -> None:
+    """accessor._descriptors_func: a descriptor is open where the libc's lookup is non-zero, and only there."""
+    assert Running(snapshot(_libc_with_descriptors(leak=False))).call("peek", 0) == 0
+    with pytest.raises(InitFailedError, match=r"left 1 file, directory or socket descriptor open \(number 5\)"):
+        snapshot(_libc_with_descriptors(leak=True))
