@@ -662,3 +662,28 @@ def test_the_descriptors_init_left_open_are_the_ones_the_libc_has() -> None:
     assert Running(snapshot(_libc_with_descriptors(leak=False))).call("peek", 0) == 0
     with pytest.raises(InitFailedError, match=r"left 1 file, directory or socket descriptor open \(number 5\)"):
         snapshot(_libc_with_descriptors(leak=True))
+
+
+#: Init calls `wasi:http/outgoing-handler#handle`. Its type is simplified (a bare `func`): the refusing
+#: definition is a dynamically typed host function, so it links whatever the type, where Wasmtime's
+#: own wasi:http `handle` would not.
+CALLS_THE_NETWORK = wat(
+    """
+(component
+  (import "wasi:http/outgoing-handler@0.2.0" (instance $http (export "handle" (func))))
+  (alias export $http "handle" (func $handle))
+  (core func $handle (canon lower (func $handle)))
+  (core module $m
+    (import "http" "handle" (func $handle))
+    (func (export "init") (call $handle)))
+  (core instance $i (instantiate $m (with "http" (instance (export "handle" (func $handle))))))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+)
+
+
+def test_an_outgoing_request_during_init_traps() -> None:
+    """host_imports._override_provided: every function of `wasi:http/outgoing-handler@...` is replaced by one
+    that refuses the network."""
+    with pytest.raises(InitFailedError, match="init may not use the network: it called `wasi:http/outgoing-handler@0.2.0#handle`"):
+        snapshot(CALLS_THE_NETWORK)
