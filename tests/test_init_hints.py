@@ -18,7 +18,7 @@ from test_hatch_real_engine import make_probe_project
 from hatch_component_init.cli import main
 from hatch_component_init.errors import ComponentInitError
 from hatch_component_init.guest_output import LinePrefixer
-from wat_support import wat
+from wat_support import printing_component
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 
@@ -26,50 +26,12 @@ pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 def writes_then_traps(text: str) -> bytes:
     """A component whose init writes ``text`` to stderr and traps."""
     data = "".join(f"\\{byte:02x}" for byte in text.encode())
-    return wat(
-        f"""
-(component $root
-  (import "wasi:io/error@0.2.0" (instance $err (export "error" (type (sub resource)))))
-  (alias export $err "error" (type $error))
-  (type $streams (instance
-    (alias outer $root $error (type $e))
-    (export "error" (type $error (eq $e)))
-    (export "output-stream" (type $os (sub resource)))
-    (type $own-error (own $error))
-    (type $stream-error (variant (case "last-operation-failed" $own-error) (case "closed")))
-    (export "stream-error" (type $se (eq $stream-error)))
-    (type $borrow (borrow $os))
-    (type $bytes (list u8))
-    (type $res (result (error $se)))
-    (export "[method]output-stream.blocking-write-and-flush"
-      (func (param "self" $borrow) (param "contents" $bytes) (result $res)))))
-  (import "wasi:io/streams@0.2.0" (instance $streams (type $streams)))
-  (alias export $streams "output-stream" (type $os))
-  (type $stderr (instance
-    (alias outer $root $os (type $o))
-    (export "output-stream" (type $os (eq $o)))
-    (type $own (own $os))
-    (export "get-stderr" (func (result $own)))))
-  (import "wasi:cli/stderr@0.2.0" (instance $stderr (type $stderr)))
-  (core module $libc (memory (export "memory") 1))
-  (core instance $libc (instantiate $libc))
-  (alias export $stderr "get-stderr" (func $get-stderr))
-  (alias export $streams "[method]output-stream.blocking-write-and-flush" (func $write))
-  (core func $get-stderr (canon lower (func $get-stderr)))
-  (core func $write (canon lower (func $write) (memory (core memory $libc "memory"))))
-  (core module $m
-    (import "libc" "memory" (memory 1))
-    (import "io" "get-stderr" (func $get-stderr (result i32)))
-    (import "io" "write" (func $write (param i32 i32 i32 i32)))
-    (data (i32.const 1024) "{data}")
+    return printing_component(
+        "stderr",
+        f"""(data (i32.const 1024) "{data}")
     (func (export "init")
       (call $write (call $get-stderr) (i32.const 1024) (i32.const {len(text.encode())}) (i32.const 16))
-      unreachable))
-  (core instance $i (instantiate $m
-    (with "libc" (instance $libc))
-    (with "io" (instance (export "get-stderr" (func $get-stderr)) (export "write" (func $write))))))
-  (func (export "component-init") (canon lift (core func $i "init"))))
-"""
+      unreachable)""",
     )
 
 

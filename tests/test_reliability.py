@@ -27,7 +27,7 @@ from test_engine_shapes import (
     TWICE,
     TWO_MODULES_SHARED_MEMORY,
 )
-from wat_support import Running, wat
+from wat_support import Running, printing_component, wat
 
 LOOP_FOREVER = wat(
     """
@@ -241,51 +241,13 @@ def test_init_cannot_leave_its_sandbox(sandbox_component: bytes, tmp_path: Path)
 
 
 #: Prints a line, then loops forever: a signal sent once the line is seen arrives during init.
-PRINTS_THEN_LOOPS = wat(
-    """
-(component $root
-  (import "wasi:io/error@0.2.0" (instance $err (export "error" (type (sub resource)))))
-  (alias export $err "error" (type $error))
-  (type $streams (instance
-    (alias outer $root $error (type $e))
-    (export "error" (type $error (eq $e)))
-    (export "output-stream" (type $os (sub resource)))
-    (type $own-error (own $error))
-    (type $stream-error (variant (case "last-operation-failed" $own-error) (case "closed")))
-    (export "stream-error" (type $se (eq $stream-error)))
-    (type $borrow (borrow $os))
-    (type $bytes (list u8))
-    (type $res (result (error $se)))
-    (export "[method]output-stream.blocking-write-and-flush"
-      (func (param "self" $borrow) (param "contents" $bytes) (result $res)))))
-  (import "wasi:io/streams@0.2.0" (instance $streams (type $streams)))
-  (alias export $streams "output-stream" (type $os))
-  (type $stdout (instance
-    (alias outer $root $os (type $o))
-    (export "output-stream" (type $os (eq $o)))
-    (type $own (own $os))
-    (export "get-stdout" (func (result $own)))))
-  (import "wasi:cli/stdout@0.2.0" (instance $stdout (type $stdout)))
-  (core module $libc (memory (export "memory") 1))
-  (core instance $libc (instantiate $libc))
-  (alias export $stdout "get-stdout" (func $get-stdout))
-  (alias export $streams "[method]output-stream.blocking-write-and-flush" (func $write))
-  (core func $get-stdout (canon lower (func $get-stdout)))
-  (core func $write (canon lower (func $write) (memory (core memory $libc "memory"))))
-  (core module $m
-    (import "libc" "memory" (memory 1))
-    (import "io" "get-stdout" (func $get-stdout (result i32)))
-    (import "io" "write" (func $write (param i32 i32 i32 i32)))
-    (global $n (mut i64) (i64.const 0))
+PRINTS_THEN_LOOPS = printing_component(
+    "stdout",
+    """(global $n (mut i64) (i64.const 0))
     (data (i32.const 16) "init started\\n")
     (func (export "init")
       (call $write (call $get-stdout) (i32.const 16) (i32.const 13) (i32.const 64))
-      (loop $l (global.set $n (i64.add (global.get $n) (i64.const 1))) (br $l))))
-  (core instance $i (instantiate $m
-    (with "libc" (instance $libc))
-    (with "io" (instance (export "get-stdout" (func $get-stdout)) (export "write" (func $write))))))
-  (func (export "component-init") (canon lift (core func $i "init"))))
-"""
+      (loop $l (global.set $n (i64.add (global.get $n) (i64.const 1))) (br $l)))""",
 )
 STARTED = "[guest stdout] init started"
 

@@ -49,6 +49,54 @@ def wat(text: str) -> bytes:
     return bytes(wasmtime.wat2wasm(text))
 
 
+def printing_component(stream: str, module_body: str) -> bytes:
+    """A component exporting ``component-init`` whose core module ``$m`` can write to WASI's ``stream``
+    ("stdout" or "stderr"): ``module_body`` defines ``init`` (and its data) with ``$get-STREAM`` and
+    ``$write`` (stream, pointer, length, result pointer) imported over memory ``libc.memory``."""
+    return wat(
+        f"""
+(component $root
+  (import "wasi:io/error@0.2.0" (instance $err (export "error" (type (sub resource)))))
+  (alias export $err "error" (type $error))
+  (type $streams (instance
+    (alias outer $root $error (type $e))
+    (export "error" (type $error (eq $e)))
+    (export "output-stream" (type $os (sub resource)))
+    (type $own-error (own $error))
+    (type $stream-error (variant (case "last-operation-failed" $own-error) (case "closed")))
+    (export "stream-error" (type $se (eq $stream-error)))
+    (type $borrow (borrow $os))
+    (type $bytes (list u8))
+    (type $res (result (error $se)))
+    (export "[method]output-stream.blocking-write-and-flush"
+      (func (param "self" $borrow) (param "contents" $bytes) (result $res)))))
+  (import "wasi:io/streams@0.2.0" (instance $streams (type $streams)))
+  (alias export $streams "output-stream" (type $os))
+  (type $std (instance
+    (alias outer $root $os (type $o))
+    (export "output-stream" (type $os (eq $o)))
+    (type $own (own $os))
+    (export "get-{stream}" (func (result $own)))))
+  (import "wasi:cli/{stream}@0.2.0" (instance $std (type $std)))
+  (core module $libc (memory (export "memory") 1))
+  (core instance $libc (instantiate $libc))
+  (alias export $std "get-{stream}" (func $get))
+  (alias export $streams "[method]output-stream.blocking-write-and-flush" (func $write))
+  (core func $get (canon lower (func $get)))
+  (core func $write (canon lower (func $write) (memory (core memory $libc "memory"))))
+  (core module $m
+    (import "libc" "memory" (memory 1))
+    (import "io" "get-{stream}" (func $get-{stream} (result i32)))
+    (import "io" "write" (func $write (param i32 i32 i32 i32)))
+    {module_body})
+  (core instance $i (instantiate $m
+    (with "libc" (instance $libc))
+    (with "io" (instance (export "get-{stream}" (func $get)) (export "write" (func $write))))))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+    )
+
+
 class Running:
     """A fresh instance of a component, with every import but WASI trapping; ``env`` and ``argv`` go to WASI."""
 
