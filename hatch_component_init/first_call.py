@@ -120,9 +120,9 @@ def _runtime_data(
 
 
 def _instantiation(c: Component, index: int, what: str) -> CoreInstanceEntry:
-    d = c.at(Sort.CORE_INSTANCE, index)
-    entry = d.entry
-    if d.kind != "instantiate" or not isinstance(entry, CoreInstanceEntry) or entry.module is None:
+    entry = c.at(Sort.CORE_INSTANCE, index).entry
+    # A bundle of exports is a CoreInstanceEntry without a module.
+    if not isinstance(entry, CoreInstanceEntry) or entry.module is None:
         raise _NotRecognised(f"{what} core instance is not an instantiation of a module")
     if c.at(Sort.CORE_MODULE, entry.module).kind != "defined":
         raise _NotRecognised(f"{what} core module is not defined in the component")

@@ -129,6 +129,8 @@ RECOGNISED = {
     # would even read as an `i32.const 3` offset.
     "passive-segment": (
         "poke(1025, 3)", [('"\\00\\00\\07\\00")', '"\\00\\00\\07\\00") (data "\\41\\03\\0b\\03\\03")')], 0x401, 2000),
+    "passive-segment-first": (
+        "poke(1025, 3)", [('(data (i32.const 1024)', '(data "\\41\\03\\0b\\03\\03") (data (i32.const 1024)')], 0x401, 2000),
     # An explicit memory index 0 (segment flags 2).
     "segment-with-memory-index-0": (
         "poke(1025, 3)", [("(data (i32.const 1024)", "(data (memory 0) (i32.const 1024)")], 0x401, 2000),
