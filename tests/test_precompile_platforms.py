@@ -92,6 +92,9 @@ def test_the_c_library_of_this_interpreter() -> None:
 
     name = platform.libc_ver()[0] or str(sysconfig.get_config_var("HOST_GNU_TYPE"))
     assert _linux_libc() == ("musl" if "musl" in name else "gnu")
+    # The interpreter's C library decides when it names one; the build type only when it does not.
+    if platform.libc_ver()[0]:
+        assert _linux_libc(None, "x86_64-unknown-linux-musl") == _linux_libc()
     # Each fact is read only when it is not given.
     assert _linux_libc("", "x86_64-linux-musl") == "musl"
     assert _linux_libc("musl") == "musl"

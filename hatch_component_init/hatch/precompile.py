@@ -202,10 +202,10 @@ def _wasmtime_wheel_platforms(dist: str = "wasmtime") -> list[str]:
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
-        text = distribution(dist).read_text("WHEEL") or ""
+        text = distribution(dist).read_text("WHEEL")
     except PackageNotFoundError:
         return []
-    return _wheel_platforms(text)
+    return _wheel_platforms(text) if text is not None else []
 
 
 def _wheel_platforms(wheel: str, machine: str = platform.machine()) -> list[str]:
