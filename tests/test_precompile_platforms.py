@@ -9,6 +9,7 @@ from __future__ import annotations
 import platform
 import sys
 from importlib.metadata import distribution
+from pathlib import Path
 
 import pytest
 
@@ -147,3 +148,13 @@ def test_the_installed_wasmtime_wheel_decides_the_tag() -> None:
     # A distribution that is not installed has no platforms (wheel_tag() then uses the interpreter's).
     assert _wasmtime_wheel_platforms("no-such-distribution-xyz") == []
 
+
+
+def test_a_distribution_without_a_wheel_file_has_no_platforms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Installed some other way than from a wheel: metadata, no WHEEL.
+    info = tmp_path / "nowheel-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nowheel\nVersion: 1.0\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert distribution("nowheel").read_text("WHEEL") is None
+    assert _wasmtime_wheel_platforms("nowheel") == []
