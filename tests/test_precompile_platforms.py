@@ -49,6 +49,7 @@ def test_the_target_triple_of_this_machine() -> None:
 UNSUPPORTED = {
     "32-bit": (("i686", "linux", 2**31 - 1), "(i686, linux, 32-bit)"),
     "maxsize-exactly-2**32": (("x86_64", "linux", 2**32), "(x86_64, linux, 32-bit)"),
+    "maxsize-just-above-2**32": (("x86_64", "linux", 2**32 + 1), "(x86_64, linux, 64-bit)"),
     "64-bit-other-machine": (("riscv64", "freebsd14", 2**63 - 1), "(riscv64, freebsd14, 64-bit)"),
     "no-machine-name": (("", "linux", 2**63 - 1), "(unknown machine, linux, 64-bit)"),
 }
