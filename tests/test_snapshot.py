@@ -223,3 +223,11 @@ def test_a_span_over_several_chunks_has_zeros_between_them() -> None:
     assert bytes(snapshot._span(chunks, bases, 10, 31)) == b"b" + bytes(9) + b"cc" + bytes(8) + b"d"
     assert bytes(snapshot._span(chunks, bases, 21, 22)) == b"c"
     assert bytes(snapshot._span(chunks, bases, 20, 22)) == b"cc"
+
+
+@pytest.mark.parametrize(("zeros_after", "runs"), [(0, 2), (9, 2), (10, 2), (11, 2)])
+def test_runs_are_counted_whatever_zeros_end_the_chunk(zeros_after: int, runs: int) -> None:
+    # Two runs ten zeros apart; the zeros that end the chunk (fewer, as many or more than a gap)
+    # separate the last run from nothing.
+    marked = b"\x01" + b"\x00" * 10 + b"\x01" + b"\x00" * zeros_after
+    assert snapshot._count_runs(marked, b"\x01" + b"\x00" * 10) == runs
