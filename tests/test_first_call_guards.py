@@ -413,3 +413,21 @@ def test_variables_given_to_init_are_named_when_the_reset_applies() -> None:
     # Nothing is said when the reset does not apply, or when init was given no variables.
     assert len(_run(SHAPE, "poke(1025, 1)", wasi=WasiOptions(env=env))[1]) == 1
     assert len(_run(SHAPE)[1]) == 1
+
+
+def test_the_outcome_says_applied_exactly_when_the_snapshot_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hatch_component_init import api
+
+    outcomes = []
+    step = api._reset_first_call
+
+    def recorded(*args: object) -> object:
+        outcomes.append(step(*args))  # type: ignore[arg-type]
+        return outcomes[-1]
+
+    monkeypatch.setattr(api, "_reset_first_call", recorded)
+    _run(SHAPE)
+    _run(SHAPE, "poke(1025, 1)")
+    _run(_variant(("(import \"libcomponentize_py_runtime.so\"", "(import \"libother.so\""),
+                  ("(with \"libcomponentize_py_runtime.so\"", "(with \"libother.so\"")))  # fmt: skip
+    assert [outcome.applied for outcome in outcomes] == [True, False, False]
