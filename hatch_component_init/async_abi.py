@@ -76,10 +76,11 @@ def call_async(func: cm.Func, store: wasmtime.Store, *args: Any) -> Any:
         for (_, param), value in zip(params, args):
             param.convert_to_c(store, value, pointer(values[converted]))
             converted += 1
-        result = ffi.wasmtime_component_val_t() if result_ty is not None else None
-        call_raw_async(func, store, values, converted, byref(result) if result is not None else None)
-        if result is None or result_ty is None:
+        if result_ty is None:
+            call_raw_async(func, store, values, converted, None)
             return None
+        result = ffi.wasmtime_component_val_t()
+        call_raw_async(func, store, values, converted, byref(result))
         return result_ty.convert_from_c(result)  # which frees the C value, as in `Func.__call__`
     finally:
         for i in range(converted):

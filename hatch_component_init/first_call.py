@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .data_modules import constant_segment
+from .errors import InvalidComponentError
 from .instrument import ComponentPlan
 from .state import ComponentState, MemoryState
 from .wasm.component import Component, CoreInstanceEntry, Sort
@@ -107,7 +108,8 @@ def _runtime_data(
         raise _NotRecognised("its `__memory_base` and its memory come from different core instances")
     module = c.modules[c.at(Sort.CORE_MODULE, _instantiation(c, owner, "the memory's").module).section]  # type: ignore[arg-type]
     base = _constant_i32_global(module, global_name)
-    kind, memory_index = module.exports.get(memory_name, (None, -1))
+    # A valid component aliases only exports its instances have: the name is one of the module's.
+    kind, memory_index = module.exports[memory_name]
     core = next((core for core in plan.cores if core.core_instance == owner), None)
     memories = [m.index for m in core.accessor.memories] if core is not None else []
     if kind != 0x02 or memory_index not in memories or owner not in state.cores:
@@ -118,9 +120,9 @@ def _runtime_data(
 
 
 def _instantiation(c: Component, index: int, what: str) -> CoreInstanceEntry:
-    d = c.at(Sort.CORE_INSTANCE, index)
-    entry = d.entry
-    if d.kind != "instantiate" or not isinstance(entry, CoreInstanceEntry) or entry.module is None:
+    entry = c.at(Sort.CORE_INSTANCE, index).entry
+    # A bundle of exports is a CoreInstanceEntry without a module.
+    if not isinstance(entry, CoreInstanceEntry) or entry.module is None:
         raise _NotRecognised(f"{what} core instance is not an instantiation of a module")
     if c.at(Sort.CORE_MODULE, entry.module).kind != "defined":
         raise _NotRecognised(f"{what} core module is not defined in the component")
@@ -137,13 +139,14 @@ def _aliased_export(c: Component, sort: int, index: int) -> tuple[int, str]:
 
 
 def _constant_i32_global(m: CoreModule, name: str) -> int:
-    kind, index = m.exports.get(name, (None, -1))
-    g = next((g for g in m.globals if g.index == index), None) if kind == 0x03 else None
+    # The name of an export aliased as a global, so (in a valid component) a global export of ``m``.
+    _, index = m.exports[name]
+    g = next((g for g in m.globals if g.index == index), None)
     if g is None or g.mutable or g.valtype != 0x7F or g.init_bytes[:1] != b"\x41":
         raise _NotRecognised(f"`{name}` is not a constant i32 global of the memory's module")
     r = Reader(memoryview(g.init_bytes), 1)
     value = r.s32() % (1 << 32)
-    if r.u8() != 0x0B or not r.at_end():
+    if r.u8() != 0x0B:  # the expression's final `end` (an `end` can come nowhere else in it)
         raise _NotRecognised(f"`{name}` is not a single i32 constant")
     return value
 
@@ -158,15 +161,26 @@ def _dylink_memory_size(m: CoreModule) -> int:
         r = Reader(m.raw, s.payload_start, s.end, m.base)
         if r.name() != "dylink.0":
             continue
-        while not r.at_end():
-            kind = r.u8()
-            body = r.sub(r.u32())
-            if kind == _DYLINK_MEM_INFO:
-                size = body.u32()
-                if size == 0:
-                    raise _NotRecognised(f"`{RUNTIME_LIBRARY}` has no static data")
-                return size
+        try:
+            size = _memory_info(r)
+        except InvalidComponentError as e:  # custom sections are not validated: any bytes can be there
+            raise _NotRecognised(f"`{RUNTIME_LIBRARY}` has a malformed `dylink.0` section: {e}") from None
+        if size is None:
+            continue
+        if size == 0:
+            raise _NotRecognised(f"`{RUNTIME_LIBRARY}` has no static data")
+        return size
     raise _NotRecognised(f"`{RUNTIME_LIBRARY}` has no `dylink.0` memory information")
+
+
+def _memory_info(r: Reader) -> int | None:
+    """The static data size in the memory information subsection of a `dylink.0` section's payload, if any."""
+    while not r.at_end():
+        kind = r.u8()
+        body = r.sub(r.u32())
+        if kind == _DYLINK_MEM_INFO:
+            return body.u32()
+    return None
 
 
 def _initial_bytes(m: CoreModule, base: int, size: int) -> bytes:

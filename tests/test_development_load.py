@@ -55,6 +55,14 @@ print(Linker(engine).instantiate(store, component).get_func(store, "answer")(sto
 """
 
 
+@pytest.fixture(autouse=True)
+def no_compile_left_by_another_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rebuild keeps its compile for the load that follows; another test's, in this process, is not for ours."""
+    from hatch_component_init.hatch import editable
+
+    monkeypatch.setattr(editable, "_compiled", None)
+
+
 def entries(cache: Path) -> list[Path]:
     folder = cache / DevelopmentCache.KIND
     return sorted(folder.iterdir()) if folder.is_dir() else []

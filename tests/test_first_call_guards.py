@@ -16,6 +16,8 @@ from __future__ import annotations
 import pytest
 from wat_support import Running, snapshot, wat
 
+from hatch_component_init.options import WasiOptions
+
 SHAPE = r"""
 (component
   (core module $main
@@ -127,6 +129,8 @@ RECOGNISED = {
     # would even read as an `i32.const 3` offset.
     "passive-segment": (
         "poke(1025, 3)", [('"\\00\\00\\07\\00")', '"\\00\\00\\07\\00") (data "\\41\\03\\0b\\03\\03")')], 0x401, 2000),
+    "passive-segment-first": (
+        "poke(1025, 3)", [('(data (i32.const 1024)', '(data "\\41\\03\\0b\\03\\03") (data (i32.const 1024)')], 0x401, 2000),
     # An explicit memory index 0 (segment flags 2).
     "segment-with-memory-index-0": (
         "poke(1025, 3)", [("(data (i32.const 1024)", "(data (memory 0) (i32.const 1024)")], 0x401, 2000),
@@ -136,6 +140,12 @@ RECOGNISED = {
         0x401, 2000),
     "other-subsection-first": (
         "poke(1025, 3)", [('"\\01\\04\\10\\00\\00\\00"', '"\\02\\03\\01\\00\\00\\01\\04\\10\\00\\00\\00"')],
+        0x401, 2000),
+    # componentize-py puts `dylink.0` first, before the type section.
+    "dylink-section-first": (
+        "poke(1025, 3)", [('(@custom "dylink.0"', '(@custom "dylink.0" (before first)')], 0x401, 2000),
+    "memory-info-in-a-second-dylink-section": (
+        "poke(1025, 3)", [('(@custom "dylink.0"', '(@custom "dylink.0" "\\02\\03\\01\\00\\00") (@custom "dylink.0"')],
         0x401, 2000),
     "size-of-two-leb-bytes": (
         "poke(1151, 3)", [('"\\01\\04\\10\\00\\00\\00"', '"\\01\\05\\80\\01\\00\\00\\00"')], 0x47F, 2000),
@@ -184,6 +194,11 @@ REFUSED_VARIANTS = {
     ),
     "dylink-section-without-memory-info": (
         [('"\\01\\04\\10\\00\\00\\00"', '"\\02\\03\\01\\00\\00"')],
+        "`libcomponentize_py_runtime.so` has no `dylink.0` memory information",
+    ),
+    # First, its end is the type section's start, not the module's end.
+    "dylink-section-first-without-memory-info": (
+        [('(@custom "dylink.0" "\\01\\04\\10\\00\\00\\00")', '(@custom "dylink.0" (before first) "\\02\\03\\01\\00\\00")')],
         "`libcomponentize_py_runtime.so` has no `dylink.0` memory information",
     ),
     "memory-info-in-another-custom-section": (
@@ -357,3 +372,62 @@ def test_memory_base_is_an_unsigned_address() -> None:
     kept, _ = _run(text, "poke(0, 3)", reset_first_call=False)
     assert out == kept
     assert _peek(out, 0, 2000) == [3, 42]
+
+
+def test_a_malformed_dylink_section_is_not_recognised() -> None:
+    # Custom sections are not validated: a subsection announcing 16 bytes where 1 follows.
+    text = _variant(('"\\01\\04\\10\\00\\00\\00"', '"\\01\\10\\00"'))
+    component = wat(text)
+    # The error points at the subsection's body: after the section's name, the kind and the size.
+    body = component.index(b"\x08dylink.0\x01\x10\x00") + 11
+    out, notes = _run(text)
+    assert notes == [("detail", REFUSED + "`libcomponentize_py_runtime.so` has a malformed `dylink.0` section: "
+                      f"unexpected end of data: 16 bytes announced, 1 left (at offset {body:#x})")]  # fmt: skip
+    kept, _ = _run(text, reset_first_call=False)
+    assert out == kept
+
+
+def test_a_memory_base_at_2_gib_is_read_unsigned() -> None:
+    # `i32.const -2147483648` is address 0x80000000, in a memory of 2 GiB and one page.
+    text = _variant(
+        ('(memory (export "memory") 1)', '(memory (export "memory") 32769)'),
+        ("i32 (i32.const 1024))", "i32 (i32.const -2147483648))"),
+        ('(data (i32.const 1024) "\\00\\00\\07\\00")', '(data (i32.const 0x80000002) "\\07")'),
+    )
+    out, notes = _run(text, "poke(2147483649, 3)")
+    assert notes == [("info", f"{APPLIED}: it reads the run-time environment and arguments and reseeds `random` "
+                              "(one byte reset at address 0x80000001)")]  # fmt: skip
+    assert _peek(out, 0x80000001, 0x80000002, 2000) == [0, 7, 42]
+
+
+def test_variables_given_to_init_are_named_when_the_reset_applies() -> None:
+    env = (("MODE", "build"), ("BUILD_ONLY", "1"))
+    out, notes = _run(SHAPE, wasi=WasiOptions(env=env))
+    assert notes[1:] == [(
+        "warning",
+        "the environment variables given to init (`MODE`, `BUILD_ONLY`) stay in the app's `os.environ` at run time "
+        "unless the run-time environment sets them: componentize-py adds the run-time environment to "
+        "`os.environ`, it does not replace it",
+    )]  # fmt: skip
+    assert notes[0][0] == "info" and _peek(out, 1025) == [0]
+    # Nothing is said when the reset does not apply, or when init was given no variables.
+    assert len(_run(SHAPE, "poke(1025, 1)", wasi=WasiOptions(env=env))[1]) == 1
+    assert len(_run(SHAPE)[1]) == 1
+
+
+def test_the_outcome_says_applied_exactly_when_the_snapshot_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hatch_component_init import api
+
+    outcomes = []
+    step = api._reset_first_call
+
+    def recorded(*args: object) -> object:
+        outcomes.append(step(*args))  # type: ignore[arg-type]
+        return outcomes[-1]
+
+    monkeypatch.setattr(api, "_reset_first_call", recorded)
+    _run(SHAPE)
+    _run(SHAPE, "poke(1025, 1)")
+    _run(_variant(("(import \"libcomponentize_py_runtime.so\"", "(import \"libother.so\""),
+                  ("(with \"libcomponentize_py_runtime.so\"", "(with \"libother.so\"")))  # fmt: skip
+    assert [outcome.applied for outcome in outcomes] == [True, False, False]

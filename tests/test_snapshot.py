@@ -201,3 +201,33 @@ def test_the_shortest_gap_length_that_fits_the_limit_splits_the_segments(seed: i
     for (a, da), (b, _) in zip(decoded, decoded[1:]):
         assert b - a - len(da) >= snapshot._THRESHOLDS[chosen]
     assert _rebuild(len(mem), segments) == mem
+
+
+def test_runs_merge_across_the_smallest_gap_not_the_shortest_next_run() -> None:
+    # Gaps of 2 and 10 bytes; the run after the small gap is long, the one after the large gap short.
+    runs = [(0, 0, 1), (0, 3, 100), (0, 110, 111)]
+    assert snapshot._merge_smallest_gaps(runs, 2) == [(0, 0, 100), (0, 110, 111)]
+
+
+def test_runs_merge_into_one_per_memory_at_most() -> None:
+    runs = [(0, 0, 1), (0, 3, 4), (0, 8, 9), (1, 0, 5)]
+    # Exactly as many merges as gaps within memories: one run per memory.
+    assert snapshot._merge_smallest_gaps(runs, 2) == [(0, 0, 9), (1, 0, 5)]
+    with pytest.raises(ValueError, match=r"^2 memories hold data but the segment limit is 1$"):
+        snapshot._merge_smallest_gaps(runs, 1)
+
+
+def test_a_span_over_several_chunks_has_zeros_between_them() -> None:
+    chunks = [(0, b"a"), (10, b"b"), (20, b"cc"), (30, b"d")]
+    bases = [base for base, _ in chunks]
+    assert bytes(snapshot._span(chunks, bases, 10, 31)) == b"b" + bytes(9) + b"cc" + bytes(8) + b"d"
+    assert bytes(snapshot._span(chunks, bases, 21, 22)) == b"c"
+    assert bytes(snapshot._span(chunks, bases, 20, 22)) == b"cc"
+
+
+@pytest.mark.parametrize(("zeros_after", "runs"), [(0, 2), (9, 2), (10, 2), (11, 2)])
+def test_runs_are_counted_whatever_zeros_end_the_chunk(zeros_after: int, runs: int) -> None:
+    # Two runs ten zeros apart; the zeros that end the chunk (fewer, as many or more than a gap)
+    # separate the last run from nothing.
+    marked = b"\x01" + b"\x00" * 10 + b"\x01" + b"\x00" * zeros_after
+    assert snapshot._count_runs(marked, b"\x01" + b"\x00" * 10) == runs

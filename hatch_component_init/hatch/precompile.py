@@ -81,29 +81,42 @@ def precompiled_destination(destination: str) -> str:
     return PurePosixPath(destination).with_suffix(PRECOMPILED_SUFFIX).as_posix()
 
 
-def host_target() -> str:
-    """Wasmtime's target triple for this machine, as wasmtime-py's own Cranelift expects it."""
-    found = host_platform()
+def host_target(
+    found: tuple[str, str] | None = host_platform(),
+    machine: str = platform.machine(),
+    system: str = sys.platform,
+    maxsize: int = sys.maxsize,
+    libc: str | None = None,
+) -> str:
+    """Wasmtime's target triple for this machine, as wasmtime-py's own Cranelift expects it.
+
+    The parameters are this machine's facts (``found``: loader_template's ``host_platform()``;
+    ``libc``: read when needed); tests pass another platform's.
+    """
     if found is None:
         message = (
             "Option `precompile` for build hook `component-init` is not supported on this platform "
-            f"({platform.machine() or 'unknown machine'}, {sys.platform}, {64 if sys.maxsize > 2**32 else 32}-bit): "
+            f"({machine or 'unknown machine'}, {system}, {64 if maxsize > 2**32 else 32}-bit): "
             "precompiled components are made for 64-bit x86_64 and aarch64 Linux, macOS and Windows; "
             "set `precompile = false` (the component still works, it is compiled at its first start)"
         )
         raise PrecompileError(message)
-    arch, system = found
-    if system == "linux":
-        return f"{arch}-unknown-linux-{_linux_libc()}"
-    if system == "darwin":
+    arch, os_name = found
+    if os_name == "linux":
+        return f"{arch}-unknown-linux-{_linux_libc() if libc is None else libc}"
+    if os_name == "darwin":
         return f"{arch}-apple-darwin"
     return f"{arch}-pc-windows-msvc"
 
 
-def _linux_libc() -> str:
+def _linux_libc(libc_name: str | None = None, host_gnu_type: str | None = None) -> str:
+    """``musl`` or ``gnu``: from the C library Python is linked to, else the platform it was built for
+    (``None``: read this interpreter's)."""
     import sysconfig
 
-    name = platform.libc_ver()[0] or str(sysconfig.get_config_var("HOST_GNU_TYPE") or "")
+    name = platform.libc_ver()[0] if libc_name is None else libc_name
+    if not name:
+        name = str(sysconfig.get_config_var("HOST_GNU_TYPE") if host_gnu_type is None else host_gnu_type)
     return "musl" if "musl" in name else "gnu"
 
 
@@ -176,30 +189,37 @@ def wheel_tag() -> str:
     return "py3-none-" + ".".join(platforms)
 
 
-def _wasmtime_wheel_platforms() -> list[str]:
+def _wasmtime_wheel_platforms(dist: str = "wasmtime") -> list[str]:
+    """The platform tags of the installed ``dist``'s wheel (none if it is not installed)."""
     from importlib.metadata import PackageNotFoundError, distribution
 
     try:
-        text = distribution("wasmtime").read_text("WHEEL") or ""
+        text = distribution(dist).read_text("WHEEL")
     except PackageNotFoundError:
         return []
+    return _wheel_platforms(text) if text is not None else []
+
+
+def _wheel_platforms(wheel: str, machine: str = platform.machine()) -> list[str]:
+    """The platform tags of the ``Tag`` lines of a ``WHEEL`` file, each once, in order, without ``any``,
+    fat macOS ones narrowed to ``machine``."""
     platforms: list[str] = []
-    for line in text.splitlines():
+    for line in wheel.splitlines():
         name, _, value = line.partition(":")
         if name.strip() != "Tag":
             continue
         for plat in value.strip().split("-")[-1].split("."):
-            plat = _single_arch(plat)
+            plat = _single_arch(plat, machine)
             if plat != "any" and plat not in platforms:
                 platforms.append(plat)
     return platforms
 
 
-def _single_arch(plat: str) -> str:
-    """A macOS fat-binary tag narrowed to this machine's architecture: our code is for one."""
+def _single_arch(plat: str, machine: str = platform.machine()) -> str:
+    """A macOS fat-binary tag narrowed to ``machine``'s architecture: our code is for one."""
     for fat in ("_universal2", "_universal"):
         if plat.startswith("macosx_") and plat.endswith(fat):
-            return plat[: -len(fat)] + "_" + platform.machine()
+            return plat[: -len(fat)] + "_" + machine
     return plat
 
 
