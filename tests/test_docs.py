@@ -15,7 +15,9 @@ One test per page. The contract (what a page may rely on):
   are not checked. A command must exit 0, except the last one of a block directly preceded
   by ``<!-- exit: N -->``, which must exit N (a page that shows a failure). In a block directly
   preceded by ``<!-- output -->`` each shown line (but ``...``) must be a line of its command's
-  output, in that order (markers may be stacked on consecutive lines);
+  output, in that order (markers may be stacked on consecutive lines); after
+  ``<!-- output, numbers vary -->`` instead, a shown line matches an output line that differs only
+  in its numbers (sizes, times), so the words are checked where the figures cannot be;
 - ```text blocks (and any other language without a file marker) are shown, not run;
 - a page containing ``<!-- slow -->`` runs as a slow test.
 
@@ -44,6 +46,8 @@ PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FILE_MARKER = re.compile(r"^<!-- file: (\S+) -->$")
 EXIT_MARKER = re.compile(r"^<!-- exit: (\d+) -->$")
 OUTPUT_MARKER = "<!-- output -->"
+OUTPUT_NUMBERS_MARKER = "<!-- output, numbers vary -->"
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
 MARKER = re.compile(r"^<!-- .* -->$")
 SLOW_MARKER = "<!-- slow -->"
 #: Seconds one console command may take (an isolated wheel build with componentize-py under load).
@@ -58,6 +62,7 @@ class Block:
     file: str | None  # the file marker's path
     exit_status: int  # what the block's last command must exit with
     check_output: bool  # the output shown in the block must be printed
+    numbers_vary: bool = False  # ... up to its numbers
 
 
 def blocks(page: Path) -> list[Block]:
@@ -88,11 +93,14 @@ def blocks(page: Path) -> list[Block]:
                 line=start + 1,
                 file=file_match.group(1) if file_match else None,
                 exit_status=int(exit_match.group(1)) if exit_match else 0,
-                check_output=OUTPUT_MARKER in markers,
+                check_output=OUTPUT_MARKER in markers or OUTPUT_NUMBERS_MARKER in markers,
+                numbers_vary=OUTPUT_NUMBERS_MARKER in markers,
             )
         )
     for n, line in enumerate(lines):
-        if (FILE_MARKER.match(line.strip()) or line.strip() == OUTPUT_MARKER) and n not in used_markers:
+        if (FILE_MARKER.match(line.strip()) or line.strip() in (OUTPUT_MARKER, OUTPUT_NUMBERS_MARKER)) and (
+            n not in used_markers
+        ):
             raise AssertionError(f"{page.name}:{n + 1}: a marker not directly followed by a fenced block")
     return found
 
@@ -117,13 +125,18 @@ def commands(code: str) -> list[tuple[str, list[str]]]:
     return result
 
 
-def check_shown_output(where: str, command: str, shown: list[str], output: str) -> None:
-    """Each shown line (but `...`) is a line of the command's output, in the order shown."""
-    actual = iter(line.strip() for line in output.splitlines())
+def check_shown_output(where: str, command: str, shown: list[str], output: str, numbers_vary: bool = False) -> None:
+    """Each shown line (but `...`) is a line of the command's output, in the order shown (with
+    ``numbers_vary``, a line that differs from it only in its numbers counts)."""
+
+    def form(line: str) -> str:
+        return NUMBER.sub("0", line.strip()) if numbers_vary else line.strip()
+
+    actual = iter(form(line) for line in output.splitlines())
     for line in shown:
         if line.strip() in ("", "..."):
             continue
-        assert any(line.strip() == got for got in actual), (
+        assert any(form(line) == got for got in actual), (
             f"{where}: `{command}` did not print `{line.strip()}` (in this order); it printed:\n{output[-6000:]}"
         )
 
@@ -238,7 +251,7 @@ def run_page(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
                         f"{where}: `{command}` exited with {status}, expected {expected}:\n{output[-6000:]}"
                     )
                     if block.check_output:
-                        check_shown_output(where, command, shown, output)
+                        check_shown_output(where, command, shown, output, block.numbers_vary)
     finally:
         # Modules the page defined (a host module, a package) must not leak into the next page.
         for name in set(sys.modules) - modules_before:
@@ -350,6 +363,20 @@ def test_harness_fails_a_broken_page(
     page.write_text(text.replace(*change, 1))
     with pytest.raises(AssertionError, match=re.escape(message) if message else None):
         run_page(page, tmp_path / "run", monkeypatch)
+
+
+def test_numbers_vary_checks_the_words_not_the_figures(tmp_path: Path) -> None:
+    output = "Built `a.wasm` from the cache (18.4 MB) in 0.25 s\nSuccessfully built a-0.1.0.tar.gz\n"
+    shown = ["Built `a.wasm` from the cache (17.9 MB) in 0.3 s", "...", "Successfully built a-0.1.0.tar.gz"]
+    check_shown_output("page", "build", shown, output, numbers_vary=True)
+    with pytest.raises(AssertionError, match="did not print"):
+        check_shown_output("page", "build", shown, output)  # the figures differ
+    with pytest.raises(AssertionError, match="did not print"):
+        check_shown_output("page", "build", ["Built `a.wasm` (17.9 MB) in 0.3 s"], output, numbers_vary=True)
+    page = tmp_path / "page.md"
+    page.write_text("<!-- output, numbers vary -->\n```console\n$ true\n```\n")
+    (block,) = blocks(page)
+    assert block.check_output and block.numbers_vary
 
 
 def test_readme_is_a_front_door() -> None:
