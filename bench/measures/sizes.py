@@ -85,7 +85,8 @@ def _run(command: list[str], **kwargs: object) -> str | None:
     proc = subprocess.run(command, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
     if proc.returncode == 0:
         return None
-    lines = [line.strip() for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    printed = (proc.stdout + proc.stderr).split("Stack backtrace:")[0]
+    lines = [line.strip() for line in printed.splitlines() if line.strip()]
     return lines[-1] if lines else f"exit {proc.returncode}"
 
 
@@ -109,7 +110,8 @@ def _outputs(name: str, app: Path, world: str, module: str, dirs: list[str], was
     ours = [sys.executable, "-m", "hatch_component_init", str(raw), "-q", *grants]
     out: dict[str, Path | str] = {"componentize-py alone": raw}
     wizer = folder / "wizer.wasm"
-    failed = _run([str(find_wasmtime_cli()), "wizer", "-S", "cli=y", "--keep-init-func=true", "-f", "component-init",
+    wasi = ["-S", "cli=y", *(["-S", "http=y"] if wasi_wit else [])]
+    failed = _run([str(find_wasmtime_cli()), "wizer", *wasi, "--keep-init-func=true", "-f", "component-init",
                    *grants, "-o", str(wizer), str(raw)])  # fmt: skip
     out["wasmtime wizer"] = f"fails: {failed}" if failed else wizer
     out["ours"] = folder / "ours.wasm"
@@ -160,17 +162,21 @@ def _served(path: Path, call: tuple[str, tuple[str, ...]], rounds: int) -> tuple
             time.sleep(0.1)
 
         def get(route: str) -> str:
+            """The body, or what went wrong (an app without its init's state answers some paths with an error)."""
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}{route}", timeout=60) as response:
                     return response.read().decode()
             except OSError as e:
-                raise RuntimeError(f"{route}: {e}") from None
+                return f"{route}: {e}"
 
         bodies = [get(route) for route in call[1]]
+        if bodies[0].startswith(f"{call[1][0]}: "):
+            raise RuntimeError(bodies[0])
         times = []
         for _ in range(rounds):
             started = time.perf_counter()
-            get(call[1][0])
+            if get(call[1][0]) != bodies[0]:
+                raise RuntimeError(f"{call[1][0]} answered {bodies[0]!r} once, then not")
             times.append((time.perf_counter() - started) * 1000)
         return statistics.median(times), bodies
     finally:
