@@ -257,7 +257,7 @@ print(json.dumps({"first": times[0], "then": statistics.median(times[1:]), "answ
 
 
 def _wheels_table(raw: Path, rounds: int) -> list[str]:
-    rows = ["| sample wheel | wheel (MB) | .wasm in it (MB) | .cwasm in it (MB) | first start (ms) | start-up (ms) |",
+    rows = ["| sample wheel | wheel (MB) | its .wasm, deflated (MB) | its .cwasm, deflated (MB) | first start (ms) | start-up (ms) |",
             "|---|---:|---:|---:|---:|---:|"]  # fmt: skip
     answers = {}
     for label, value in PRECOMPILE.items():
