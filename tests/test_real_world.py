@@ -34,6 +34,10 @@ def http_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     return componentize(app, "app", "app", tmp / "http.wasm", wit=_wit_with_wasi_deps(app, tmp))
 
 
+#: The notes of the http app's pre-initialization (by default: its free allocator memory zeroed).
+HTTP_NOTES: list[tuple[str, str]] = []
+
+
 @pytest.fixture(scope="session")
 def http_snapshot(http_component: bytes) -> tuple[bytes, list[tuple[str, bytes]]]:
     output: list[tuple[str, bytes]] = []
@@ -41,6 +45,7 @@ def http_snapshot(http_component: bytes) -> tuple[bytes, list[tuple[str, bytes]]
         http_component,
         wasi=WasiOptions(dirs=((FIXTURES / "http_app" / "data", "/data"),)),
         on_output=lambda stream, chunk: output.append((stream, chunk)),
+        on_note=lambda level, message: HTTP_NOTES.append((level, message)),
     )
     return data, output
 
@@ -103,6 +108,8 @@ def test_wasi_http_app_is_served_from_the_snapshot(http_snapshot, wasmtime_cli: 
     out = tmp_path / "http.init.wasm"
     out.write_bytes(data)
     log = tmp_path / "serve.log"
+    # Our output by default: the free allocator memory zeroed (docs/performance.md, Free allocator memory).
+    assert [level for level, message in HTTP_NOTES if "allocator" in message] == ["info"], HTTP_NOTES
     bodies = _serve(wasmtime_cli, out, log, ["/", "/word/2", "/word/6", "/"])
     # No /data is granted at run time: the words can only come from the snapshot.
     assert bodies == [
