@@ -1,12 +1,15 @@
-"""The sample's hook caches under a real rebuild: read-only, they serve it; damaged throughout, it still ships right.
+"""The sample's hook caches under a real rebuild: read-only, they serve it; damaged, each is made again and ships right.
 
-Issue 27's first "Done when", end to end: the hook cache the session's sample
+Issue 27's first two "Done when", end to end. The hook cache the session's sample
 wheel was built with (componentize-py's output, the snapshot, the `.cwasm`) is
-copied (other workers read the original), then a rebuild of a fresh copy of the
-sample, without build isolation, runs over it twice: once with the copy
-immutable, once after every entry in it was damaged. The quick tests of each
-check are in test_cache_entries.py; this one shows they hold together in the
-build users run, and that the wheel answers right once installed.
+copied (other tests and xdist workers read the original), then fresh copies of the
+sample are built over it without build isolation: with the copy immutable; after
+every entry in it was damaged; then with the new component's snapshot damaged, and
+that snapshot's `.cwasm`. Three steps because a step whose input changed looks up
+another key: componentize-py's output here is not the isolated build's, and the
+sample's snapshot records when init ran. The quick tests of each check are in
+test_cache_entries.py; this one shows they hold in the build users run, and that
+the wheels answer right once installed.
 """
 
 from __future__ import annotations
