@@ -117,7 +117,8 @@ class TestComponentizePyApp:
         with pytest.raises(InitExportError) as info:
             pre_initialize(greeter_component, init_func="init")
         assert str(info.value).startswith(
-            "the component has no function export `init`. Function exports: `component-init`, `greet`, `state`. "
+            "the component has no function export `init` (did you mean `component-init`?). "
+            "Function exports: `component-init`, `greet`, `state`. "
         )
         with pytest.raises(InitExportError) as info:
             pre_initialize(greeter_component, init_func="compnent-init")
