@@ -190,8 +190,6 @@ def test_an_invalid_snapshot_is_neither_loaded_nor_written(tmp_path: Path, monke
     project = editable_project(tmp_path, answer_component(42))
     target = project / "greeter_pkg" / "greeter.wasm"
     before, record = target.read_bytes(), ledger_path(target).read_bytes()
-    # What an earlier test's rebuild compiled ahead (and no load took) is not this test's.
-    monkeypatch.setattr(editable, "_compiled", None)
     rewrite = api.rewrite_component
 
     def broken(*args: object, **kwargs: object) -> bytes:
