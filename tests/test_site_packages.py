@@ -8,6 +8,7 @@ links, fallbacks) on small real directories, so that a break of one shows here.
 from __future__ import annotations
 
 import importlib.metadata
+import re
 import sys
 from pathlib import Path
 
@@ -177,3 +178,35 @@ def test_the_site_packages_search_goes_depth_first(tmp_path: Path) -> None:
         (venv / "lib" / "python3.12" / "nested" / "site-packages").resolve()
     ]
 
+
+
+def test_a_distribution_whose_files_are_all_nested_owns_its_top_level_entry(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _dist(site, "deep", ["deep/sub/x.py,sha256=aaa,1"], {"deep/sub/x.py": b""})
+    assert provider_digests([site], ["deep"])[0][1].startswith("deep-1.0.dist-info:")
+
+
+def test_rows_after_a_compiled_file_still_count(tmp_path: Path) -> None:
+    pyc = "pkg/__pycache__/mod.cpython-312.pyc,sha256=ppp,9"
+    _dist(tmp_path / "a", "pkg", [pyc, "pkg/mod.py,sha256=aaa,1"], {"pkg/mod.py": b""})
+    _dist(tmp_path / "b", "pkg", [pyc, "pkg/mod.py,sha256=bbb,1"], {"pkg/mod.py": b""})
+    assert provider_digests([tmp_path / "a"], ["pkg"]) != provider_digests([tmp_path / "b"], ["pkg"])
+
+
+def test_a_loose_package_counts_by_the_files_of_its_subpackages(tmp_path: Path) -> None:
+    (tmp_path / "loose" / "sub").mkdir(parents=True)
+    (tmp_path / "loose" / "sub" / "mod.py").write_text("A = 1\n")
+    before = provider_digests([tmp_path], ["loose"])
+    (tmp_path / "loose" / "sub" / "mod.py").write_text("A = 2\n")
+    assert provider_digests([tmp_path], ["loose"]) != before
+
+
+@pytest.mark.parametrize(("width", "encoding"), [(1, "ascii"), (2, "utf-16-le"), (4, "utf-32-le")])
+def test_a_guest_path_is_matched_in_each_width(width: int, encoding: str) -> None:
+    """The pattern of one width, on `/12/name` held in characters of that width (after its leading `/`)."""
+    from hatch_component_init.hatch.site_packages import _guest_path
+
+    held = "/12/name.py".encode(encoding)[1:]
+    match = re.fullmatch(_guest_path(width), held)
+    assert match is not None
+    assert [group.replace(b"\0", b"") for group in match.groups()] == [b"12", b"name.py"]
