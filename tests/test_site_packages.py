@@ -210,3 +210,11 @@ def test_a_guest_path_is_matched_in_each_width(width: int, encoding: str) -> Non
     match = re.fullmatch(_guest_path(width), held)
     assert match is not None
     assert [group.replace(b"\0", b"") for group in match.groups()] == [b"12", b"name.py"]
+
+
+def test_a_loose_package_counts_by_its_files_not_its_empty_directories(tmp_path: Path) -> None:
+    (tmp_path / "loose").mkdir()
+    (tmp_path / "loose" / "__init__.py").write_text("")
+    before = provider_digests([tmp_path], ["loose"])
+    (tmp_path / "loose" / "empty").mkdir()
+    assert provider_digests([tmp_path], ["loose"]) == before
