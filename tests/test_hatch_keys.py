@@ -508,3 +508,13 @@ def test_an_unreadable_pyproject_counts_by_its_bytes(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "d\xff"\n')
     assert project_file_digest(tmp_path / "pyproject.toml") is None
     assert project_file_digest(tmp_path / "missing.toml") is None
+
+
+def test_only_the_projects_own_pyproject_counts_by_its_meaning(app: Path, venv: Path) -> None:
+    """Another TOML file (a data file the app reads, a sub-package's own pyproject.toml) counts by its bytes."""
+    for name in ("settings.toml", "sub/pyproject.toml"):
+        (app / name).parent.mkdir(exist_ok=True)
+        (app / name).write_text("[table]\nwords = 3\n")
+        before = key(app, venv)
+        (app / name).write_text("# a comment the app may print\n[table]\nwords = 3\n")
+        assert key(app, venv) != before, name
