@@ -518,3 +518,14 @@ def test_only_the_projects_own_pyproject_counts_by_its_meaning(app: Path, venv: 
         before = key(app, venv)
         (app / name).write_text("# a comment the app may print\n[table]\nwords = 3\n")
         assert key(app, venv) != before, name
+
+
+def test_the_pyproject_meaning_ignores_key_order_and_takes_toml_dates(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "demo"\nversion = "1.0"\n[tool.demo]\nreleased = 2024-01-01\n')
+    first = project_file_digest(path)
+    assert first is not None
+    path.write_text('[tool.demo]\nreleased = 2024-01-01\n[project]\nversion = "1.0"\nname = "demo"\n')
+    assert project_file_digest(path) == first
+    path.write_text('[tool.demo]\nreleased = 2024-01-02\n[project]\nversion = "1.0"\nname = "demo"\n')
+    assert project_file_digest(path) != first
