@@ -218,3 +218,18 @@ def test_a_loose_package_counts_by_its_files_not_its_empty_directories(tmp_path:
     before = provider_digests([tmp_path], ["loose"])
     (tmp_path / "loose" / "empty").mkdir()
     assert provider_digests([tmp_path], ["loose"]) == before
+
+
+def test_pipenv_and_python3_run_in_the_build_environment(tmp_path: Path) -> None:
+    """Both are asked with the environment the build hands over, not the one of the process running the hook."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "env" / "lib" / "site-packages").mkdir(parents=True)
+    (bin_dir / "pipenv").write_text('#!/bin/sh\necho "$WHERE"\n')
+    (bin_dir / "pipenv").chmod(0o755)
+    env = {"PATH": str(bin_dir), "WHERE": str(tmp_path / "env")}
+    assert componentize_site_dirs(env) == [(tmp_path / "env" / "lib" / "site-packages").resolve()]
+    (bin_dir / "pipenv").unlink()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    found = componentize_site_dirs({"PATH": str(bin_dir), "PYTHONUSERBASE": str(tmp_path / "userbase")})
+    assert str(found[0]).startswith(str(tmp_path / "userbase"))
