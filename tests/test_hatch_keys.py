@@ -529,3 +529,9 @@ def test_the_pyproject_meaning_ignores_key_order_and_takes_toml_dates(tmp_path: 
     assert project_file_digest(path) == first
     path.write_text('[tool.demo]\nreleased = 2024-01-02\n[project]\nversion = "1.0"\nname = "demo"\n')
     assert project_file_digest(path) != first
+
+
+def test_a_hooks_entry_that_is_no_table_is_the_apps(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "demo"\n[tool.hatch.build]\nhooks = "componentize-py"\n')
+    assert project_file_digest(path) is not None

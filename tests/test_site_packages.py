@@ -233,3 +233,11 @@ def test_pipenv_and_python3_run_in_the_build_environment(tmp_path: Path) -> None
     (bin_dir / "python3").symlink_to(sys.executable)
     found = componentize_site_dirs({"PATH": str(bin_dir), "PYTHONUSERBASE": str(tmp_path / "userbase")})
     assert str(found[0]).startswith(str(tmp_path / "userbase"))
+
+
+def test_a_linked_distribution_counts_by_its_files(tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    _dist(site, "sdk", ["sdk/componentize-py.toml,sha256=aaa,0", "sdk/bindings.py,sha256=bbb,1"])
+    before = linked_distributions([site])
+    _dist(site, "sdk", ["sdk/componentize-py.toml,sha256=aaa,0", "sdk/bindings.py,sha256=BBB,1"])
+    assert linked_distributions([site]) != before
