@@ -220,3 +220,13 @@ def sample_wheel() -> tuple[Path, str]:
             log_file.write_text(log)
     (wheel,) = (folder / "sample" / "dist").glob("lexicon-0.1.0-*.whl")
     return wheel, log_file.read_text()
+
+
+@pytest.fixture(autouse=True)
+def _no_snapshot_compiled_ahead() -> Iterator[None]:
+    """A rebuild keeps the snapshot it compiled for the load that follows (hatch/editable.py's `_compiled`);
+    a test whose rebuild no load took must not hand it to the next test, whatever the order."""
+    yield
+    editable = sys.modules.get("hatch_component_init.hatch.editable")
+    if editable is not None:
+        editable._compiled = None

@@ -407,3 +407,83 @@ def test_clean_leaves_a_file_whose_record_is_damaged(tmp_path: Path, capsys: pyt
     warnings = [line for line in capsys.readouterr().err.splitlines() if "damaged" in line]
     assert len(warnings) == 1 and str(ledger) in warnings[0] and DESTINATION in warnings[0]
     assert target.exists() and not ledger.exists()
+
+
+def test_the_line_a_rebuild_prints_names_the_snapshot_the_steps_and_every_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, target = editable(tmp_path)
+    new_component(project)
+    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    capsys.readouterr()
+    why = "`build/greeter.wasm` changed and the pre-init options, `dirs` or `host` module changed"
+    assert refresh(project, target) == f"rebuilt because {why}"
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"hatch-component-init: rebuilt {DESTINATION} (pre-init) because {why}, in "), line
+    assert line.endswith(" s")
+
+
+def test_a_snapshot_without_a_record_is_rebuilt_and_says_why(tmp_path: Path) -> None:
+    from hatch_component_init.hatch.tree import ledger_path
+
+    project, target = editable(tmp_path)
+    ledger_path(target).unlink()
+    assert refresh(project, target) == "rebuilt because there is no record of what the snapshot in the tree was made from"
+    assert refresh(project, target) is None
+
+
+def test_with_init_func_false_a_rebuild_copies(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project, target = editable(tmp_path)
+    option('init-func = "init-with(1)"', "init-func = false")(project)
+    for line in ('dirs = { "data" = "/data" }', 'env = { "A" = "1", "B" = "2" }', 'host = "build_host:define"'):
+        option(line, "")(project)  # options of the init run, which `init-func = false` refuses
+    option("timeout = 300", "")(project)
+    option("max-memory = 67108864", "")(project)
+    capsys.readouterr()
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert f"rebuilt {DESTINATION} (copy) because" in capsys.readouterr().err
+    assert target.read_bytes() == (project / RAW_COMPONENT).read_bytes()
+
+
+def test_a_failed_rebuild_is_one_paragraph_then_the_error(tmp_path: Path) -> None:
+    from hatch_component_init.errors import RebuildError
+
+    project, target = editable(tmp_path)
+    built = target.read_bytes()
+    option('init-func = "init-with(1)"', 'init-func = "missing-export"')(project)
+    with pytest.raises(RebuildError) as raised:
+        refresh(project, target)
+    paragraph, *details = str(raised.value).split("\n")
+    assert paragraph == (
+        f"Rebuilding `{DESTINATION}` for this editable install failed (the pre-init options, `dirs` or `host` "
+        f"module changed). `load()` loaded nothing and `{DESTINATION}` is still the last snapshot that was built; "
+        "fix the error below and load again, or set HATCH_COMPONENT_INIT_REBUILD=0 to load that snapshot as it is."
+    )
+    assert details and "missing-export" in "\n".join(details)
+    assert details[-1] == details[-1].strip()
+    assert target.read_bytes() == built
+
+
+def test_a_snapshot_outside_the_project_is_named_by_its_path(tmp_path: Path) -> None:
+    from hatch_component_init.hatch.editable import _shown
+
+    (tmp_path / "project").mkdir()
+    assert _shown(tmp_path / "project" / "pkg" / "app.wasm", str(tmp_path / "project")) == "pkg/app.wasm"
+    assert _shown(tmp_path / "elsewhere.wasm", str(tmp_path / "project")) == str(tmp_path / "elsewhere.wasm")
+
+
+def test_the_rebuilds_application_keeps_lines_and_aborts_with_our_error() -> None:
+    from hatch_component_init.errors import RebuildError
+    from hatch_component_init.hatch.editable import _Collector
+
+    app = _Collector()
+    assert app.verbosity == 0
+    app.display_info("one")
+    app.display_warning("  two")
+    app.display_debug("not kept")
+    assert app.lines == ["one", "  two"]
+    with pytest.raises(RebuildError, match="^stop$"):
+        app.abort("stop")
+    safe = app.get_safe_application()
+    safe.display_info("three")
+    assert app.lines[-1] == "three"

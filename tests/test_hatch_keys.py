@@ -475,3 +475,63 @@ def test_manifest_keeps_the_latest_sets_first(tmp_path: Path) -> None:
     assert read_manifest(path) == []  # a damaged manifest is a miss, never a wrong component
     path.write_text('{"imports": [["a", 1], ["b"]]}')
     assert read_manifest(path) == [["b"]]
+
+
+def test_our_hooks_tables_count_as_never_written(tmp_path: Path) -> None:
+    """Without our hooks' tables, the tables that held only them go too: the file means what it would without them."""
+    project = '[project]\nname = "demo"\nversion = "1.0"\n'
+    ours = (
+        '[tool.hatch.build.hooks.componentize-py]\nmodule = "app"\n'
+        '[tool.hatch.build.hooks.component-init]\ncomponent = "app.wasm"\n'
+        '[tool.hatch.build.targets.wheel.hooks.component-init]\ncomponent = "app.wasm"\n'
+    )
+
+    def digest(text: str) -> str | None:
+        path = tmp_path / "pyproject.toml"
+        path.write_text(text)
+        return project_file_digest(path)
+
+    bare = digest(project)
+    assert bare is not None
+    assert digest(project + ours) == bare
+    assert digest(project + '[tool.hatch.build.hooks.component-init]\n') == bare
+    # What else those tables hold is the app's, and counts.
+    assert digest(project + ours + '[tool.hatch.build.hooks.custom]\n') != bare
+    assert digest(project + ours + '[tool.hatch.build.targets.wheel]\npackages = ["demo"]\n') != bare
+    assert digest(project + ours + '[tool.hatch.build]\ndirectory = "out"\n') != bare
+    assert digest(project + ours + '[tool.other]\n') != bare
+    # An empty table the app wrote itself is kept, as the file says it.
+    assert digest(project + '[tool.hatch.build.hooks]\n') != bare
+
+
+def test_an_unreadable_pyproject_counts_by_its_bytes(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'[project]\nname = "d\xff"\n')
+    assert project_file_digest(tmp_path / "pyproject.toml") is None
+    assert project_file_digest(tmp_path / "missing.toml") is None
+
+
+def test_only_the_projects_own_pyproject_counts_by_its_meaning(app: Path, venv: Path) -> None:
+    """Another TOML file (a data file the app reads, a sub-package's own pyproject.toml) counts by its bytes."""
+    for name in ("settings.toml", "sub/pyproject.toml"):
+        (app / name).parent.mkdir(exist_ok=True)
+        (app / name).write_text("[table]\nwords = 3\n")
+        before = key(app, venv)
+        (app / name).write_text("# a comment the app may print\n[table]\nwords = 3\n")
+        assert key(app, venv) != before, name
+
+
+def test_the_pyproject_meaning_ignores_key_order_and_takes_toml_dates(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "demo"\nversion = "1.0"\n[tool.demo]\nreleased = 2024-01-01\n')
+    first = project_file_digest(path)
+    assert first is not None
+    path.write_text('[tool.demo]\nreleased = 2024-01-01\n[project]\nversion = "1.0"\nname = "demo"\n')
+    assert project_file_digest(path) == first
+    path.write_text('[tool.demo]\nreleased = 2024-01-02\n[project]\nversion = "1.0"\nname = "demo"\n')
+    assert project_file_digest(path) != first
+
+
+def test_a_hooks_entry_that_is_no_table_is_the_apps(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "demo"\n[tool.hatch.build]\nhooks = "componentize-py"\n')
+    assert project_file_digest(path) is not None

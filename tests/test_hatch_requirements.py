@@ -20,8 +20,12 @@ class TestKey:
         assert requirements_key(["a", "b"]) != requirements_key(["a"])
 
     @pytest.mark.parametrize(
-        "name", ["PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CONSTRAINT"]
-    )
+        "name",
+        [
+            "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX", "PIP_CONSTRAINT",
+            "PIP_PRE", "PIP_ONLY_BINARY", "PIP_NO_BINARY",
+        ],
+    )  # fmt: skip
     def test_index_settings_count(self, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
         monkeypatch.delenv(name, raising=False)
         before = requirements_key(["idna"])
@@ -38,6 +42,15 @@ class TestKey:
     def test_python_and_platform_count(self, monkeypatch: pytest.MonkeyPatch) -> None:
         before = requirements_key(["idna"])
         monkeypatch.setattr(sys, "platform", "win32")
+        assert requirements_key(["idna"]) != before
+
+    def test_the_minor_python_version_counts_not_the_micro(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # Wheels are chosen by the minor version (cp312); a micro upgrade keeps the folder.
+        major, minor = sys.version_info[:2]
+        before = requirements_key(["idna"])
+        monkeypatch.setattr(sys, "version_info", (major, minor, 999, "final", 0))
+        assert requirements_key(["idna"]) == before
+        monkeypatch.setattr(sys, "version_info", (major, minor + 1, 0, "final", 0))
         assert requirements_key(["idna"]) != before
 
 
