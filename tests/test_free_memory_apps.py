@@ -9,6 +9,7 @@ output is byte for byte the one without the step.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -24,13 +25,21 @@ pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).parent.parent / "sample_project"
 
 
+_ENGINE = wasmtime.Engine()
+
+
+@functools.lru_cache(maxsize=4)
+def _compiled(component: bytes) -> wasmtime.component.Component:
+    # Compiled once per output (seconds for an app this size); each call still gets a fresh instance.
+    return wasmtime.component.Component(_ENGINE, component)
+
+
 def _call(component: bytes, name: str, *args: object) -> object:
-    engine = wasmtime.Engine()
-    linker = wasmtime.component.Linker(engine)
+    linker = wasmtime.component.Linker(_ENGINE)
     linker.add_wasip2()
-    store = wasmtime.Store(engine)
+    store = wasmtime.Store(_ENGINE)
     store.set_wasi(wasmtime.WasiConfig())
-    instance = linker.instantiate(store, wasmtime.component.Component(engine, component))
+    instance = linker.instantiate(store, _compiled(component))
     return instance.get_func(store, name)(store, *args)
 
 
