@@ -14,7 +14,7 @@ import pytest
 
 from hatch_component_init import WasiOptions, pre_initialize
 from hatch_component_init.errors import InitFailedError, MissingInitExportError
-from wat_support import Running, snapshot, wat
+from wat_support import BUMP_ALLOCATOR, Running, snapshot, wat
 
 # ---------------------------------------------------------------- runtime.py
 
@@ -116,22 +116,14 @@ def test_files_in_granted_directories_are_read_before_init(tmp_path: Path) -> No
 
 
 INSECURE_RANDOM_PROBE = wat(
-    """
+    f"""
 (component
   (type $insecure (instance
     (type $bytes (list u8))
     (export "get-insecure-random-bytes" (func (param "len" u64) (result $bytes)))
     (export "get-insecure-random-u64" (func (result u64)))))
   (import "wasi:random/insecure@0.2.0" (instance $r (type $insecure)))
-  (core module $libc
-    (memory (export "memory") 1)
-    (global $next (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $p i32)
-      (local.set $p (global.get $next))
-      (global.set $next (i32.add (local.get $p) (local.get 3)))
-      (local.get $p)))
-  (core instance $libc (instantiate $libc))
+  {BUMP_ALLOCATOR}
   (alias export $r "get-insecure-random-bytes" (func $bytes))
   (alias export $r "get-insecure-random-u64" (func $u64))
   (core func $bytes (canon lower (func $bytes) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
