@@ -92,11 +92,11 @@ class OwnerState:
     global_value: Callable[[int], int | None] = lambda index: None
 
 
-def zero_free_memory(c: Component, owner_state: Callable[[int], OwnerState | None]) -> FreeMemoryOutcome:
+def zero_free_memory(c: Component, owner_state: Callable[[int], OwnerState | str | None]) -> FreeMemoryOutcome:
     """Zero the payloads of dlmalloc's free chunks and top chunk in the snapshot of libc's memory, if recognised.
 
     ``owner_state(core_instance)`` gives the snapshot of a core instance, or
-    None when the snapshot does not hold it. The memory state is changed in
+    None when the snapshot does not hold it (or a sentence saying why not). The memory state is changed in
     place only when the outcome says ``applied``.
     """
     users = {inst for e in c.core_instances for name, inst in e.args if name == LIBC}
@@ -117,7 +117,7 @@ def zero_free_memory(c: Component, owner_state: Callable[[int], OwnerState | Non
 
 
 def _libc_layout(
-    c: Component, libc: int, owner_state: Callable[[int], OwnerState | None]
+    c: Component, libc: int, owner_state: Callable[[int], OwnerState | str | None]
 ) -> tuple[MemoryState, range, int]:
     """libc's memory in the snapshot, the range of its static data, and `__heap_base`."""
     entry = _instantiation(c, libc, f"`{LIBC}`")
@@ -143,8 +143,8 @@ def _libc_layout(
     if owner_module.exports.get(memory_name) != (0x02, 0) or len(owner_module.memories) != 1 or owner_module.imported_memories:
         raise _NotRecognised("the memory's module does not define that one memory alone")
     snapshot = owner_state(owner)
-    if snapshot is None:
-        raise _NotRecognised("the memory it is linked to is not one this snapshot holds")
+    if snapshot is None or isinstance(snapshot, str):
+        raise _NotRecognised(snapshot or "the memory it is linked to is not one this snapshot holds")
 
     def value(name: str) -> int:
         kind, index = owner_module.exports.get(name, (None, -1))

@@ -39,22 +39,17 @@ def zero_free_memory_without_init(component: bytes, *, on_note: NoteSink | None 
         note("detail", f"free allocator memory was left as it is: {e}")
         return component
     built: dict[int, tuple[int, MemoryState]] = {}  # core instance -> (module section, its initial memory)
-    refusals: list[str] = []
 
-    def owner_state(core_instance: int) -> OwnerState | None:
+    def owner_state(core_instance: int) -> OwnerState | str:
         section, why = _initial_memory(parsed, core_instance)
         if isinstance(why, str):
-            refusals.append(why)
-            return None
+            return why
         built[core_instance] = (section, why)
         return OwnerState(why)
 
     outcome = zero_free_memory(parsed, owner_state)
     if not outcome.applied:
-        message = outcome.message
-        if refusals:
-            message = message.replace("the memory it is linked to is not one this snapshot holds", refusals[0])
-        note("detail", message)
+        note("detail", outcome.message)
         return component
     ((section, memory),) = built.values()
     output = replace_module_data(parsed, section, memory)
