@@ -16,6 +16,7 @@ import pytest
 import wasmtime
 from conftest import FIXTURES, componentize
 from runenv_support import DATA, RUNENV, two_instances
+from js_support import componentize_js
 from test_componentize_versions import OLDER, OURS, _install
 
 from hatch_component_init import WasiOptions, pre_initialize, zero_free_memory_without_init
@@ -35,12 +36,25 @@ def _compiled(component: bytes) -> wasmtime.component.Component:
 
 
 def _call(component: bytes, name: str, *args: object) -> object:
+    (result,) = _calls(component, (name, *args))
+    return result
+
+
+def _calls(component: bytes, *calls: tuple[object, ...]) -> list[object]:
+    """The results of ``calls`` (each a name and its arguments), in order, in one fresh instance."""
     linker = wasmtime.component.Linker(_ENGINE)
     linker.add_wasip2()
+    linker.add_wasi_http()  # the componentize-js app imports wasi:http (its `fetch`), unused here
     store = wasmtime.Store(_ENGINE)
     store.set_wasi(wasmtime.WasiConfig())
+    store.set_wasi_http()
     instance = linker.instantiate(store, _compiled(component))
-    return instance.get_func(store, name)(store, *args)
+    results = []
+    for name, *args in calls:
+        func = instance.get_func(store, name)  # type: ignore[arg-type]
+        results.append(func(store, *args))
+        func.post_return(store)
+    return results
 
 
 def _notes(component: bytes, **kwargs: object) -> tuple[bytes, list[tuple[str, str]]]:
@@ -102,3 +116,30 @@ def test_each_componentize_py_release_answers_the_same_or_is_left_alone(
         assert len(out) < len(kept)
         for zeroed, original in zip(two_instances(out), two_instances(kept)):
             assert zeroed[:2] == original[:2] and zeroed[3:] == original[3:]  # all but the random number
+
+
+def test_an_init_that_allocates_and_frees_in_patterns_then_run_time_allocation(tmp_path: Path) -> None:
+    """Many small objects with every other one freed, large buffers freed around a kept one, the last
+    allocation (3 MiB of 0xab) freed next to the top; then calls that allocate and free at run time."""
+    raw = componentize(FIXTURES / "alloc_patterns", "patterns", "app", tmp_path / "patterns.wasm")
+    out, notes = _notes(raw)
+    kept, _ = _notes(raw, zero_free_memory=False)
+    assert [level for level, _ in notes] == ["info"], notes
+    assert len(kept) - len(out) > 3 << 20  # the freed tail joined the top and was zeroed with it
+    calls = [("checksum",), ("churn", 3), ("churn", 5), ("checksum",)]
+    expected = _calls(raw, ("component-init",), *calls)[1:]
+    assert _calls(out, *calls) == _calls(kept, *calls) == expected
+    assert expected[0] != _call(raw, "checksum")  # init's state is what the answers read
+
+
+def test_a_componentize_js_app_is_left_alone_and_answers_the_same(tmp_path: Path) -> None:
+    """Another runtime (SpiderMonkey, its allocator linked into one module): no `libc.so` to recognise."""
+    raw = componentize_js(FIXTURES / "js_app", "app", "app.js", tmp_path / "app.wasm")
+    out, notes = _notes(raw, init_func="init")
+    kept, _ = _notes(raw, init_func="init", zero_free_memory=False)
+    assert notes == [("detail", "free allocator memory: nothing to zero, no core instance is linked as `libc.so`")]
+    calls = [("lookup", "w1"), ("lookup", "zz"), ("grow", 1000), ("lookup", "w7"), ("grow", 20000)]
+    expected = _calls(raw, ("init",), *calls)[1:]
+    assert expected[0].startswith("w1=") and expected[1] == "unknown"  # type: ignore[union-attr]
+    assert _calls(out, *calls) == _calls(kept, *calls) == expected
+    assert _call(raw, "lookup", "w1") == "not initialized"
