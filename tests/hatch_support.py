@@ -161,12 +161,11 @@ def run_component(wasm: bytes, calls: list[tuple[str, tuple[object, ...]]], data
     No directory is granted unless ``data_dir`` is given: a pre-initialized
     component must not need its build-time data.
     """
-    from wasmtime import Config, Engine, Store, WasiConfig
+    from wasmtime import Store, WasiConfig
     from wasmtime.component import Component, Linker
+    from wat_support import app_engine as test_engine
 
-    config = Config()
-    config.cache = True
-    engine = Engine(config)
+    engine = test_engine()
     component = Component(engine, wasm)
     linker = Linker(engine)
     linker.add_wasip2()

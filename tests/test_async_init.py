@@ -21,7 +21,7 @@ from hatch_component_init.host_imports import define_imports
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.runtime import async_imports
 from hatch_component_init.wasm.component import parse_component
-from wat_support import BUMP_ALLOCATOR, engine, snapshot, wat
+from wat_support import BUMP_ALLOCATOR, engine, engine_for, snapshot, wat
 
 
 class RunningAsync:
@@ -31,14 +31,15 @@ class RunningAsync:
     """
 
     def __init__(self, data: bytes, *, wasi: bool = True, env: tuple[tuple[str, str], ...] = ()) -> None:
-        self.component = cm.Component(engine(), data)
-        self.store = wasmtime.Store(engine())
-        self.linker = cm.Linker(engine())
+        eng = engine_for(data)
+        self.component = cm.Component(eng, data)
+        self.store = wasmtime.Store(eng)
+        self.linker = cm.Linker(eng)
         config = None
         if wasi:
             config = wasmtime.WasiConfig()
             config.env = [list(pair) for pair in env]
-        define_imports(self.linker, self.store, self.component, engine(), config)
+        define_imports(self.linker, self.store, self.component, eng, config)
         self.instance = instantiate_async(self.linker, self.store, self.component)
 
     def has(self, name: str) -> bool:

@@ -18,6 +18,7 @@ from conftest import FIXTURES, componentize
 from runenv_support import DATA, RUNENV, two_instances
 from js_support import componentize_js
 from test_componentize_versions import OLDER, OURS, _install
+from wat_support import app_engine
 
 from hatch_component_init import WasiOptions, pre_initialize, zero_free_memory_without_init
 
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).parent.parent / "sample_project"
 
 
-_ENGINE = wasmtime.Engine()
+_ENGINE = app_engine()
 
 
 @functools.lru_cache(maxsize=4)

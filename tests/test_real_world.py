@@ -14,7 +14,7 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 from conftest import FIXTURES, componentize, wasi_wit_dir
-from wat_support import Running, engine, snapshot, wat
+from wat_support import Running, app_engine, engine, engine_for, snapshot, wat
 
 from hatch_component_init import InitFailedError, WasiOptions, pre_initialize, pre_initialize_with
 
@@ -136,7 +136,7 @@ def test_wasi_http_app_sees_the_environment_it_is_served_with(http_snapshot, was
 @pytest.mark.slow
 def test_wasi_http_output_has_no_init_export_and_keeps_its_imports(http_snapshot, http_component) -> None:
     data, _ = http_snapshot
-    eng = engine()
+    eng = app_engine()
     before = cm.Component(eng, http_component)
     after = cm.Component(eng, data)
     assert "component-init" in before.type.exports(eng) and "component-init" not in after.type.exports(eng)
@@ -187,7 +187,7 @@ def _runtime_granting(*dirs: tuple[Path, str]):  # type: ignore[no-untyped-def]
     from hatch_component_init.runtime import WasmtimeInvoker
 
     def run(instrumented: bytes) -> WasmtimeInvoker:
-        eng = engine()
+        eng = engine_for(instrumented)
         store = wasmtime.Store(eng)
         wasi = wasmtime.WasiConfig()
         for host, guest in dirs:

@@ -45,6 +45,24 @@ def engine() -> wasmtime.Engine:
     return _ENGINE
 
 
+_APP_ENGINE: wasmtime.Engine | None = None
+
+
+def app_engine() -> wasmtime.Engine:
+    """The engine tests run componentize-py and componentize-js outputs with: every feature on, and Winch,
+    Wasmtime's baseline compiler (as for init), since a test calls an 18 MB app a few times: 2 s of CPU to
+    compile instead of Cranelift's 9 s. Winch lacks some proposals (tail calls): WAT shapes use ``engine``."""
+    global _APP_ENGINE
+    if _APP_ENGINE is None:
+        _APP_ENGINE = make_engine(baseline=True)
+    return _APP_ENGINE
+
+
+def engine_for(data: bytes) -> wasmtime.Engine:
+    """``app_engine`` for a built app (componentize-py's are 14 MB and more), ``engine`` for a WAT shape."""
+    return app_engine() if len(data) > 1 << 20 else engine()
+
+
 def wat(text: str) -> bytes:
     return bytes(wasmtime.wat2wasm(text))
 
@@ -103,10 +121,11 @@ class Running:
     def __init__(
         self, data: bytes, *, wasi: bool = True, env: dict[str, str] | None = None, argv: list[str] | None = None
     ) -> None:
-        self.component = cm.Component(engine(), data)
-        self.store = wasmtime.Store(engine())
+        eng = engine_for(data)
+        self.component = cm.Component(eng, data)
+        self.store = wasmtime.Store(eng)
         self.output: list[tuple[str, bytes]] = []
-        linker = cm.Linker(engine())
+        linker = cm.Linker(eng)
         if wasi:
             linker.add_wasip2()
             cfg = wasmtime.WasiConfig()
