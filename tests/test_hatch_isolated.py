@@ -70,7 +70,8 @@ def isolated(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("frontend", ["build", "pip", "uv", "hatch"])
+# `python -m build` (sdist, then the wheel from it) is the first build of the next test.
+@pytest.mark.parametrize("frontend", ["pip", "uv", "hatch"])
 def test_isolated_build(frontend: str, tmp_path: Path, isolated: dict[str, str]) -> None:
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
     assert 'requires = ["hatchling", "hatch-component-init"]\n' in (project / "pyproject.toml").read_text()
@@ -95,10 +96,12 @@ def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path,
     # builds the wheel from the unpacked sdist (which adds PKG-INFO); the componentize-py key covers
     # only what the app imports from there, so a build with nothing changed runs neither tool.
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
-    # From the tree first, then from the sdist.
-    command = [sys.executable, "-m", "build", "--wheel", "--outdir", str(tmp_path / "out"), "."]
-    first = run_build(command, cwd=project, env=isolated, timeout=900)
+    # `python -m build`: the sdist, then the wheel from the unpacked sdist; componentize-py was installed by
+    # the frontend (nothing here provides it) and ran in its environment.
+    first = run_build(frontend_command("build", tmp_path / "out"), cwd=project, env=isolated, timeout=900)
     assert BUILT in first
+    check_greeter_wheel(tmp_path / "out" / WHEEL)
+    # Then `uv build`, from the sdist too.
     second = run_build(frontend_command("uv", tmp_path / "out2"), cwd=project, env=isolated, timeout=900)
     assert "Built component `build/greeter.wasm` from the cache" in second
     assert "Wasmtime not run" in second
