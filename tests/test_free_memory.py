@@ -322,6 +322,60 @@ def test_a_free_chunk_next_to_the_top_chunk_is_refused() -> None:
                                 "dlmalloc merges them")]  # fmt: skip
 
 
+#: Small bin ``i``'s pseudo chunk in the state (its fd and bk at +8 and +12).
+def _small_bin(i: int) -> int:
+    return MSTATE + 40 + 8 * i
+
+
+@pytest.mark.parametrize(
+    ("words", "why"),
+    [
+        ([(MSTATE + 8, 48)], "its designated victim at 0x0 is not a free chunk of its recorded size outside the bins"),
+        ([(MSTATE + 8, 48), (MSTATE + 20, SMALL)],
+         f"its designated victim at {SMALL:#x} is not a free chunk of its recorded size outside the bins"),
+        ([(MSTATE + 4, 0)], "tree bin 0 disagrees with the bin map"),
+        ([(MSTATE, 1 << 6 | 1 << 5), (_small_bin(5) + 8, _small_bin(5)), (_small_bin(5) + 12, _small_bin(5))],
+         "small bin 5 is empty but marked in the bin map"),
+        ([(MSTATE, 1 << 7), (_small_bin(7) + 8, SMALL), (_small_bin(7) + 12, SMALL), (SMALL + 8, _small_bin(7)),
+          (SMALL + 12, _small_bin(7))], f"small bin 7 holds {SMALL:#x}, which does not belong there"),
+        ([(SMALL + 8, 0x10000000)], "address 0x1000000c is outside the memory"),
+    ],
+    ids=["dv-size", "dv-binned", "tree-map", "small-map", "small-wrong-bin", "outside"],
+)  # fmt: skip
+def test_bins_that_do_not_hold_the_free_chunks_are_left_alone(words: list[tuple[int, int]], why: str) -> None:
+    memory = _memory()
+    for address, word in words:
+        struct.pack_into("<I", memory, address - STATIC, word)
+    component = _component(memory)
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
+
+
+_OTHER_BASE = f'  (core module $o (global (export "g") i32 (i32.const {STATIC})))\n  (core instance $o (instantiate $o))\n'
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ('(memory (export "memory") 1)', '(memory (export "memory") 1) (memory 1)',
+         "the memory's module does not define that one memory alone"),
+        (f"i32 (i32.const {STATIC}))", f"i32 (i32.add (i32.const {STATIC}) (i32.const 0)))",
+         "`libc.so:memory_base` is not a single i32 constant"),
+        ('  (core instance $env\n    (export "memory" (memory $main "memory"))\n    (export "__memory_base" (global $main "libc.so:memory_base")))',
+         _OTHER_BASE + '  (core instance $env\n    (export "memory" (memory $main "memory"))\n    (export "__memory_base" (global $o "g")))',
+         "its memory, `__memory_base` and `__heap_base` do not all come from one core instance"),
+    ],
+    ids=["two-memories", "base-not-constant", "base-from-elsewhere"],
+)  # fmt: skip
+def test_a_libc_linked_other_than_componentize_pys_is_left_alone(old: str, new: str, why: str) -> None:
+    assert old in HEAP_SHAPED_TEXT
+    component = wat(HEAP_SHAPED_TEXT.replace(old, new, 1))
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
+
+
 def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:
     # A second module that imports the memory and writes it with its own active segment.
     component = HEAP_SHAPED_TEXT.replace(
