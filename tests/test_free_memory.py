@@ -376,6 +376,34 @@ def test_a_libc_linked_other_than_componentize_pys_is_left_alone(old: str, new: 
     assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ("  (core instance $main (instantiate $main))\n",
+         "  (core instance $main (instantiate $main))\n  (core instance $main2 (instantiate $main))\n",
+         "the memory's module is instantiated more than once"),
+        (f'(data (i32.const {STATIC}) "', f'(data (i32.add (i32.const {STATIC}) (i32.const 0)) "',
+         "a data segment of the memory's module has an offset that is not a constant"),
+    ],
+    ids=["instantiated-twice", "offset-not-constant"],
+)  # fmt: skip
+def test_without_init_a_memory_its_segments_do_not_tell_is_left_alone(old: str, new: str, why: str) -> None:
+    assert old in HEAP_SHAPED_TEXT
+    component = wat(HEAP_SHAPED_TEXT.replace(old, new, 1))
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
+
+
+def test_without_init_what_the_reader_does_not_support_is_returned_unchanged() -> None:
+    module = wat("(module)")
+    out, notes = _without_init(module)
+    assert out is module
+    assert notes == [("detail", "free allocator memory was left as it is: this is a core WebAssembly module, not a "
+                                "component; core modules are not supported yet (wrap it into a component, e.g. with "
+                                "`wasm-tools component new`)")]  # fmt: skip
+
+
 def test_without_init_a_memory_that_other_data_writes_is_left_alone() -> None:
     # A second module that imports the memory and writes it with its own active segment.
     component = HEAP_SHAPED_TEXT.replace(
