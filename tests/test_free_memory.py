@@ -365,8 +365,13 @@ _OTHER_BASE = f'  (core module $o (global (export "g") i32 (i32.const {STATIC}))
         ('  (core instance $env\n    (export "memory" (memory $main "memory"))\n    (export "__memory_base" (global $main "libc.so:memory_base")))',
          _OTHER_BASE + '  (core instance $env\n    (export "memory" (memory $main "memory"))\n    (export "__memory_base" (global $o "g")))',
          "its memory, `__memory_base` and `__heap_base` do not all come from one core instance"),
+        ('  (core instance $app (instantiate $app (with "libc.so" (instance $libc))))\n',
+         '  (core instance $app (instantiate $app (with "libc.so" (instance $libc))))\n'
+         '  (core instance $libc2 (instantiate $libc (with "env" (instance $env)) (with "GOT.mem" (instance $got))))\n'
+         '  (core instance $app2 (instantiate $app (with "libc.so" (instance $libc2))))\n',
+         "2 core instances are linked as `libc.so`"),
     ],
-    ids=["two-memories", "base-not-constant", "base-from-elsewhere"],
+    ids=["two-memories", "base-not-constant", "base-from-elsewhere", "two-libcs"],
 )  # fmt: skip
 def test_a_libc_linked_other_than_componentize_pys_is_left_alone(old: str, new: str, why: str) -> None:
     assert old in HEAP_SHAPED_TEXT
