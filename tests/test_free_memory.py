@@ -339,8 +339,11 @@ def _small_bin(i: int) -> int:
         ([(MSTATE, 1 << 7), (_small_bin(7) + 8, SMALL), (_small_bin(7) + 12, SMALL), (SMALL + 8, _small_bin(7)),
           (SMALL + 12, _small_bin(7))], f"small bin 7 holds {SMALL:#x}, which does not belong there"),
         ([(SMALL + 8, 0x10000000)], "address 0x1000000c is outside the memory"),
+        # The memory's last word is inside it (its one page ends at 0x10000), the next address is not.
+        ([(SMALL + 8, 0x10000 - 16)], f"small bin 6: the links at {SMALL:#x} and 0xfff0 do not agree"),
+        ([(SMALL + 8, 0x10000 - 15)], "address 0xfffd is outside the memory"),
     ],
-    ids=["dv-size", "dv-binned", "tree-map", "small-map", "small-wrong-bin", "outside"],
+    ids=["dv-size", "dv-binned", "tree-map", "small-map", "small-wrong-bin", "outside", "last-word", "past-the-end"],
 )  # fmt: skip
 def test_bins_that_do_not_hold_the_free_chunks_are_left_alone(words: list[tuple[int, int]], why: str) -> None:
     memory = _memory()
