@@ -403,6 +403,25 @@ def test_without_init_a_memory_its_segments_do_not_tell_is_left_alone(old: str, 
     assert notes == [("detail", f"free allocator memory was left as it is: {why}")]
 
 
+def _with_last_bytes_at(offset: int) -> bytes:
+    """The heap-shaped component with one more segment in its memory module: 8 bytes at ``offset``."""
+    first = f'    (data (i32.const {STATIC}) "'
+    assert first in HEAP_SHAPED_TEXT
+    return wat(HEAP_SHAPED_TEXT.replace(first, f'    (data (i32.const {offset}) "\\01\\02\\03\\04\\05\\06\\07\\08")\n' + first, 1))
+
+
+def test_without_init_a_segment_that_ends_the_memory_is_kept_and_one_past_it_refused() -> None:
+    out, notes = _without_init(_with_last_bytes_at(65536 - 8))
+    assert [level for level, _ in notes] == ["info"], notes
+    running = Running(out)
+    assert [running.call("peek", a) for a in (65528, 65532)] == [0x04030201, 0x08070605]
+    component = _with_last_bytes_at(65536 - 7)
+    out, notes = _without_init(component)
+    assert out is component
+    assert notes == [("detail", "free allocator memory was left as it is: a data segment of the memory's module lies "
+                                "outside its initial memory")]  # fmt: skip
+
+
 def test_without_init_what_the_reader_does_not_support_is_returned_unchanged() -> None:
     module = wat("(module)")
     out, notes = _without_init(module)
