@@ -163,9 +163,9 @@ def run_component(wasm: bytes, calls: list[tuple[str, tuple[object, ...]]], data
     """
     from wasmtime import Store, WasiConfig
     from wasmtime.component import Component, Linker
-    from wat_support import app_engine as test_engine
+    from wat_support import app_engine
 
-    engine = test_engine()
+    engine = app_engine()
     component = Component(engine, wasm)
     linker = Linker(engine)
     linker.add_wasip2()

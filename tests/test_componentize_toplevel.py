@@ -33,9 +33,9 @@ def call(wasm: bytes, name: str, *args: object) -> object:
     """Call export ``name`` in a fresh instance with WASI but no directory granted."""
     import wasmtime
     from wasmtime.component import Component, Linker
-    from wat_support import app_engine as test_engine
+    from wat_support import app_engine
 
-    engine = test_engine()
+    engine = app_engine()
     linker = Linker(engine)
     linker.add_wasip2()
     store = wasmtime.Store(engine)

@@ -25,13 +25,10 @@ pytestmark = pytest.mark.slow
 SAMPLE = Path(__file__).parent.parent / "sample_project"
 
 
-_ENGINE = app_engine()
-
-
 @functools.lru_cache(maxsize=4)
 def _compiled(component: bytes) -> wasmtime.component.Component:
     # Compiled once per output (seconds for an app this size); each call still gets a fresh instance.
-    return wasmtime.component.Component(_ENGINE, component)
+    return wasmtime.component.Component(app_engine(), component)
 
 
 def _call(component: bytes, name: str, *args: object) -> object:
@@ -41,10 +38,10 @@ def _call(component: bytes, name: str, *args: object) -> object:
 
 def _calls(component: bytes, *calls: tuple[object, ...]) -> list[object]:
     """The results of ``calls`` (each a name and its arguments), in order, in one fresh instance."""
-    linker = wasmtime.component.Linker(_ENGINE)
+    linker = wasmtime.component.Linker(app_engine())
     linker.add_wasip2()
     linker.add_wasi_http()  # the componentize-js app imports wasi:http (its `fetch`), unused here
-    store = wasmtime.Store(_ENGINE)
+    store = wasmtime.Store(app_engine())
     store.set_wasi(wasmtime.WasiConfig())
     store.set_wasi_http()
     instance = linker.instantiate(store, _compiled(component))
