@@ -21,7 +21,7 @@ from hatch_component_init.host_imports import define_imports
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.runtime import async_imports
 from hatch_component_init.wasm.component import parse_component
-from wat_support import BUMP_ALLOCATOR, engine, engine_for, snapshot, wat
+from wat_support import BUMP_ALLOCATOR, CLI_WINCH, engine, engine_for, snapshot, wat
 
 
 class RunningAsync:
@@ -249,7 +249,7 @@ def _run_p3_command(wasmtime_cli: Path, component: bytes, tmp_path: Path) -> str
     path = tmp_path / "command.wasm"
     path.write_bytes(component)
     r = subprocess.run(
-        [str(wasmtime_cli), "run", "-Sp3", "-W", "component-model-async=y", str(path)],
+        [str(wasmtime_cli), "run", *CLI_WINCH, "-Sp3", "-W", "component-model-async=y", str(path)],
         capture_output=True,
         text=True,
         timeout=300,

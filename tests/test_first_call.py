@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import componentize
 from runenv_support import DATA, RUNENV, initialize, two_instances
-from wat_support import Running, snapshot, wat
+from wat_support import CLI_WINCH, Running, snapshot, wat
 
 from hatch_component_init import WasiOptions, pre_initialize, pre_initialize_with
 from hatch_component_init.runtime import WasmtimeInvoker
@@ -224,7 +224,7 @@ def test_wasmtime_cli_run_passes_env_and_arguments(runenv_component: bytes, wasm
     app.write_bytes(out)
 
     def run(*args: str) -> str:
-        r = subprocess.run([str(wasmtime_cli), "run", *args], capture_output=True, text=True, timeout=300)
+        r = subprocess.run([str(wasmtime_cli), "run", *CLI_WINCH, *args], capture_output=True, text=True, timeout=300)
         assert r.returncode == 0, r.stderr
         return r.stdout.strip()
 

@@ -4,7 +4,6 @@ componentize-py's own `exports.init` is never offered as the init function."""
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,6 @@ import test_engine_shapes
 from hatch_support import (
     COMPONENT_INIT_HOOK,
     COMPONENTIZE_HOOK,
-    DESTINATION,
     RAW_COMPONENT,
     build_in_process,
     failed_build,
@@ -97,19 +95,6 @@ class TestRequiresPython:
 
 @pytest.mark.slow
 class TestComponentizePyApp:
-    def test_build_leaves_no_bytecode_in_the_project(self, tmp_path: Path) -> None:
-        project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
-        # Bytecode that was there before the build is not ours to remove.
-        (project / "__pycache__").mkdir()
-        (project / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"the user's")
-        wheel = build_in_process(project)
-        with zipfile.ZipFile(wheel) as archive:
-            assert DESTINATION in archive.namelist()
-        assert (project / RAW_COMPONENT).is_file()  # componentize-py really ran
-        left = sorted(path.relative_to(project).as_posix() for path in project.rglob("*.pyc"))
-        assert left == ["__pycache__/app.cpython-311.pyc"]
-        assert not list(project.glob("greeter_pkg/__pycache__"))
-
     def test_internal_init_is_never_a_candidate(
         self, greeter_component: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -84,6 +85,17 @@ class Install:
         text = app.read_text()
         assert old in text
         app.write_text(text.replace(old, new))
+
+    def mount_data(self, folder: Path, greeting: str | None) -> None:
+        """Point the `dirs` option at ``folder`` (outside the project: no input of componentize-py), holding
+        ``greeting`` as `greeting.txt` (none if None)."""
+        folder.mkdir()
+        if greeting is not None:
+            (folder / "greeting.txt").write_text(greeting + "\n")
+        pyproject = self.project / "pyproject.toml"
+        text, count = re.subn(r'^dirs = \{ "[^"]+" = "/data" \}$', f'dirs = {{ "{folder}" = "/data" }}', pyproject.read_text(), flags=re.M)
+        assert count == 1
+        pyproject.write_text(text)
 
     def start(self, **env: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
@@ -254,7 +266,7 @@ def test_4_two_concurrent_loads_both_succeed(install: Install) -> None:
 
 
 @pytest.mark.slow
-def test_5_a_failed_rebuild_raises_and_keeps_the_last_snapshot(install: Install) -> None:
+def test_5_a_failed_rebuild_raises_and_keeps_the_last_snapshot(install: Install, tmp_path: Path) -> None:
     code, got, _ = install.load()  # up to date first
     there = got["answer"]
     before = install.snapshot
@@ -268,21 +280,22 @@ def test_5_a_failed_rebuild_raises_and_keeps_the_last_snapshot(install: Install)
     code, got, stderr = install.load(HATCH_COMPONENT_INIT_REBUILD="0")
     assert (code, got.get("answer")) == (0, there), stderr
 
-    # Pre-init fails: the guest's output is in the error.
+    # Pre-init fails: the app as installed again (componentize-py's output is a hit), but `dirs` now mounts a
+    # folder without the greeting. The guest's own error is in ours.
     install.edit("        return (\n", "")
-    install.edit("        init_runs += 1\n", '        init_runs += 1\n        print("init: about to fail")\n        raise ValueError("no")\n')
+    install.mount_data(tmp_path / "no-greeting", None)
     code, _, stderr = install.load()
     assert code != 0
     assert "Rebuilding `greeter_pkg/greeter.wasm` for this editable install failed" in stderr
-    assert "init: about to fail" in stderr and "Pre-initializing `build/greeter.wasm` failed" in stderr
+    assert "Pre-initializing `build/greeter.wasm` failed" in stderr
+    assert "FileNotFoundError" in stderr and "/data/greeting.txt" in stderr, stderr
     assert install.snapshot == before
 
-    # Fixed (and edited once more): the next load rebuilds and answers.
-    install.edit('        print("init: about to fail")\n        raise ValueError("no")\n', "")
-    fixed = install.answer_with("? (fixed)")
+    # Fixed, with another greeting: the next load rebuilds (pre-init only) and answers with it.
+    install.mount_data(tmp_path / "bonjour", "Bonjour")
     code, got, stderr = install.load()
-    assert (code, got.get("answer")) == (0, fixed), stderr
-    assert REBUILT in stderr
+    assert (code, got.get("answer")) == (0, "Bonjour, Ada!"), stderr
+    assert REBUILT in stderr and "componentize-py" not in stderr, stderr
 
 
 @pytest.mark.usefixtures("snapshot_cache_dir")

@@ -7,9 +7,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from hatch_support import make_pure_wheel
+from hatch_support import COMPONENTIZE_HOOK, RAW_COMPONENT, make_project, make_pure_wheel
 
 from hatch_component_init.hatch import keys, requirements
+from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
 from hatch_component_init.hatch.keys import requirements_key
 from hatch_component_init.hatch.requirements import install_requirements
 
@@ -52,6 +53,21 @@ class TestKey:
         assert requirements_key(["idna"]) == before
         monkeypatch.setattr(sys, "version_info", (major, minor + 1, 0, "final", 0))
         assert requirements_key(["idna"]) != before
+
+
+def test_the_hook_keys_its_component_by_its_requirements(tmp_path: Path, snapshot_cache_dir: Path) -> None:
+    # Another requirement is another folder and another componentize-py output; the same one is a hit.
+    project = make_project(tmp_path / "p", COMPONENTIZE_HOOK)
+
+    def source_key(wanted: list[str] | None) -> str:
+        config = {"wit": "wit", "world": "greeter", "module": "app", "output": RAW_COMPONENT}
+        hook = ComponentizePyBuildHook(str(project), {**config, **({"requirements": wanted} if wanted else {})},
+                                       None, None, str(project / "dist"), "wheel")  # fmt: skip
+        return hook.source_key(hook.requirements_key(), snapshot_cache_dir)
+
+    keys_of = [source_key(wanted) for wanted in (None, ["tinyword>=1"], ["tinyword==1.2"], ["tinyword>=1"])]
+    assert len(set(keys_of[:3])) == 3
+    assert keys_of[3] == keys_of[1]
 
 
 def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

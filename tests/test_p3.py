@@ -17,7 +17,7 @@ from hatch_component_init import InitFailedError, InvalidComponentError, Unsuppo
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.reader import encode_u32
-from wat_support import Running, snapshot, wat
+from wat_support import CLI_WINCH, Running, snapshot, wat
 
 P3_WORLD = "wasi:cli/command@0.3.0-rc-2026-03-15"
 P3_RUN = "wasi:cli/run@0.3.0-rc-2026-03-15.run"
@@ -370,7 +370,7 @@ def test_async_app_is_pre_initialized(async_app_component: bytes, tmp_path: Path
     path = tmp_path / "out.wasm"
     path.write_bytes(output)
     r = subprocess.run(
-        [str(wasmtime_cli), "run", "-W", "component-model-async=y", "--invoke", "slow-greeting()", str(path)],
+        [str(wasmtime_cli), "run", *CLI_WINCH, "-W", "component-model-async=y", "--invoke", "slow-greeting()", str(path)],
         capture_output=True,
         text=True,
         timeout=120,

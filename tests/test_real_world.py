@@ -14,7 +14,7 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 from conftest import FIXTURES, componentize, wasi_wit_dir
-from wat_support import Running, app_engine, engine, engine_for, snapshot, wat
+from wat_support import CLI_WINCH, Running, app_engine, engine, engine_for, snapshot, wat
 
 from hatch_component_init import InitFailedError, WasiOptions, pre_initialize, pre_initialize_with
 
@@ -78,7 +78,7 @@ def _serve(
         port = _free_port()
         with log.open("wb") as out:
             server = subprocess.Popen(
-                [str(wasmtime_cli), "serve", "-Scli", *options, "--addr", f"127.0.0.1:{port}", str(component)],
+                [str(wasmtime_cli), "serve", *CLI_WINCH, "-Scli", *options, "--addr", f"127.0.0.1:{port}", str(component)],
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -58,6 +58,11 @@ def app_engine() -> wasmtime.Engine:
     return _APP_ENGINE
 
 
+#: The `wasmtime` CLI's options for the same reason: `wasmtime run` and `wasmtime serve` of a built app compile
+#: it with Winch (the docs pages run the commands as users type them, with Cranelift).
+CLI_WINCH = ("-C", "compiler=winch")
+
+
 def engine_for(data: bytes) -> wasmtime.Engine:
     """``app_engine`` for a built app (componentize-py's are 14 MB and more), ``engine`` for a WAT shape."""
     return app_engine() if len(data) > 1 << 20 else engine()
