@@ -82,8 +82,9 @@ def test_the_tiny_app_without_init_is_at_most_0_80_and_answers(tiny: bytes) -> N
     assert _call(out_ready, "answer") == "set by init"
 
 
-def test_the_sample_answers_the_same_with_and_without(tmp_path: Path) -> None:
-    raw = componentize(SAMPLE, "lexicon", "app", tmp_path / "lexicon.wasm")
+def test_the_sample_answers_the_same_with_and_without(sample_wheel: tuple[Path, str]) -> None:
+    # componentize-py's output of the session's sample build (conftest.py's `sample_wheel` keeps its copy's `build/`).
+    raw = (sample_wheel[0].parents[1] / "build" / "lexicon.wasm").read_bytes()
     wasi = WasiOptions(dirs=((SAMPLE / "data", "/data"),))
     out, notes = _notes(raw, wasi=wasi)
     kept, _ = _notes(raw, wasi=wasi, zero_free_memory=False)

@@ -3,7 +3,8 @@
 Each frontend builds the greeter fixture project without build isolation, so
 the build uses this environment (where hatch-component-init is installed;
 `hatch build`, which builds in an environment of its own, is in
-test_hatch_isolated.py, with the other frontends' isolated builds);
+test_hatch_isolated.py, with the other frontends' isolated builds, and so
+is `python -m build`'s sdist, then the wheel from it);
 then the wheel's component runs in Wasmtime to show that the state from init
 is there without calling init, and that the guest can still print. (That the
 raw component lacks the state is checked in test_componentize_e2e.py.)
@@ -11,13 +12,11 @@ raw component lacks the state is checked in test_componentize_e2e.py.)
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import pytest
 from hatch_support import (
     COMPONENT_INIT_HOOK,
-    COMPONENTIZE_HOOK,
     build_in_process,
     check_greeter_wheel,
     make_project,
@@ -46,22 +45,6 @@ def test_in_process_build(tmp_path: Path, greeter_component: bytes, capsys: pyte
     check_wheel(build_in_process(project))
     assert "from the cache" in capsys.readouterr().err
     assert {k: v for k, v in tree_snapshot(project).items() if not k.startswith("dist/")} == before
-
-
-def test_python_build_sdist_then_wheel(tmp_path: Path) -> None:
-    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
-    dist = tmp_path / "dist"
-    log = run_build([*python_tool("build"), "--no-isolation", "--outdir", str(dist), "."], cwd=project)
-
-    assert "Building component `build/greeter.wasm` with componentize-py" in log
-    assert "[guest stdout] init: loaded greeting 'Hello'" in log
-    (sdist,) = dist.glob("*.tar.gz")
-    with tarfile.open(sdist) as archive:
-        names = set(archive.getnames())
-    assert {"greeter-1.0/app.py", "greeter-1.0/wit/greeter.wit", "greeter-1.0/data/greeting.txt"} <= names
-    check_wheel(dist / "greeter-1.0-py3-none-any.whl")
-    # The wheel was built from the unpacked sdist: nothing was written into the project.
-    assert not (project / "build").exists()
 
 
 def test_pip_wheel(tmp_path: Path, greeter_component: bytes) -> None:

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -101,7 +102,14 @@ def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path,
     # the frontend (nothing here provides it) and ran in its environment.
     first = run_build(frontend_command("build", tmp_path / "out"), cwd=project, env=isolated, timeout=900)
     assert BUILT in first
+    assert "[guest stdout] init: loaded greeting 'Hello'" in first
+    (sdist,) = (tmp_path / "out").glob("*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = set(archive.getnames())
+    assert {"greeter-1.0/app.py", "greeter-1.0/wit/greeter.wit", "greeter-1.0/data/greeting.txt"} <= names
     check_greeter_wheel(tmp_path / "out" / WHEEL)
+    # The wheel was built from the unpacked sdist: nothing was written into the project.
+    assert not (project / "build").exists()
     # Then `uv build`, from the sdist too.
     second = run_build(frontend_command("uv", tmp_path / "out2"), cwd=project, env=isolated, timeout=900)
     assert "Built component `build/greeter.wasm` from the cache" in second

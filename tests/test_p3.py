@@ -11,16 +11,22 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import FIXTURES, componentize
+from test_async_init import cli_p3_init_component  # noqa: F401 (a fixture)
+from wat_support import CLI_WINCH, Running, snapshot, wat
 
-from conftest import FIXTURES, componentize, wasi_wit_dir
-from hatch_component_init import InitFailedError, InvalidComponentError, UnsupportedComponentError, pre_initialize
+from hatch_component_init import (
+    InitFailedError,
+    InvalidComponentError,
+    UnsupportedComponentError,
+    pre_initialize,
+)
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.reader import encode_u32
-from wat_support import CLI_WINCH, Running, snapshot, wat
 
-P3_WORLD = "wasi:cli/command@0.3.0-rc-2026-03-15"
-P3_RUN = "wasi:cli/run@0.3.0-rc-2026-03-15.run"
+#: The `run` export of tests/fixtures/cli_p3_init, a WASIp3 command (test_async_init.py builds it).
+P3_RUN = "wasi:cli/run@0.3.0.run"
 
 # Every canonical built-in but lift/lower, one per line, in the order of `ALL_BUILTIN_OPCODES`.
 ALL_BUILTINS = wat(
@@ -304,13 +310,6 @@ def test_feature_wasmtime_cannot_enable_is_unsupported_not_invalid(name: str) ->
 
 
 @pytest.fixture(scope="session")
-def cli_p3_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """tests/fixtures/cli_p3 built for `wasi:cli/command@0.3.0-rc-2026-03-15`, once per session."""
-    output = tmp_path_factory.mktemp("cli-p3") / "cli.wasm"
-    return componentize(FIXTURES / "cli_p3", P3_WORLD, "app", output, wit=wasi_wit_dir())
-
-
-@pytest.fixture(scope="session")
 def async_app_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """tests/fixtures/async_app: a sync init next to an async export, once per session."""
     output = tmp_path_factory.mktemp("async-app") / "app.wasm"
@@ -318,9 +317,9 @@ def async_app_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 
 
 @pytest.mark.slow
-def test_p3_build_round_trips(cli_p3_component: bytes) -> None:
-    parsed = parse_component(memoryview(cli_p3_component))
-    assert reencode(parsed) == cli_p3_component
+def test_p3_build_round_trips(cli_p3_init_component: bytes) -> None:  # noqa: F811
+    parsed = parse_component(memoryview(cli_p3_init_component))
+    assert reencode(parsed) == cli_p3_init_component
     ops = {e.op for e in parsed.canons}
     assert {0x0D, 0x1F, 0x22, 0x23} <= ops  # subtask.drop, waitable-set.new/.drop, waitable.join
 
@@ -330,17 +329,17 @@ P3_FIRST_CALL = "wasi:cli/environment@0.2.9#get-environment"
 
 
 @pytest.mark.slow
-def test_p3_run_as_init_runs(cli_p3_component: bytes) -> None:
+def test_p3_run_as_init_runs(cli_p3_init_component: bytes) -> None:  # noqa: F811
     # The component runs through Wasmtime's async API; `run` prints through WASI 0.2, which init is given.
     output: list[tuple[str, bytes]] = []
-    pre_initialize(cli_p3_component, init_func=P3_RUN, on_output=lambda stream, data: output.append((stream, data)))
-    assert b"".join(data for stream, data in output if stream == "stdout") == b"run number 1\n"
+    pre_initialize(cli_p3_init_component, init_func=P3_RUN, on_output=lambda stream, data: output.append((stream, data)))
+    assert b"".join(data for stream, data in output if stream == "stdout") == b"not initialized (run 1)\n"
 
 
 @pytest.mark.slow
-def test_p3_run_as_init_without_wasi_fails_naming_the_call(cli_p3_component: bytes) -> None:
+def test_p3_run_as_init_without_wasi_fails_naming_the_call(cli_p3_init_component: bytes) -> None:  # noqa: F811
     with pytest.raises(InitFailedError) as info:
-        pre_initialize(cli_p3_component, init_func=P3_RUN, wasi=None)
+        pre_initialize(cli_p3_init_component, init_func=P3_RUN, wasi=None)
     message = str(info.value)
     assert f"init function `{P3_RUN}` failed" in message
     assert f"the import `{P3_FIRST_CALL}` was called during init" in message
@@ -348,10 +347,10 @@ def test_p3_run_as_init_without_wasi_fails_naming_the_call(cli_p3_component: byt
 
 
 @pytest.mark.slow
-def test_p3_run_as_init_failure_through_the_cli(cli_p3_component: bytes, tmp_path: Path) -> None:
+def test_p3_run_as_init_failure_through_the_cli(cli_p3_init_component: bytes, tmp_path: Path) -> None:  # noqa: F811
     from test_cli import assert_clean_failure, cli
 
-    (tmp_path / "cli.wasm").write_bytes(cli_p3_component)
+    (tmp_path / "cli.wasm").write_bytes(cli_p3_init_component)
     r = cli(tmp_path / "cli.wasm", "-o", tmp_path / "out.wasm", "-f", P3_RUN, "--no-wasi")
     assert_clean_failure(r, 1, f"the import `{P3_FIRST_CALL}` was called during init")
     assert "not a valid" not in r.stderr
