@@ -19,7 +19,14 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-from hatch_support import COMPONENT_INIT_HOOK, COMPONENTIZE_HOOK, DESTINATION, DEV_MODE_DIRS, make_project
+from conftest import BUILDS_ENV
+from hatch_support import (
+    COMPONENT_INIT_HOOK,
+    COMPONENTIZE_HOOK,
+    DESTINATION,
+    DEV_MODE_DIRS,
+    make_project,
+)
 
 REBUILT = "hatch-component-init: rebuilt greeter_pkg/greeter.wasm"
 #: Both hooks, as the other hook tests configure them, and the loader.
@@ -202,10 +209,11 @@ def test_a_changed_component_file_is_pre_initialized_again(tmp_path: Path, rebui
         assert got["how"] == "compiled greeter.wasm (no precompiled component was built)"
 
 
-@pytest.fixture(scope="module")
-def editable_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hook caches of this module's installs: the later installs hit what the first one built."""
-    return tmp_path_factory.mktemp("editable-cache")
+@pytest.fixture(scope="session")
+def editable_cache() -> Path:
+    """The hook caches of this module's installs, shared by the xdist workers of the run (the caches are made for
+    concurrent builds): the later installs hit what the first one built."""
+    return Path(os.environ[BUILDS_ENV]) / "editable-cache"
 
 
 @pytest.fixture
