@@ -24,6 +24,7 @@ from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_m
 from test_engine_shapes import GLOBALS
 
 from hatch_component_init.compile_cache import CompiledCache, DevelopmentCache
+from hatch_component_init.file_cache import StagedCache, cache_warnings
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
 
 #: The hooks' caches, and the engine's code caches (instrumented components, editable installs' loads).
@@ -87,6 +88,37 @@ def test_a_staged_hit_is_checked_where_it_is_staged(
     assert os.listdir(stage.parent) == []  # no partial file, no damaged copy
 
 
+def cannot_open_the_stage(source: str | Path, target: str | Path) -> None:
+    raise PermissionError(errno.EACCES, "Permission denied", str(target))
+
+
+def the_disk_fills_up(source: str | Path, target: str | Path) -> None:
+    Path(target).write_bytes(Path(source).read_bytes()[:100])
+    raise OSError(errno.ENOSPC, "No space left on device", str(target))
+
+
+@pytest.mark.parametrize("failure", [cannot_open_the_stage, the_disk_fills_up])
+@pytest.mark.parametrize("link", [True, False], ids=["cross-device", "copied"])
+def test_a_hit_that_cannot_be_staged_is_a_miss_that_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Callable[[str | Path, str | Path], None], link: bool
+) -> None:
+    # The copy can fail before it wrote anything (no partial file to remove) or halfway; either way the
+    # build makes the file itself, and the entry, which is intact, stays in the cache unreported.
+    cache = SnapshotCache(tmp_path / "cache")
+    entry = cache.put("k", DATA)
+    stage = tmp_path / "build" / "app.wasm"
+    stage.parent.mkdir()
+
+    def cross_device(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(os, "link", cross_device)  # a cache on another file system: the hit is copied
+    monkeypatch.setattr(shutil, "copyfile", failure)
+    assert cache.get("k", stage=stage, link=link) is None
+    assert os.listdir(stage.parent) == []
+    assert entry.read_bytes() == DATA and cache.damaged == []
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_an_empty_entry_is_a_miss_even_when_its_name_matches(tmp_path: Path, kind: type[FileCache]) -> None:
     # No snapshot, component or .cwasm is ever empty: an empty file named with the empty file's
@@ -126,6 +158,49 @@ def test_a_read_only_cache_still_hits(
     monkeypatch.setattr(os, "utime", refuse)
     assert kind(tmp_path).get("k") == entry
     assert entry.read_bytes() == DATA
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("staged", [False, True], ids=["plain", "staged"])
+def test_a_damaged_entry_is_told_once_with_its_cache_and_path(
+    tmp_path: Path, kind: type[FileCache], staged: bool
+) -> None:
+    # The hooks look up through a StagedCache, which must name the kind of the cache it stages from.
+    cache = kind(tmp_path / "cache")
+    entry = cache.put("k", DATA)
+    flip_middle(entry)
+    looked_up = StagedCache(cache, lambda: tmp_path / "staged.wasm") if staged else cache
+    assert looked_up.get("k") is None
+    assert cache_warnings(looked_up) == [
+        (
+            f"Removed a damaged entry of the {kind.KIND} cache, `{entry}` (its bytes no longer match the SHA-256 "
+            "in its name); it is made again"
+        )
+    ]
+    assert cache_warnings(looked_up) == []  # told once: the list of damaged entries is emptied
+
+
+def put_bytes(cache: FileCache, key: str, source: Path) -> Path:
+    return cache.put(key, source.read_bytes())
+
+
+def put_copy(cache: FileCache, key: str, source: Path) -> Path:
+    return cache.put_file(key, source)
+
+
+@pytest.mark.parametrize("store", [put_bytes, put_copy])
+def test_a_new_entry_is_kept_with_the_most_recently_used_others(
+    tmp_path: Path, store: Callable[[FileCache, str, Path], Path]
+) -> None:
+    # A full cache keeps max_entries: the new entry and the max_entries - 1 others last used.
+    cache = SnapshotCache(tmp_path / "cache", max_entries=3)
+    old = [cache.put(f"old{i}", DATA[i:]) for i in range(3)]
+    for i, entry in enumerate(old):
+        os.utime(entry, (i, i))
+    source = tmp_path / "out.wasm"
+    source.write_bytes(DATA)
+    new = store(cache, "new", source)
+    assert sorted(cache.entries.iterdir()) == sorted([old[1], old[2], new])
 
 
 def test_another_keys_entry_is_not_taken_for_this_one(tmp_path: Path) -> None:
