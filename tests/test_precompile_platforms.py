@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import platform
 import sys
+import sysconfig
 from importlib.metadata import distribution
 from pathlib import Path
 
 import pytest
+from packaging.tags import platform_tags
 
 from hatch_component_init.errors import PrecompileError
 from hatch_component_init.hatch.loader_template import host_platform
@@ -151,11 +153,37 @@ def test_the_installed_wasmtime_wheel_decides_the_tag() -> None:
 
 
 
+def _installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, wheel: str | None) -> None:
+    """A distribution ``name`` found before any other of that name, with ``wheel`` as its WHEEL file (``None``: none)."""
+    info = tmp_path / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    if wheel is not None:
+        (info / "WHEEL").write_text(wheel)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+
 def test_a_distribution_without_a_wheel_file_has_no_platforms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Installed some other way than from a wheel: metadata, no WHEEL.
-    info = tmp_path / "nowheel-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: nowheel\nVersion: 1.0\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
+    _installed(tmp_path, monkeypatch, "nowheel", None)
     assert distribution("nowheel").read_text("WHEEL") is None
     assert _wasmtime_wheel_platforms("nowheel") == []
+
+
+def test_a_wasmtime_wheel_for_several_platforms_claims_them_all(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # PEP 425's compressed tag set: one wheel, each platform joined by a dot.
+    _installed(tmp_path, monkeypatch, "wasmtime", "Tag: py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64\n")
+    assert wheel_tag() == "py3-none-manylinux_2_17_x86_64.manylinux2014_x86_64"
+
+
+def test_without_a_wasmtime_wheel_the_tag_is_the_interpreters_generic_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _installed(tmp_path, monkeypatch, "wasmtime", None)
+    tag = wheel_tag().removeprefix("py3-none-")
+    # One tag that an installer on this machine accepts, and not a manylinux/musllinux claim
+    # that nothing checked (hatchling infers the same for a platform wheel).
+    assert tag in list(platform_tags())
+    assert "manylinux" not in tag and "musllinux" not in tag
+    if sys.platform == "linux":
+        assert tag == sysconfig.get_platform().replace("-", "_").replace(".", "_")
