@@ -422,6 +422,22 @@ def test_our_in_progress_files_are_left_out(app: Path, venv: Path) -> None:
         (app / name).unlink()
 
 
+def test_a_wit_folder_that_is_the_project_leaves_out_what_the_build_writes(app: Path, venv: Path) -> None:
+    """`wit = "."`: the WIT next to the app. The key must not see the output the build writes (the hook checks
+    the key again once componentize-py is done, and a changed key means an uncached build), but does see the WIT."""
+    (app / "wit" / "world.wit").rename(app / "world.wit")
+    before = key(app, venv, wit=".")
+    (app / "build").mkdir()
+    (app / "build" / "app.wasm").write_bytes(b"\0asm output")
+    (app / "__pycache__").mkdir()
+    (app / "__pycache__" / "helper.cpython-311.pyc").write_bytes(b"bytecode")
+    (app / ".git").mkdir()
+    (app / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    assert key(app, venv, wit=".") == before
+    (app / "world.wit").write_text("package demo:app;\nworld app { export run: func(); export stop: func(); }\n")
+    assert key(app, venv, wit=".") != before
+
+
 def test_hook_outputs_are_left_out(tmp_path: Path) -> None:
     """What the hooks and the builder write into the project is not part of the key."""
     from hatchling.builders.wheel import WheelBuilder

@@ -177,8 +177,9 @@ def componentize_source_key(
 
     In: every file under each `python-path` entry, by relative path and bytes
     (the app's top level runs at build time, so a data file it reads is in the
-    component); the files under `wit`, `world`, `module`, the `python-path`
-    entries as written, ``requirements`` (the key of their installed folder,
+    component); the files under `wit` (walked as a python-path entry is, so
+    that a `wit` of "." leaves out what the build writes), `world`, `module`,
+    the `python-path` entries as written, ``requirements`` (the key of their installed folder,
     whose contents that key fixes); the componentize-py and hatch-component-init
     versions; of the build environment's `site-packages`, the distributions
     componentize-py links in whether they are imported or not
@@ -204,7 +205,9 @@ def componentize_source_key(
         "format": _COMPONENTIZE_FORMAT,
         "hatch-component-init": __version__,
         "componentize-py": componentize_py_version(),
-        "wit": [wit, path_digest(root / wit)],
+        # Walked like the python path: a `wit = "."` (the WIT next to the app) would otherwise count what the
+        # build writes, and every build would find its sources changed while it ran.
+        "wit": [wit, path_digest(Path(os.path.realpath(root / wit)), skip, with_dirs=False, rule=rule)],
         "world": world,
         "module": module,
         # Walked from their real location, so that `skip` sees the same paths as `excluded`.
