@@ -152,35 +152,109 @@ def instantiate_answer(engine: object, component: object) -> int:
     return int(Linker(engine).instantiate(store, component).get_func(store, "answer")(store))  # type: ignore[arg-type]
 
 
-@pytest.mark.usefixtures("snapshot_cache_dir")
-def test_a_rebuild_compiles_the_snapshot_once_for_the_load_that_follows(tmp_path: Path) -> None:
-    """The rebuild checks the new snapshot by compiling it for the load; the load uses that compile."""
+def record_cache_lookups(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Whether each lookup in our development code cache from now on found an entry."""
+    from hatch_component_init import compile_cache
+
+    load = compile_cache._load
+    found: list[bool] = []
+
+    def recording(cache: compile_cache.CompiledCache, key: str, deserialize: object) -> object:
+        component = load(cache, key, deserialize)  # type: ignore[arg-type]
+        if isinstance(cache, DevelopmentCache):
+            found.append(component is not None)
+        return component
+
+    monkeypatch.setattr(compile_cache, "_load", recording)
+    return found
+
+
+def record_validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The size of each snapshot validated on its own (not by compiling it) from now on."""
+    from hatch_component_init import api
+
+    validate = api.validate_component
+    sizes: list[int] = []
+
+    def recording(data: bytes, *args: object) -> None:
+        sizes.append(len(data))
+        validate(data, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "validate_component", recording)
+    return sizes
+
+
+def join_cache_writes() -> None:
+    for thread in [t for t in threading.enumerate() if t.name == "component-init-cache"]:
+        thread.join()
+
+
+def test_a_rebuild_compiles_the_snapshot_once_for_the_load_that_follows(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rebuild checks the new snapshot by compiling it for the load; the load uses that compile,
+    and the compile is kept in the cache for the next processes' loads."""
     from hatch_component_init.hatch import editable
 
     project = editable_project(tmp_path, answer_component(42))
     target = project / "greeter_pkg" / "greeter.wasm"
     (project / RAW_COMPONENT).write_bytes(answer_component(43))
+    lookups, validations = record_cache_lookups(monkeypatch), record_validations(monkeypatch)
     assert editable.refresh(str(project), str(target)) == "rebuilt because `build/greeter.wasm` changed"
+    # The compile was the check: no separate validation, and no second compile (nor a cache lookup for one).
+    assert (validations, lookups) == ([], [])
     assert editable._compiled is not None
     path, snapshot, _, compiled = editable._compiled
     assert (path, snapshot) == (target.resolve(), target.read_bytes())
     engine, component = editable.development_load(str(target))
     assert component is compiled and editable._compiled is None
     assert instantiate_answer(engine, component) == 43
-    # A later load (here: the same process) compiles or maps; never the consumed compile.
-    assert editable.development_load(str(target))[1] is not compiled
+    assert lookups == []
+    # A later load (here: the same process) maps the entry the rebuild kept; never the consumed compile.
+    join_cache_writes()
+    assert len(entries(snapshot_cache_dir)) == 1
+    engine, component = editable.development_load(str(target))
+    assert component is not compiled and lookups == [True]
+    assert instantiate_answer(engine, component) == 43
+
+
+def test_a_load_writes_its_entry_while_the_host_goes_on(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first load of a snapshot leaves writing its entry to a thread of its own: the host goes on meanwhile."""
+    from hatch_component_init import compile_cache
+    from hatch_component_init.hatch.editable import development_load
+
+    store = compile_cache._store
+    writers: list[threading.Thread] = []
+
+    def recording(*args: object) -> None:
+        writers.append(threading.current_thread())
+        store(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(compile_cache, "_store", recording)
+    component = tmp_path / "seven.wasm"
+    component.write_bytes(SEVEN)
+    assert instantiate_answer(*development_load(str(component))) == 7
+    join_cache_writes()
+    assert len(writers) == 1 and writers[0] is not threading.current_thread()
+    assert len(entries(snapshot_cache_dir)) == 1
 
 
 @pytest.mark.usefixtures("snapshot_cache_dir")
-def test_what_winch_cannot_compile_is_validated_and_loaded_with_cranelift(tmp_path: Path) -> None:
+def test_what_winch_cannot_compile_is_validated_and_loaded_with_cranelift(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from hatch_component_init.hatch import editable
 
     project = editable_project(tmp_path, answer_component(42))
     target = project / "greeter_pkg" / "greeter.wasm"
     tail_call = wat(TAIL_CALL_WAT.replace("ANSWER", "44"))
     (project / RAW_COMPONENT).write_bytes(tail_call)
+    validations = record_validations(monkeypatch)
     assert editable.refresh(str(project), str(target)) is not None
     assert editable._compiled is None
+    assert validations == [len(target.read_bytes())]
     got, _ = load_answer(project)
     assert got["answer"] == 44
     assert "Winch could not compile it" in str(got["how"])

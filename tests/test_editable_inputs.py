@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import wasmtime
-from hatch_support import DESTINATION, DEV_MODE_DIRS, RAW_COMPONENT, build_in_process, make_project
+from hatch_support import COMPONENTIZE_HOOK, DESTINATION, DEV_MODE_DIRS, RAW_COMPONENT, build_in_process, make_project
 from wasmtime import component as cm
 
-from wat_support import engine, wat
+from wat_support import engine, printing_component, wat
 
 pytestmark = pytest.mark.usefixtures("snapshot_cache_dir")
 
@@ -89,9 +89,10 @@ max-memory = 67108864
 REBUILT_FOR_OPTIONS = "rebuilt because the pre-init options, `dirs` or `host` module changed"
 
 
-def editable(tmp_path: Path) -> tuple[Path, Path]:
-    """The project, built editable; returns (root, the in-tree snapshot)."""
-    project = make_project(tmp_path / "greeter", TABLE, SEEDED, wheel_options=DEV_MODE_DIRS)
+def editable(tmp_path: Path, before: str = "") -> tuple[Path, Path]:
+    """The project, built editable, with the hook tables ``before`` ahead of ours; returns (root, the in-tree
+    snapshot)."""
+    project = make_project(tmp_path / "greeter", before + TABLE, SEEDED, wheel_options=DEV_MODE_DIRS)
     (project / "build_host.py").write_text(BUILD_HOST)
     build_in_process(project, version="editable")
     return project, project / DESTINATION
@@ -417,10 +418,113 @@ def test_the_line_a_rebuild_prints_names_the_snapshot_the_steps_and_every_reason
     option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
     capsys.readouterr()
     why = "`build/greeter.wasm` changed and the pre-init options, `dirs` or `host` module changed"
+    started = time.perf_counter()
+    assert refresh(project, target) == f"rebuilt because {why}"
+    took = time.perf_counter() - started
+    (line,) = capsys.readouterr().err.splitlines()
+    start = f"hatch-component-init: rebuilt {DESTINATION} (pre-init) because {why}, in "
+    assert line.startswith(start) and line.endswith(" s"), line
+    # The time the rebuild took, to a tenth of a second: no more than the call to it took.
+    assert 0 <= float(line[len(start) : -len(" s")]) <= round(took, 1) + 0.05, (line, took)
+
+
+def test_the_line_reaches_a_buffered_stderr_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host that replaced stderr with a buffered file (a log) has the line before the load goes on."""
+    import io
+
+    project, target = editable(tmp_path)
+    edit_host(project)
+    log = tmp_path / "stderr.log"
+    with (
+        open(log, "wb", buffering=0) as raw,
+        io.TextIOWrapper(io.BufferedWriter(raw, 1 << 16)) as buffered,
+        monkeypatch.context() as patch,  # undone before the file is closed
+    ):
+        patch.setattr(sys, "stderr", buffered)
+        assert refresh(project, target) == REBUILT_FOR_OPTIONS
+        assert log.read_text().startswith(f"hatch-component-init: rebuilt {DESTINATION} (pre-init) because")
+
+
+def componentize_py_writes_seeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stands in for componentize-py's run, writing SEEDED: the hook's own work around the run still happens."""
+    from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
+
+    def run(self: ComponentizePyBuildHook, installed_version: str) -> None:
+        self.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self.output_path.write_bytes(SEEDED)
+
+    monkeypatch.setattr(ComponentizePyBuildHook, "_run_componentize_py", run)
+
+
+APP_CHANGED = "the app changed (a file on its python path, its WIT or its site-packages)"
+COMPONENTIZE_PY = f"{COMPONENTIZE_HOOK}cache = false\n\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "steps", "why"),
+    [
+        pytest.param(write("app.py", "# edited\n"), "componentize-py, then pre-init", APP_CHANGED, id="app"),
+        # Only the build's output folder, `dist`, is left out of the app: a folder spelled otherwise is the app's.
+        pytest.param(
+            write("DIST/helper.py", ""), "componentize-py, then pre-init", APP_CHANGED, id="app-folder-named-DIST"
+        ),
+        pytest.param(
+            option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }'),
+            "pre-init",
+            "the pre-init options, `dirs` or `host` module changed",
+            id="pre-init-options",
+        ),
+    ],
+)
+def test_with_componentize_py_the_line_says_whether_the_app_was_built_again(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    change: Callable[[Path], None],
+    steps: str,
+    why: str,
+) -> None:
+    componentize_py_writes_seeded(monkeypatch)
+    project, target = editable(tmp_path, COMPONENTIZE_PY)
+    assert refresh(project, target) is None
+    change(project)
+    capsys.readouterr()
     assert refresh(project, target) == f"rebuilt because {why}"
     (line,) = capsys.readouterr().err.splitlines()
-    assert line.startswith(f"hatch-component-init: rebuilt {DESTINATION} (pre-init) because {why}, in "), line
-    assert line.endswith(" s")
+    assert line.startswith(f"hatch-component-init: rebuilt {DESTINATION} ({steps}) because {why}, in "), line
+    assert answer(target.read_bytes())[0] == 11
+    assert refresh(project, target) is None
+
+
+def test_a_component_gone_when_read_names_the_hooks_that_ran_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hatch_component_init.errors import RebuildError
+
+    componentize_py_writes_seeded(monkeypatch)
+    project, target = editable(tmp_path, COMPONENTIZE_PY)
+    removed_while_rebuilding(project, monkeypatch)
+    write("app.py", "# edited\n")(project)
+    with pytest.raises(RebuildError, match="Build hooks that ran before `component-init`: `componentize-py`. "):
+        refresh(project, target)
+
+
+def test_the_projects_other_hooks_do_not_stop_a_rebuild(tmp_path: Path) -> None:
+    """A hook of another plugin listed before ours (hatchling's `version`) is not ours to run again."""
+    project, target = editable(tmp_path, '[tool.hatch.build.hooks.version]\npath = "greeter_pkg/_version.py"\n\n')
+    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert answer(target.read_bytes())[0] == 11
+
+
+def test_a_project_without_requires_python_rebuilds_too(tmp_path: Path) -> None:
+    """The rebuild is no wheel: the hooks' check of a wheel's `requires-python` has no wheel to look at."""
+    project, target = editable(tmp_path)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"\n', ""))
+    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    assert refresh(project, target) == REBUILT_FOR_OPTIONS
+    assert refresh(project, target) is None
 
 
 def test_a_snapshot_without_a_record_is_rebuilt_and_says_why(tmp_path: Path) -> None:
@@ -445,23 +549,131 @@ def test_with_init_func_false_a_rebuild_copies(tmp_path: Path, capsys: pytest.Ca
     assert target.read_bytes() == (project / RAW_COMPONENT).read_bytes()
 
 
-def test_a_failed_rebuild_is_one_paragraph_then_the_error(tmp_path: Path) -> None:
+#: Init writes two lines to stderr, then traps.
+PRINTS_THEN_TRAPS = printing_component(
+    "stderr",
+    """(data (i32.const 1024) "first line\\nsecond line\\n")
+    (func (export "init")
+      (call $write (call $get-stderr) (i32.const 1024) (i32.const 23) (i32.const 16))
+      unreachable)""",
+)
+
+
+def prints_then_traps(project: Path, _: pytest.MonkeyPatch) -> None:
+    (project / RAW_COMPONENT).write_bytes(PRINTS_THEN_TRAPS)
+    option('init-func = "init-with(1)"', 'init-func = "component-init"')(project)
+
+
+def removed_while_rebuilding(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """From now on the component passes the hook's checks, then is gone when it is read (another process
+    removed it)."""
+    from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+
+    validate = ComponentInitBuildHook.validate
+
+    def then_removed(self: ComponentInitBuildHook) -> None:
+        validate(self)
+        (project / RAW_COMPONENT).unlink()
+
+    monkeypatch.setattr(ComponentInitBuildHook, "validate", then_removed)
+
+
+def hooks_not_registered(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """hatch-component-init importable, but hatchling does not see its entry point (e.g. only on PYTHONPATH)."""
+    from hatch_component_init.hatch import hooks
+
+    monkeypatch.setattr(hooks, "hatch_register_build_hook", lambda: [])
+    edit_host(project)
+
+
+#: (id, the change (given the test's monkeypatch), the reason the paragraph gives, the guest's lines, what the
+#: error says). The guest's lines come first, indented as the build shows them; the error is the last line.
+FAILED_REBUILDS: list[tuple[str, Callable[[Path, pytest.MonkeyPatch], None], str, list[str], str]] = [
+    (
+        "missing-init-export",
+        lambda project, _: option('init-func = "init-with(1)"', 'init-func = "missing-export"')(project),
+        "the pre-init options, `dirs` or `host` module changed",
+        [],
+        "no function export `missing-export`",
+    ),
+    (
+        "guest-output",
+        prints_then_traps,
+        "`build/greeter.wasm` changed and the pre-init options, `dirs` or `host` module changed",
+        ["  [guest stderr] first line", "  [guest stderr] second line"],
+        "(the guest's output above says why)",
+    ),
+    (
+        "pyproject-unreadable",
+        lambda project, _: write("pyproject.toml", "[project\n")(project),
+        "its inputs could not be read",
+        [],
+        "Expected ']' at the end of a table declaration (at line 1, column 9)",
+    ),
+    (
+        "component-removed-meanwhile",
+        lambda project, monkeypatch: (removed_while_rebuilding(project, monkeypatch), new_component(project)),
+        "`build/greeter.wasm` changed",
+        [],
+        "Build hooks that ran before `component-init`: none. Build it first",
+    ),
+    (
+        "hooks-not-registered",
+        hooks_not_registered,
+        "its inputs could not be read",
+        [],
+        "hatchling finds no build hook `component-init`: install hatch-component-init here",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("change", "why", "guest", "error"), [pytest.param(c, w, g, e, id=i) for i, c, w, g, e in FAILED_REBUILDS]
+)
+def test_a_failed_rebuild_is_one_paragraph_then_the_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    change: Callable[[Path, pytest.MonkeyPatch], None],
+    why: str,
+    guest: list[str],
+    error: str,
+) -> None:
     from hatch_component_init.errors import RebuildError
 
     project, target = editable(tmp_path)
     built = target.read_bytes()
-    option('init-func = "init-with(1)"', 'init-func = "missing-export"')(project)
+    change(project, monkeypatch)
     with pytest.raises(RebuildError) as raised:
         refresh(project, target)
     paragraph, *details = str(raised.value).split("\n")
     assert paragraph == (
-        f"Rebuilding `{DESTINATION}` for this editable install failed (the pre-init options, `dirs` or `host` "
-        f"module changed). `load()` loaded nothing and `{DESTINATION}` is still the last snapshot that was built; "
-        "fix the error below and load again, or set HATCH_COMPONENT_INIT_REBUILD=0 to load that snapshot as it is."
+        f"Rebuilding `{DESTINATION}` for this editable install failed ({why}). `load()` loaded nothing and "
+        f"`{DESTINATION}` is still the last snapshot that was built; fix the error below and load again, or set "
+        "HATCH_COMPONENT_INIT_REBUILD=0 to load that snapshot as it is."
     )
-    assert details and "missing-export" in "\n".join(details)
+    # Only the guest's own lines come before the error, none of the build's progress lines.
+    assert details[: len(guest)] == guest, details
+    assert not [line for line in details[len(guest) :] if line.startswith("  ")], details
+    assert error in details[-1], details
     assert details[-1] == details[-1].strip()
     assert target.read_bytes() == built
+
+
+def test_a_failure_without_a_message_is_the_paragraph_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bare `assert` of ours fails with an empty message: the error ends with the paragraph, no empty line."""
+    from hatch_component_init.errors import RebuildError
+    from hatch_component_init.hatch.component_init import ComponentInitBuildHook
+
+    project, target = editable(tmp_path)
+
+    def bare_assert(self: ComponentInitBuildHook) -> dict[str, str]:
+        raise AssertionError
+
+    monkeypatch.setattr(ComponentInitBuildHook, "editable_inputs", bare_assert)
+    with pytest.raises(RebuildError) as raised:
+        refresh(project, target)
+    assert str(raised.value).endswith("to load that snapshot as it is."), str(raised.value)
+    assert "\n" not in str(raised.value)
 
 
 def test_a_snapshot_outside_the_project_is_named_by_its_path(tmp_path: Path) -> None:
