@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from hatch_support import run_build, run_component
 from test_cache_entries import listing, read_only
-from test_hatch_precompile import SAMPLE, lexicon, wasmtime_cache_files, wheelhouse  # noqa: F401 (a fixture)
+from test_hatch_precompile import SAMPLE, install_offline, lexicon, wasmtime_cache_files, wheelhouse  # noqa: F401 (a fixture)
 
 from hatch_component_init.file_cache import damaged_entry_warning, read_only_cache_warning
 from hatch_component_init.versions import wasmtime_version
@@ -142,13 +142,7 @@ def test_a_read_only_then_damaged_cache_serves_rebuilds_that_answer_right(
     # theirs were), installed alone in a fresh venv, answers through the loader (the checked `.cwasm`); its `.wasm`
     # answers too (run here with Winch: the loader's `--compile` path, a Cranelift compile, is tested on the
     # session's wheel by test_hatch_precompile.py and run.sh).
-    venv = tmp_path / "venv"
-    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
-    run_build(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
-         "--find-links", str(wheelhouse), str(rebuilt)],
-        cwd=tmp_path,
-    )  # fmt: skip
+    venv = install_offline(tmp_path, wheelhouse, rebuilt)
     home = tmp_path / "home"
     out = lexicon(venv, home, "listen")
     assert ANSWER in out and "  loaded: precompiled lexicon.cwasm;" in out, out

@@ -647,6 +647,18 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def install_offline(tmp_path: Path, wheelhouse: Path, wheel: Path) -> Path:
+    """A fresh venv at ``tmp_path / "venv"`` holding ``wheel`` and its requirements from ``wheelhouse``, no index."""
+    venv = tmp_path / "venv"
+    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    run_build(
+        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
+         "--find-links", str(wheelhouse), str(wheel)],
+        cwd=tmp_path,
+    )  # fmt: skip
+    return venv
+
+
 def lexicon(venv: Path, home: Path, *args: str) -> str:
     """Run the installed sample's console script in a fresh process with its own (initially empty) Wasmtime cache."""
     env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache")}
@@ -667,13 +679,7 @@ def test_sample_wheel_first_start_and_fallbacks(
     assert wheel.name == f"lexicon-0.1.0-{wheel_tag()}.whl"
 
     # A fresh venv holding nothing but the wheel and its requirements (wasmtime), installed offline.
-    venv = tmp_path / "venv"
-    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
-    run_build(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
-         "--find-links", str(wheelhouse), str(wheel)],
-        cwd=tmp_path,
-    )  # fmt: skip
+    venv = install_offline(tmp_path, wheelhouse, wheel)
     installed = Path(
         subprocess.run(
             [str(venv / "bin" / "python"), "-c", "import lexicon, os; print(os.path.dirname(lexicon.__file__))"],
@@ -761,13 +767,7 @@ def test_sample_wheel_with_the_machine_code_alone(
     assert only.stat().st_size <= 1.15 * cwasm.compress_size, (only.stat().st_size, cwasm.compress_size)
     assert f"Requires-Dist: wasmtime=={wasmtime_version()}" in wheel_metadata(only, "METADATA")
 
-    venv = tmp_path / "venv"
-    run_build([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
-    run_build(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install", "--no-index",
-         "--find-links", str(wheelhouse), str(only)],
-        cwd=tmp_path,
-    )  # fmt: skip
+    venv = install_offline(tmp_path, wheelhouse, only)
     home = tmp_path / "first"
     out = lexicon(venv, home, "listen")
     assert "listen: anagrams: enlist, silent, tinsel; one edit away: glisten," in out
