@@ -27,7 +27,8 @@ class SeedServiceDown(Exception):
 
 #: `seed` (synchronous, defined by the host) and `sleep` (an `async func`: the store runs through the
 #: async API). `component-init` calls seed; `init-args(a, b)` stores a + b without calling anything;
-#: `trap-init` traps; a core start function calls seed during instantiation when START is `(start $start)`.
+#: `plus(n)` answers what is stored + n; `trap-init` traps; a core start function calls seed during
+#: instantiation when START is `(start $start)`.
 ASYNC_STORE = """
 (component
   (import "example:clock/wait@1.0.0" (instance $clock
@@ -46,12 +47,14 @@ ASYNC_STORE = """
     (func (export "init") (global.set $g (call $seed)))
     (func (export "init-args") (param i32 i32) (global.set $g (i32.add (local.get 0) (local.get 1))))
     (func (export "trap-init") unreachable)
-    (func (export "get") (result i32) (global.get $g)))
+    (func (export "get") (result i32) (global.get $g))
+    (func (export "plus") (param i32) (result i32) (i32.add (global.get $g) (local.get 0))))
   (core instance $i (instantiate $m (with "" (instance (export "sleep" (func $sleep)) (export "seed" (func $seed))))))
   (func (export "component-init") (canon lift (core func $i "init")))
   (func (export "init-args") (param "a" u32) (param "b" u32) (canon lift (core func $i "init-args")))
   (func (export "trap-init") (canon lift (core func $i "trap-init")))
-  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+  (func (export "get") (result u32) (canon lift (core func $i "get")))
+  (func (export "plus") (param "n" u32) (result u32) (canon lift (core func $i "plus"))))
 """
 
 #: No async import (a synchronous store), but init is an `async func` (callback ABI) that calls `seed`.
@@ -192,8 +195,8 @@ def test_call_async_checks_the_argument_count_and_converts_results() -> None:
     store, instance = running(ASYNC_IMPORTING, seed_host(5)[0])
     init_args = instance.get_func(store, "init-args")
     init = instance.get_func(store, "component-init")
-    get = instance.get_func(store, "get")
-    assert init_args is not None and init is not None and get is not None
+    get, plus = instance.get_func(store, "get"), instance.get_func(store, "plus")
+    assert init_args is not None and init is not None and get is not None and plus is not None
     with pytest.raises(TypeError, match="wrong number of parameters provided: given 1, expected 2"):
         call_async(init_args, store, 1)
     # A value that does not convert fails before the call, and the store still works afterwards.
@@ -204,6 +207,8 @@ def test_call_async_checks_the_argument_count_and_converts_results() -> None:
     assert call_async(get, store) == 5
     assert call_async(init_args, store, 3, 4) is None
     assert call_async(get, store) == 7
+    # Arguments and a result in one call: what `Running.call` does with an accessor of an async store.
+    assert call_async(plus, store, 10) == 17
 
 
 def test_is_async_tells_async_funcs_from_others() -> None:

@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
@@ -24,7 +25,7 @@ from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_m
 from test_engine_shapes import GLOBALS
 
 from hatch_component_init.compile_cache import CompiledCache, DevelopmentCache
-from hatch_component_init.file_cache import StagedCache, cache_warnings
+from hatch_component_init.file_cache import StagedCache, cache_warnings, file_digest
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
 
 #: The hooks' caches, and the engine's code caches (instrumented components, editable installs' loads).
@@ -97,6 +98,10 @@ def the_disk_fills_up(source: str | Path, target: str | Path) -> None:
     raise OSError(errno.ENOSPC, "No space left on device", str(target))
 
 
+def cross_device(*args: object, **kwargs: object) -> None:
+    raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+
 @pytest.mark.parametrize("failure", [cannot_open_the_stage, the_disk_fills_up])
 @pytest.mark.parametrize("link", [True, False], ids=["cross-device", "copied"])
 def test_a_hit_that_cannot_be_staged_is_a_miss_that_leaves_nothing(
@@ -108,9 +113,6 @@ def test_a_hit_that_cannot_be_staged_is_a_miss_that_leaves_nothing(
     entry = cache.put("k", DATA)
     stage = tmp_path / "build" / "app.wasm"
     stage.parent.mkdir()
-
-    def cross_device(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.EXDEV, "Invalid cross-device link")
 
     monkeypatch.setattr(os, "link", cross_device)  # a cache on another file system: the hit is copied
     monkeypatch.setattr(shutil, "copyfile", failure)
@@ -128,6 +130,23 @@ def test_an_empty_entry_is_a_miss_even_when_its_name_matches(tmp_path: Path, kin
     assert cache.get("k") is None
     assert not entry.exists()
     assert cache.damaged == [entry]
+    # The size only stands in for the checksum when there is nothing to hash: one byte is hashed, and hits.
+    one_byte = cache.put("k", b"\0")
+    assert cache.get("k") == one_byte and one_byte.exists()
+    assert cache.damaged == [entry]
+
+
+def test_an_entry_is_checked_without_being_read_whole(tmp_path: Path) -> None:
+    # Real apps' entries are 20-60 MB, and a build checks several: hashing streams them.
+    cache = SnapshotCache(tmp_path)
+    entry = cache.put("k", os.urandom(16 << 20))
+    tracemalloc.start()
+    try:
+        assert cache.get("k") == entry
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"a 16 MiB entry's check held {peak} bytes at once"
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -209,6 +228,61 @@ def test_another_keys_entry_is_not_taken_for_this_one(tmp_path: Path) -> None:
     other = cache.put("k-x", DATA)
     assert cache.get("k") is None
     assert other.exists() and cache.damaged == []
+
+
+def pruned_while_read(path: Path) -> str:
+    path.unlink()  # another build's pruning, between the lookup's listing and its reading
+    return file_digest(path)
+
+
+def unreadable(path: Path) -> str:
+    raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+
+def damaged_and_removed_meanwhile(path: Path) -> str:
+    digest = file_digest(path)
+    path.unlink()  # another build found it damaged too, and removed it first
+    return digest
+
+
+@pytest.mark.parametrize(
+    ("interference", "damage", "reported"),
+    [(pruned_while_read, None, False), (unreadable, None, False), (damaged_and_removed_meanwhile, flip_middle, True)],
+    ids=["pruned-while-read", "unreadable", "damaged-and-removed-meanwhile"],
+)
+def test_an_entry_that_vanishes_or_cannot_be_read_during_its_check_is_a_miss(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    interference: Callable[[Path], str],
+    damage: Callable[[Path], None] | None,
+    reported: bool,
+) -> None:
+    # A lookup races other builds' pruning: an entry it cannot vouch for is never handed out,
+    # and only one whose bytes were read and found wrong is reported as damaged.
+    cache = SnapshotCache(tmp_path)
+    entry = cache.put("k", DATA)
+    if damage is not None:
+        damage(entry)
+    monkeypatch.setattr("hatch_component_init.file_cache.file_digest", interference)
+    assert cache.get("k") is None
+    assert cache.damaged == ([entry] if reported else [])
+
+
+@pytest.mark.parametrize("linkable", [True, False], ids=["linked", "cross-device"])
+def test_a_new_entry_is_staged_as_a_hard_link_where_links_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, linkable: bool
+) -> None:
+    # Snapshots and components are tens of MB: a build's staged copy of what it just cached shares
+    # the entry's blocks, and is a real copy only where the stage cannot link to the cache.
+    cache = SnapshotCache(tmp_path / "cache")
+    stage = tmp_path / "build" / "app.wasm"
+    stage.parent.mkdir()
+    if not linkable:
+        monkeypatch.setattr(os, "link", cross_device)
+    staged = StagedCache(cache, lambda: stage).put("k", DATA)
+    (entry,) = cache.entries.iterdir()
+    assert staged == stage and staged.read_bytes() == DATA
+    assert (staged.stat().st_ino == entry.stat().st_ino) == linkable
 
 
 HOOK = f'[tool.hatch.build.hooks.component-init]\ncomponent = "{RAW_COMPONENT}"\ndestination = "greeter_pkg/app.wasm"\n'

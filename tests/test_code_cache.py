@@ -108,7 +108,8 @@ def test_a_damaged_cache_entry_is_compiled_again(tmp_path: Path, monkeypatch: py
     assert rewritten.read_bytes() != b"\0" * entry.stat().st_size
 
 
-def test_an_entry_wasmtime_cannot_load_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("raced", [False, True], ids=["alone", "another-run-removes-it-first"])
+def test_an_entry_wasmtime_cannot_load_is_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raced: bool) -> None:
     """An intact file Wasmtime refuses (as from another engine configuration) costs a compile, nothing else."""
     import hashlib
 
@@ -118,7 +119,17 @@ def test_an_entry_wasmtime_cannot_load_is_replaced(tmp_path: Path, monkeypatch: 
     junk = b"not a compiled component"
     key = entry.name.split("-")[0]
     entry.unlink()
-    (tmp_path / CompiledCache.KIND / f"{key}-{hashlib.sha256(junk).hexdigest()}.cwasm").write_bytes(junk)
+    refused = tmp_path / CompiledCache.KIND / f"{key}-{hashlib.sha256(junk).hexdigest()}.cwasm"
+    refused.write_bytes(junk)
+    if raced:
+        unlink = Path.unlink
+
+        def removed_by_another_run_first(path: Path, missing_ok: bool = False) -> None:
+            if path == refused:
+                unlink(path)  # the other run refused it too, a moment earlier: ours finds nothing to remove
+            unlink(path, missing_ok)
+
+        monkeypatch.setattr(Path, "unlink", removed_by_another_run_first)
     assert pre_initialize(FIRST) == reference
     (replaced,) = (tmp_path / CompiledCache.KIND).iterdir()
     assert replaced.read_bytes() != junk
