@@ -8,8 +8,10 @@ import pytest
 import wasmtime
 from wasmtime import component as cm
 
+from hatch_component_init import pre_initialize, readback
+from hatch_component_init.readback import PAGE
 from hatch_component_init.runtime import WasmtimeInvoker, make_engine
-from wat_support import wat
+from wat_support import Running, wat
 
 # `text(offset, len)` returns `len` bytes of memory from `offset` as a latin-1 string; it traps when
 # the range runs past the memory, as an accessor would.
@@ -74,3 +76,52 @@ def test_a_caller_that_stops_early_ends_the_worker() -> None:
     assert next(results) == bytes(range(10))
     results.close()
     assert not _readers()
+
+
+# Init leaves values on pages 0 and 3 of four, 1 and 2 zero: `get(address)` reads one back. The second
+# is 50,000 bytes into its page, past the first read where reads are 40,000 bytes long.
+INIT_WRITES = wat(
+    """
+(component
+  (core module $m
+    (memory (export "memory") 4)
+    (func (export "init")
+      (i32.store (i32.const 1000) (i32.const 0x12345678))
+      (i32.store (i32.const 246608) (i32.const 0x0badcafe)))
+    (func (export "get") (param i32) (result i32) (i32.load (local.get 0))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (param "address" u32) (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
+
+@pytest.mark.parametrize(
+    ("scan_pages", "read_chunk", "reads"),
+    [
+        (readback.SCAN_PAGES, readback.READ_CHUNK, [(0, PAGE), (3 * PAGE, PAGE)]),
+        # A scan call per page and reads shorter than a page stand for a memory over 1 GiB and runs
+        # of non-zero pages over 4 MiB: the scans must add up to one bitmap, the reads to one chunk.
+        (1, 40000, [(0, 40000), (40000, PAGE - 40000), (3 * PAGE, 40000), (3 * PAGE + 40000, PAGE - 40000)]),
+    ],
+)
+def test_pre_initialization_copies_only_non_zero_pages_on_the_reader_thread(
+    monkeypatch: pytest.MonkeyPatch, scan_pages: int, read_chunk: int, reads: list[tuple[int, int]]
+) -> None:
+    monkeypatch.setattr(readback, "SCAN_PAGES", scan_pages)
+    monkeypatch.setattr(readback, "READ_CHUNK", read_chunk)
+    # Reading back must go through our invoker's pipelined `texts`, not one plain call per chunk:
+    # the sequential path gives the same bytes, so only the thread the copies ran on tells them apart.
+    # Zero pages are left out of the copies: the same snapshot, only slower, would come of them.
+    copies: list[tuple[str, tuple[int, ...]]] = []
+    raw_call = WasmtimeInvoker._raw_call
+
+    def recording(self: WasmtimeInvoker, func: cm.Func, params: list[object], args: tuple[int, ...]) -> object:
+        copies.append((threading.current_thread().name, args))
+        return raw_call(self, func, params, args)
+
+    monkeypatch.setattr(WasmtimeInvoker, "_raw_call", recording)
+    out = pre_initialize(INIT_WRITES, wasi=None, code_cache=False)
+    running = Running(out, wasi=False)
+    assert (running.call("get", 1000), running.call("get", 246608)) == (0x12345678, 0x0BADCAFE)
+    assert copies == [("component-init-read", args) for args in reads]
