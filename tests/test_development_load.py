@@ -103,9 +103,6 @@ def test_a_host_that_exits_at_once_still_leaves_a_whole_entry(tmp_path: Path) ->
 
 
 def test_a_damaged_entry_is_compiled_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import wasmtime
-    from wasmtime.component import Linker
-
     from hatch_component_init.hatch.editable import development_load
 
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
@@ -113,12 +110,9 @@ def test_a_damaged_entry_is_compiled_again(tmp_path: Path, monkeypatch: pytest.M
     component.write_bytes(SEVEN)
 
     def answer() -> int:
-        engine, compiled = development_load(str(component))
-        store = wasmtime.Store(engine)
-        result = Linker(engine).instantiate(store, compiled).get_func(store, "answer")(store)
-        for thread in [t for t in threading.enumerate() if t.name == "component-init-cache"]:
-            thread.join()
-        return int(result)
+        result = instantiate_answer(*development_load(str(component)))
+        join_cache_writes()
+        return result
 
     assert answer() == 7
     (entry,) = entries(tmp_path / "cache")

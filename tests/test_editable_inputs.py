@@ -134,6 +134,10 @@ def option(old: str, new: str) -> Callable[[Path], None]:
     return edit
 
 
+#: An `env` value changed: a pre-init option, which the answer (11) does not depend on.
+ENV_CHANGED = option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')
+
+
 def write(relative: str, text: str) -> Callable[[Path], None]:
     def edit(project: Path) -> None:
         (project / relative).parent.mkdir(parents=True, exist_ok=True)
@@ -415,7 +419,7 @@ def test_the_line_a_rebuild_prints_names_the_snapshot_the_steps_and_every_reason
 ) -> None:
     project, target = editable(tmp_path)
     new_component(project)
-    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    ENV_CHANGED(project)
     capsys.readouterr()
     why = "`build/greeter.wasm` changed and the pre-init options, `dirs` or `host` module changed"
     started = time.perf_counter()
@@ -469,7 +473,7 @@ COMPONENTIZE_PY = f"{COMPONENTIZE_HOOK}cache = false\n\n"
             write("DIST/helper.py", ""), "componentize-py, then pre-init", APP_CHANGED, id="app-folder-named-DIST"
         ),
         pytest.param(
-            option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }'),
+            ENV_CHANGED,
             "pre-init",
             "the pre-init options, `dirs` or `host` module changed",
             id="pre-init-options",
@@ -512,7 +516,7 @@ def test_a_component_gone_when_read_names_the_hooks_that_ran_before(
 def test_the_projects_other_hooks_do_not_stop_a_rebuild(tmp_path: Path) -> None:
     """A hook of another plugin listed before ours (hatchling's `version`) is not ours to run again."""
     project, target = editable(tmp_path, '[tool.hatch.build.hooks.version]\npath = "greeter_pkg/_version.py"\n\n')
-    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    ENV_CHANGED(project)
     assert refresh(project, target) == REBUILT_FOR_OPTIONS
     assert answer(target.read_bytes())[0] == 11
 
@@ -522,7 +526,7 @@ def test_a_project_without_requires_python_rebuilds_too(tmp_path: Path) -> None:
     project, target = editable(tmp_path)
     pyproject = project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text().replace('requires-python = ">=3.11"\n', ""))
-    option('env = { "A" = "1", "B" = "2" }', 'env = { "A" = "2", "B" = "2" }')(project)
+    ENV_CHANGED(project)
     assert refresh(project, target) == REBUILT_FOR_OPTIONS
     assert refresh(project, target) is None
 
