@@ -433,6 +433,8 @@ def test_a_wit_folder_that_is_the_project_leaves_out_what_the_build_writes(app: 
     (app / "__pycache__" / "helper.cpython-311.pyc").write_bytes(b"bytecode")
     (app / ".git").mkdir()
     (app / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    # pyproject.toml, under `wit` too, counts by what it says there as well: a comment is no change.
+    (app / "pyproject.toml").write_text((app / "pyproject.toml").read_text().replace("  # the app's own package", ""))
     assert key(app, venv, wit=".") == before
     (app / "world.wit").write_text("package demo:app;\nworld app { export run: func(); export stop: func(); }\n")
     assert key(app, venv, wit=".") != before
