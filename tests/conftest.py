@@ -16,6 +16,8 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 #: Where the session's componentize-py builds are kept, shared by every xdist worker of one run.
 BUILDS_ENV = "HCI_TEST_BUILDS"
+#: Set in the environment of every componentize-py build ``componentize`` runs.
+BUILD_PROBE = "HCI_TOPLEVEL_PROBE"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -136,9 +138,10 @@ def _run_componentize_py(
     shared: Path,
 ) -> None:
     output = shared.with_suffix(".partial")
-    env = None
+    # Every shared build sees BUILD_PROBE, so a test can show the app's top level does not (whichever test built first).
+    env = {**os.environ, BUILD_PROBE: "1"}
     if componentize_py is not None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])}
+        env["PYTHONPATH"] = os.pathsep.join([str(componentize_py), os.environ.get("PYTHONPATH", "")])
     proc = subprocess.run(
         [
             sys.executable,

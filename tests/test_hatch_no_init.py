@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import componentize
 from hatch_support import DESTINATION, build_in_process, failed_build, make_project, run_build, wheel_member
 from test_hatch_precompile import APP_WAT, LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
 from wat_support import snapshot, wat
@@ -247,6 +248,9 @@ def test_componentize_py_app_without_init_export_in_a_fresh_venv(tmp_path: Path,
     project = tmp_path / "toplevel"
     shutil.copytree(FIXTURE, project, ignore=shutil.ignore_patterns("__pycache__"))
     (project / "pyproject.toml").write_text(PYPROJECT)
+    # A 3 MB file under the python path that the app does not read (docs/without-init.md: it is not bundled).
+    unread = os.urandom(3_000_000)
+    (project / "data" / "big.bin").write_bytes(unread)
     dist = tmp_path / "dist"
     log = run_build(
         [sys.executable, "-m", "pip", "wheel", "--verbose", "--no-build-isolation", "--no-deps", "--wheel-dir", str(dist), "."],
@@ -260,6 +264,11 @@ def test_componentize_py_app_without_init_export_in_a_fresh_venv(tmp_path: Path,
     raw = (project / "build/toplevel.wasm").read_bytes()
     shipped = wheel_member(wheel, "toplevel_pkg/toplevel.wasm")
     assert shipped == zero_free_memory_without_init(raw) and len(shipped) < len(raw)
+    # The unread file left the size as it is without it (the same app's session build, as
+    # test_componentize_toplevel.py has it); componentize-py's outputs differ by tens of KB, 3 MB would show.
+    without = componentize(FIXTURE, "toplevel", "app", tmp_path / "without-big.wasm")
+    assert abs(len(raw) - len(without)) < 300_000, (len(raw), len(without))
+    assert unread[1_000_000:1_000_064] not in raw
 
     python = fresh_venv(tmp_path / "venv")
     run_build([sys.executable, "-m", "pip", "--python", str(python), "install", str(wheel)], cwd=tmp_path)
