@@ -13,14 +13,25 @@ RUNENV = FIXTURES / "runenv"
 DATA = RUNENV / "data"
 
 
-def initialize(component: bytes, **kwargs: Any) -> tuple[bytes, list[tuple[str, str]], bytes]:
-    """Pre-initialize with /data granted: the output, the notes told, and what init printed."""
+def initialize(
+    component: bytes, allocator: list[str] | None = None, **kwargs: Any
+) -> tuple[bytes, list[tuple[str, str]], bytes]:
+    """Pre-initialize with /data granted: the output, the first-call step's notes, and what init printed.
+
+    The free-memory step's notes go to ``allocator``, if given."""
     notes: list[tuple[str, str]] = []
     printed: list[bytes] = []
     kwargs.setdefault("wasi", WasiOptions(dirs=((DATA, "/data"),)))
+
+    def note(level: str, message: str) -> None:
+        if "allocator" not in message:
+            notes.append((level, message))
+        elif allocator is not None:
+            allocator.append(message)
+
     out = pre_initialize(
         component,
-        on_note=lambda *note: "allocator" in note[1] or notes.append(note),  # the first-call step's notes
+        on_note=note,
         on_output=lambda _s, d: printed.append(d),
         **kwargs,
     )
