@@ -23,7 +23,6 @@ from hatch_support import (
     failed_build,
     make_project,
     make_pure_wheel,
-    run_component,
     wheel_member,
 )
 
@@ -95,52 +94,37 @@ def test_rebuilds_hit_both_caches_and_edits_ship(
     # An upgrade of the package it imports, an edit to the app and one to a data file under the python path (here
     # also read by init through `dirs`) are a miss of both caches, and the new package, code and data ship. One
     # rebuild for the three: that each alone changes the keys is checked without a build (test_hatch_keys.py,
-    # test_hatch_componentize_cache.py).
+    # test_hatch_componentize_cache.py). The edit also imports a package from the `requirements` option, which the
+    # hook installs into a folder of its own (only our wheel offered, never the network) and componentize-py bundles;
+    # that another requirement is another key is checked without a build
+    # (test_hatch_requirements.py::test_the_hook_keys_its_component_by_its_requirements).
     shutil.rmtree(site / "punctuation-1.0.dist-info")
     _install(site, "punctuation", "1.1", "MARK = '?'\n")
-    app.write_text(app.read_text().replace('return f"{greeting}, {name}', 'return f"{greeting}, dear {name}'))
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.2", {"tinyword/__init__.py": 'TITLE = "dear"\n'})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text().replace(COMPONENTIZE_HOOK, COMPONENTIZE_HOOK + 'requirements = ["tinyword>=1"]\n'))
+    app.write_text(
+        "import tinyword\n"
+        + app.read_text().replace('return f"{greeting}, {name}', 'return f"{greeting}, {tinyword.TITLE} {name}')
+    )
     (project / "data" / "greeting.txt").write_text("Bonjour\n")
     wheel = build_in_process(project)
     log = capsys.readouterr().err
+    assert "Installed `tinyword>=1` for the app in " in log
     assert "Building component `build/greeter.wasm` with componentize-py" in log
     assert "Pre-initializing `build/greeter.wasm`" in log
     check_greeter_wheel(wheel, greeting="Bonjour", greet="Bonjour, dear Ada?")
-
-    # Both caches live in the same directory, pruned the same way.
-    assert len(list((snapshot_cache_dir / "components").glob("*.wasm"))) == 2
-    assert len(list((snapshot_cache_dir / "snapshots").glob("*.wasm"))) == 2
-
-
-def test_requirements_are_installed_and_bundled(
-    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    wheels = tmp_path / "wheels"
-    make_pure_wheel(wheels, "tinyword", "1.2", {"tinyword/__init__.py": 'WORD = "Salut"\n'})
-    # Only our own wheel, never the network.
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    hooks = COMPONENTIZE_HOOK + 'requirements = ["tinyword>=1"]\n' + COMPONENT_INIT_HOOK
-    project = make_project(tmp_path / "greeter", hooks)
-    app = project / "app.py"
-    # The package is imported at the app's top level, so componentize-py bundles it.
-    app.write_text(
-        app.read_text()
-        .replace("import wit_world\n", "import tinyword\nimport wit_world\n")
-        .replace('return f"{greeting}, {name}!"', 'return f"{tinyword.WORD}, {name}!"')
-    )
-
-    wheel = build_in_process(project)
-    log = capsys.readouterr().err
-    assert "Installed `tinyword>=1` for the app in " in log
-    run = run_component(wheel_member(wheel, DESTINATION), [("greet", ("Ada",))])
-    assert run.results["greet"] == "Salut, Ada!"
     (folder,) = (snapshot_cache_dir / "requirements").iterdir()
     assert (folder / "tinyword" / "__init__.py").is_file()
     # The project itself is untouched: the packages live in the private folder only.
     assert not (project / "tinyword").exists()
 
-    # Another requirement is another install and another component: keyed so without a build
-    # (test_hatch_requirements.py::test_the_hook_keys_its_component_by_its_requirements).
+    # Both caches live in the same directory, pruned the same way.
+    assert len(list((snapshot_cache_dir / "components").glob("*.wasm"))) == 2
+    assert len(list((snapshot_cache_dir / "snapshots").glob("*.wasm"))) == 2
 
 
 def test_compiled_requirement_is_refused(
