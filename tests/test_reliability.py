@@ -194,8 +194,9 @@ def test_growth_refused_by_the_limit_is_snapshotted_as_is() -> None:
 
 @pytest.fixture(scope="session")
 def sandbox_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """The sandbox probe (tests/fixtures/sandbox), built once per session."""
-    return componentize(FIXTURES / "sandbox", "sandbox", "app", tmp_path_factory.mktemp("sandbox") / "sandbox.wasm")
+    """The handles app (tests/fixtures/handles), whose `escape` export probes the sandbox: the session's build of it
+    (test_real_world.py uses it too)."""
+    return componentize(FIXTURES / "handles", "handles", "app", tmp_path_factory.mktemp("handles") / "h.wasm")
 
 
 @pytest.mark.slow
@@ -215,7 +216,7 @@ def test_init_cannot_leave_its_sandbox(sandbox_component: bytes, tmp_path: Path)
         server.setblocking(False)
         port = server.getsockname()[1]
         env = dict(os.environ, SANDBOX_SECRET="host-secret")  # set on the host, never granted
-        r = cli(src, "-o", tmp_path / "out.wasm", "--dir", f"{granted}::/granted",
+        r = cli(src, "-o", tmp_path / "out.wasm", "--init-func", "escape", "--dir", f"{granted}::/granted",
                 "--env", "SANDBOX_GIVEN=yes", "--env", f"SANDBOX_PORT={port}", env=env)  # fmt: skip
         assert r.returncode == 0, r.stderr
         with pytest.raises(BlockingIOError):
