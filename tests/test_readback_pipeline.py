@@ -1,17 +1,21 @@
-"""Our invoker copies accessor results out of the guest on a worker thread while the caller decodes."""
+"""Reading the state back: our invoker copies accessor results out of the guest on a worker thread while the
+caller decodes, and the descriptors init left open in any wasi-libc are counted before the libc forgets them."""
 
 from __future__ import annotations
 
+import re
 import threading
+from pathlib import Path
 
 import pytest
 import wasmtime
 from wasmtime import component as cm
 
-from hatch_component_init import pre_initialize, readback
+from hatch_component_init import WasiOptions, pre_initialize, readback
+from hatch_component_init.errors import InitFailedError
 from hatch_component_init.readback import PAGE
 from hatch_component_init.runtime import WasmtimeInvoker, make_engine
-from wat_support import Running, wat
+from wat_support import Running, snapshot, wat
 
 # `text(offset, len)` returns `len` bytes of memory from `offset` as a latin-1 string; it traps when
 # the range runs past the memory, as an accessor would.
@@ -125,3 +129,86 @@ def test_pre_initialization_copies_only_non_zero_pages_on_the_reader_thread(
     running = Running(out, wasi=False)
     assert (running.call("get", 1000), running.call("get", 246608)) == (0x12345678, 0x0BADCAFE)
     assert copies == [("component-init-read", args) for args in reads]
+
+
+# A wasi-libc shape: `__wasilibc_reset_preopens` is its reset, `descriptor_table_get_ref(fd)` is non-zero
+# for stdio (0-2) and for each descriptor 3-31 whose bit `open(mask)` set.
+_LIBC = """
+  (core module $libc
+    (global $open (mut i32) (i32.const 0))
+    (func (export "__wasilibc_reset_preopens"))
+    (func (export "descriptor_table_get_ref") (param $fd i32) (result i32)
+      (if (result i32) (i32.lt_u (local.get $fd) (i32.const 3))
+        (then (i32.const 1))
+        (else (if (result i32) (i32.lt_u (local.get $fd) (i32.const 32))
+          (then (i32.and (i32.shr_u (global.get $open) (local.get $fd)) (i32.const 1)))
+          (else (i32.const 0))))))
+    (func (export "open") (param i32) (global.set $open (local.get 0))))"""
+
+
+def _libcs_left_open(first: set[int], second: set[int], nested: set[int]) -> bytes:
+    """Two wasi-libc instances at the root and one in a nested component; init leaves ``first``, ``second``
+    and ``nested`` open in them."""
+
+    def mask(fds: set[int]) -> int:
+        return sum(1 << fd for fd in fds)
+
+    return wat(
+        f"""
+(component
+  {_LIBC}
+  (component $inner
+    {_LIBC}
+    (core instance $l (instantiate $libc))
+    (func (export "open") (param "fds" u32) (canon lift (core func $l "open"))))
+  (instance $n (instantiate $inner))
+  (alias export $n "open" (func $nested-open))
+  (core func $nested-open (canon lower (func $nested-open)))
+  (core instance $a (instantiate $libc))
+  (core instance $b (instantiate $libc))
+  (core module $init
+    (import "a" "open" (func $a (param i32)))
+    (import "b" "open" (func $b (param i32)))
+    (import "n" "open" (func $n (param i32)))
+    (func (export "init")
+      (call $a (i32.const {mask(first)})) (call $b (i32.const {mask(second)})) (call $n (i32.const {mask(nested)}))))
+  (core instance $i (instantiate $init
+    (with "a" (instance $a)) (with "b" (instance $b)) (with "n" (instance (export "open" (func $nested-open))))))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+    )
+
+
+def _documented(message: str) -> bool:
+    """Whether ``message`` is the open-descriptor refusal as docs/troubleshooting.md lists it, holes filled."""
+    page = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
+    line = next(line for line in page.read_text().splitlines() if " descriptor… open (number… …)" in line)
+    return re.fullmatch(".*?".join(re.escape(part) for part in line.split("…")), message) is not None
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "nested", "dirs", "refused"),
+    [
+        # Every libc numbers the one granted directory 3: one preopen, whichever instances hold it, and
+        # each level's reset (the nested one's too) runs before the snapshot.
+        ({3}, {3}, {3}, 1, None),
+        # Left open in the first instance at the root and in the nested one: both are counted, in order.
+        ({5}, set(), {7}, 0, "left 2 file, directory or socket descriptors open (numbers 5, 7)"),
+        # The granted directory takes the lowest number; what init opened after it is refused.
+        ({3, 4}, {3}, set(), 1, "left 1 file, directory or socket descriptor open (number 4)"),
+    ],
+    ids=["the-granted-dir-in-every-libc", "left-open-at-both-levels", "past-the-granted-dir"],
+)
+def test_descriptors_init_left_open_in_any_libc_past_the_granted_dirs_are_refused(
+    tmp_path: Path, first: set[int], second: set[int], nested: set[int], dirs: int, refused: str | None
+) -> None:
+    component = _libcs_left_open(first, second, nested)
+    wasi = WasiOptions(dirs=tuple((tmp_path, f"/d{i}") for i in range(dirs)))
+    if refused is None:
+        Running(snapshot(component, wasi=wasi))  # a refusal, or a failed reset, raises here
+        return
+    with pytest.raises(InitFailedError) as exc:
+        snapshot(component, wasi=wasi)
+    message = str(exc.value)
+    assert message.startswith(f"the init function `component-init` {refused}. "), message
+    assert _documented(message), message

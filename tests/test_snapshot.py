@@ -84,11 +84,17 @@ def test_offsets_above_2_gib_wrap_as_i32() -> None:
     assert _decode([seg]) == [(3 << 30, b"\x07" * 4)]
 
 
-def test_memory64_and_other_memory_indices() -> None:
-    state = MemoryState(1, [(16, b"\x05\x00\x06")])
+# A memory64 address is unsigned but its i64.const is signed: addresses from exactly 2**63 to the
+# last bytes of a 2**64-byte memory are written as negative constants.
+@pytest.mark.parametrize("offset", [16, (1 << 63) - 3, 1 << 63, (1 << 64) - 3])
+def test_memory64_and_other_memory_indices(offset: int) -> None:
+    state = MemoryState(1 << 48, [(offset, b"\x05\x00\x06")])
     (seg,) = snapshot.data_segments(2, True, state)
     r = Reader(memoryview(seg))
-    assert (r.u32(), r.u32(), r.u8(), r.s64(), r.u8()) == (2, 2, 0x42, 16, 0x0B)
+    # s64 refuses an offset encoded past the signed range, as a validator does.
+    assert (r.u32(), r.u32(), r.u8(), r.s64() & ((1 << 64) - 1), r.u8()) == (2, 2, 0x42, offset, 0x0B)
+    assert bytes(r.take(r.u32())) == b"\x05\x00\x06"
+    assert r.at_end()
 
 
 def _decode_any(segments: list[bytes]) -> list[tuple[int, int, bytes]]:
@@ -149,15 +155,39 @@ def test_runs_merge_across_zero_pages_below_the_page_run_count() -> None:
         snapshot.module_segments([(0, False, state), (1, False, state)], 1)
 
 
-def test_segment_count_is_exact_at_the_limit() -> None:
+@pytest.mark.parametrize(("limit", "count", "passes"), [(40, 40, 1), (39, 1, 2)])
+def test_segment_count_is_exact_at_the_limit(monkeypatch: pytest.MonkeyPatch, limit: int, count: int, passes: int) -> None:
     # 40 runs separated by 10 zeros, with zeros at both ends of the chunk: exactly 40 segments
-    # fit a limit of 40 without merging any gap.
+    # fit a limit of 40 without merging any gap; under 39 the next length (12) makes one segment.
+    # A heap that fits at the first or second length costs one pass over memory per length, the
+    # shortest first, where a bisection of the list would take five.
     mem = bytearray(65536)
     for i in range(40):
         mem[100 + 11 * i] = 1
-    segments = snapshot.data_segments(0, False, _state(bytes(mem)), limit=40)
-    assert len(segments) == 40
+    tried: list[int] = []
+    count_runs = snapshot._count_runs
+
+    def counting(marked: bytes, gap: bytes) -> int:
+        tried.append(len(gap) - 1)
+        return count_runs(marked, gap)
+
+    monkeypatch.setattr(snapshot, "_count_runs", counting)
+    segments = snapshot.data_segments(0, False, _state(bytes(mem)), limit=limit)
+    assert len(segments) == count
+    assert tried == list(snapshot._THRESHOLDS[:passes])
     assert _rebuild(65536, segments) == bytes(mem)
+
+
+def test_runs_merge_only_when_even_the_longest_gap_length_does_not_fit() -> None:
+    # One chunk of two pages: three runs 19,999 zeros apart, then one 91,030 zeros further. Every
+    # listed length up to 16384 leaves four runs, over a limit of 3; 65536 leaves two, which fit:
+    # no gap is merged (merging four runs down to the limit would keep three segments).
+    mem = bytearray(2 * 65536)
+    for at in (0, 20000, 40000, len(mem) - 1):
+        mem[at] = 1
+    segments = snapshot.data_segments(0, False, MemoryState(2, [(0, bytes(mem))]), limit=3)
+    assert [offset for offset, _ in _decode(segments)] == [0, len(mem) - 1]
+    assert _rebuild(len(mem), segments) == bytes(mem)
 
 
 @pytest.mark.parametrize("seed", range(10))
