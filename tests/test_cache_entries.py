@@ -25,7 +25,14 @@ from hatch_support import RAW_COMPONENT, build_in_process, make_project, wheel_m
 from test_engine_shapes import GLOBALS
 
 from hatch_component_init.compile_cache import CompiledCache, DevelopmentCache
-from hatch_component_init.file_cache import StagedCache, cache_warnings, file_digest
+from hatch_component_init.file_cache import (
+    CACHE_DIR_ENV,
+    StagedCache,
+    cache_warnings,
+    default_cache_dir,
+    file_digest,
+    prune_least_recently_used,
+)
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
 
 #: The hooks' caches, and the engine's code caches (instrumented components, editable installs' loads).
@@ -208,26 +215,80 @@ def put_copy(cache: FileCache, key: str, source: Path) -> Path:
 
 
 @pytest.mark.parametrize("store", [put_bytes, put_copy])
+@pytest.mark.parametrize("max_entries", [3, 1])
 def test_a_new_entry_is_kept_with_the_most_recently_used_others(
-    tmp_path: Path, store: Callable[[FileCache, str, Path], Path]
+    tmp_path: Path, store: Callable[[FileCache, str, Path], Path], max_entries: int
 ) -> None:
-    # A full cache keeps max_entries: the new entry and the max_entries - 1 others last used.
-    cache = SnapshotCache(tmp_path / "cache", max_entries=3)
-    old = [cache.put(f"old{i}", DATA[i:]) for i in range(3)]
+    # A full cache keeps max_entries: the new entry and the max_entries - 1 others last used
+    # (with max_entries=1, none of them: the new entry alone).
+    old = [SnapshotCache(tmp_path / "cache", max_entries=3).put(f"old{i}", DATA[i:]) for i in range(3)]
     for i, entry in enumerate(old):
         os.utime(entry, (i, i))
+    cache = SnapshotCache(tmp_path / "cache", max_entries=max_entries)
     source = tmp_path / "out.wasm"
     source.write_bytes(DATA)
     new = store(cache, "new", source)
-    assert sorted(cache.entries.iterdir()) == sorted([old[1], old[2], new])
+    assert sorted(cache.entries.iterdir()) == sorted([*old[len(old) - (max_entries - 1) :], new])
+
+
+def removed_before_it_is_dated(entries: list[Path]) -> tuple[list[Path], Callable[[Path], None]]:
+    return [entries[0].with_name("gone"), *entries], Path.unlink
+
+
+def removed_before_we_remove_it(entries: list[Path]) -> tuple[list[Path], Callable[[Path], None]]:
+    def unlink_after_another_build(path: Path) -> None:
+        path.unlink()  # the other build's removal
+        path.unlink()
+
+    return entries, unlink_after_another_build
+
+
+@pytest.mark.parametrize("race", [removed_before_it_is_dated, removed_before_we_remove_it])
+def test_pruning_goes_on_past_entries_another_build_removed(
+    tmp_path: Path, race: Callable[[list[Path]], tuple[list[Path], Callable[[Path], None]]]
+) -> None:
+    # Builds prune the same cache at once: an entry gone before its time is read, or before our
+    # removal, is no error and does not stop the pruning of the others.
+    entries = []
+    for i in range(4):
+        entry = tmp_path / f"e{i}"
+        entry.write_bytes(DATA)
+        os.utime(entry, (i, i))
+        entries.append(entry)
+    listed, remove = race(entries)
+    prune_least_recently_used(listed, 1, remove)
+    assert list(tmp_path.iterdir()) == [entries[-1]]
 
 
 def test_another_keys_entry_is_not_taken_for_this_one(tmp_path: Path) -> None:
-    # "k" is a prefix of "k-x"'s entries; only a 64-hex-digit checksum after "k-" belongs to "k".
+    # "k" is a prefix of "k-0"'s entries, which sort before any of "k"'s own; only a 64-hex-digit
+    # checksum after "k-" belongs to "k", and a lookup looks past the others for it.
     cache = SnapshotCache(tmp_path)
-    other = cache.put("k-x", DATA)
+    other = cache.put("k-0", DATA)
     assert cache.get("k") is None
+    ours = cache.put("k", DATA[1:])
+    assert cache.get("k") == ours
     assert other.exists() and cache.damaged == []
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX cache locations")
+def test_localappdata_does_not_move_the_cache_off_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # LOCALAPPDATA can be set on Linux too (WSL passes it through, a shared dotfile exports it).
+    monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    assert default_cache_dir() == tmp_path / "xdg" / "hatch-component-init"
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["LOCALAPPDATA", "no-LOCALAPPDATA"])
+def test_on_windows_the_cache_is_under_localappdata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: bool) -> None:
+    # The branch only Windows takes, run here by reading `sys.platform` as Windows gives it.
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local") if local else "")
+    expected = tmp_path / "local" / "hatch-component-init" / "Cache" if local else tmp_path / "xdg" / "hatch-component-init"
+    assert default_cache_dir() == expected
 
 
 def pruned_while_read(path: Path) -> str:

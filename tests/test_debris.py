@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from hatch_support import COMPONENTIZE_HOOK, RAW_COMPONENT, build_in_process, ma
 from wat_support import Running, wat
 
 from hatch_component_init.debris import MAX_AGE, STAGING_PREFIX, sweep, sweep_staging
+from hatch_component_init.fileio import PendingWrite, in_progress_owner
 from hatch_component_init.hatch.componentize import ComponentizePyBuildHook
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and PIDs")
@@ -131,6 +133,42 @@ def test_staging_dirs_of_runs_that_are_gone_are_removed(tmp_path: Path) -> None:
     os.utime(old, (long_ago, long_ago))
     assert sorted(sweep_staging(tmp_path)) == sorted([theirs, old])
     assert ours.is_dir() and unrelated.is_dir()
+
+
+@pytest.mark.parametrize("through_link", [False, True], ids=["file", "symlink"])
+def test_a_pending_write_is_a_temp_file_of_this_process_next_to_the_file_it_replaces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, through_link: bool
+) -> None:
+    # Only a name the sweep knows, in the target's own folder, is removed once its writer is killed;
+    # and only a writer that is a daemon lets a process interrupted mid-write exit at once.
+    real = tmp_path / "real" / "app.wasm"
+    real.parent.mkdir()
+    real.write_bytes(b"old")
+    target = real
+    if through_link:  # written through: the temp file goes next to the file the link names
+        target = tmp_path / "links" / "app-link.wasm"
+        target.parent.mkdir()
+        target.symlink_to(real)
+    release = threading.Event()
+    real_fsync = os.fsync
+
+    def slow_disk(fd: int) -> None:  # holds the write pending while it is looked at
+        if threading.current_thread().name == "component-init-write":
+            release.wait(30)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_disk)
+    pending = PendingWrite(target, b"new")
+    try:
+        (writer,) = [t for t in threading.enumerate() if t.name == "component-init-write"]
+        assert writer.daemon
+        (temp,) = [name for name in os.listdir(real.parent) if name != real.name]
+        assert temp.startswith(f".{real.name}.") and in_progress_owner(temp) == os.getpid()
+    finally:
+        release.set()
+    pending.commit()
+    assert real.read_bytes() == b"new" and os.listdir(real.parent) == [real.name]
+    assert target.is_symlink() == through_link
 
 
 # -- killed builds ------------------------------------------------------------------------------
