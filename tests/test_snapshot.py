@@ -97,6 +97,17 @@ def test_memory64_and_other_memory_indices(offset: int) -> None:
     assert r.at_end()
 
 
+def test_memory64_runs_merged_down_to_the_limit_keep_i64_offsets() -> None:
+    # Two runs more than the longest gap length apart at a limit of 1: the merging path writes the segment.
+    mem = bytearray(3 * 65536)
+    mem[10], mem[-1] = 1, 2
+    (seg,) = snapshot.data_segments(2, True, MemoryState(3, [(0, bytes(mem))]), limit=1)
+    r = Reader(memoryview(seg))
+    assert (r.u32(), r.u32(), r.u8(), r.s64(), r.u8()) == (2, 2, 0x42, 10, 0x0B)
+    assert bytes(r.take(r.u32())) == bytes(mem[10:])
+    assert r.at_end()
+
+
 def _decode_any(segments: list[bytes]) -> list[tuple[int, int, bytes]]:
     """(memory index, offset, bytes) of active segments for any memory."""
     out = []
