@@ -271,24 +271,25 @@ def test_another_keys_entry_is_not_taken_for_this_one(tmp_path: Path) -> None:
     assert other.exists() and cache.damaged == []
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX cache locations")
-def test_localappdata_does_not_move_the_cache_off_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # LOCALAPPDATA can be set on Linux too (WSL passes it through, a shared dotfile exports it).
-    monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
-    assert default_cache_dir() == tmp_path / "xdg" / "hatch-component-init"
-
-
-@pytest.mark.parametrize("local", [True, False], ids=["LOCALAPPDATA", "no-LOCALAPPDATA"])
-def test_on_windows_the_cache_is_under_localappdata(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, local: bool) -> None:
-    # The branch only Windows takes, run here by reading `sys.platform` as Windows gives it.
-    monkeypatch.setattr(sys, "platform", "win32")
+@pytest.mark.parametrize(
+    ("platform", "local", "under"),
+    [
+        # LOCALAPPDATA can be set off Windows too (WSL passes it through, a shared dotfile exports it).
+        ("linux", True, ("xdg", "hatch-component-init")),
+        ("win32", True, ("local", "hatch-component-init", "Cache")),
+        ("win32", False, ("xdg", "hatch-component-init")),
+    ],
+    ids=["linux-with-LOCALAPPDATA", "windows", "windows-without-LOCALAPPDATA"],
+)
+def test_the_cache_is_under_localappdata_on_windows_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, platform: str, local: bool, under: tuple[str, ...]
+) -> None:
+    # `sys.platform` read as each system gives it: both branches run on any machine.
+    monkeypatch.setattr(sys, "platform", platform)
     monkeypatch.delenv(CACHE_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local") if local else "")
-    expected = tmp_path / "local" / "hatch-component-init" / "Cache" if local else tmp_path / "xdg" / "hatch-component-init"
-    assert default_cache_dir() == expected
+    assert default_cache_dir() == tmp_path.joinpath(*under)
 
 
 def pruned_while_read(path: Path) -> str:
