@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 from conftest import componentize
-from hatch_support import DESTINATION, build_in_process, failed_build, make_project, run_build, wheel_member
-from test_componentize_toplevel import call
+from hatch_support import DESTINATION, build_in_process, failed_build, make_project, run_build, run_component, wheel_member
 from test_hatch_precompile import APP_WAT, LOADER, PRECOMPILED, run_loader, unpack, wasmtime_cache_files
 from wat_support import snapshot, wat
 
@@ -231,4 +230,4 @@ def test_componentize_py_app_without_init_export_ships_with_its_free_memory_zero
 
     # It answers, from componentize-py's snapshot. (That `precompile` and `loader` work with `init-func = false`,
     # a precompiled `.cwasm` loaded through the loader, is docs/without-init.md's flow, run by test_docs.py.)
-    assert call(shipped, "lookup", "apple") == "a round fruit"
+    assert run_component(shipped, [("lookup", ("apple",))]).results["lookup"] == "a round fruit"
