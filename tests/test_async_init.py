@@ -262,6 +262,8 @@ def _run_p3_command(wasmtime_cli: Path, component: bytes, tmp_path: Path) -> str
 def test_cli_p3_app_is_pre_initialized_and_runs_from_the_snapshot(
     cli_p3_init_component: bytes, tmp_path: Path, wasmtime_cli: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # docs/guarantees.md: a componentize-py app with an `async func` export (`run`) next to a synchronous init is
+    # pre-initialized, and its async export answers from the snapshot under `wasmtime run -W component-model-async=y`.
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path / "cache"))
     assert _run_p3_command(wasmtime_cli, cli_p3_init_component, tmp_path) == "not initialized (run 1)\n"
     output = pre_initialize(cli_p3_init_component)

@@ -71,20 +71,9 @@ def isolated(tmp_path: Path, wheelhouse: Path) -> dict[str, str]:
     }
 
 
-# `python -m build` (sdist, then the wheel from it) is the first build of the next test; `uv build` with an empty
-# hook cache is the README's (test_docs.py), whose wheel is installed and run there. `hatch build` installs its
-# build environment with uv as `uv build` does; it runs in the next test, on that test's hook cache.
-def test_isolated_build_with_pip(tmp_path: Path, isolated: dict[str, str]) -> None:
-    project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
-    assert 'requires = ["hatchling", "hatch-component-init"]\n' in (project / "pyproject.toml").read_text()
-    out = tmp_path / "out"
-    log = run_build(frontend_command("pip", out), cwd=project, env=isolated, timeout=900)
-
-    # componentize-py was installed by the frontend (nothing here provides it) and ran in its environment.
-    assert BUILT in log
-    check_greeter_wheel(out / WHEEL)
-
-
+# `python -m build` (sdist, then the wheel from it) is the cold build here, and `uv build` with an empty hook cache
+# is the README's (test_docs.py), whose wheel is installed and run there. `pip wheel`, `uv build` from the sdist and
+# `hatch build` then rebuild here, each in an isolated environment of its own, on the first build's hook cache.
 def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path, isolated: dict[str, str]) -> None:
     # Each isolated build installs its frontend's packages into a fresh temp environment, and `uv build`
     # builds the wheel from the unpacked sdist (which adds PKG-INFO); the componentize-py key covers
@@ -102,14 +91,18 @@ def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path,
     check_greeter_wheel(tmp_path / "out" / WHEEL)
     # The wheel was built from the unpacked sdist: nothing was written into the project.
     assert not (project / "build").exists()
+    # Then `pip wheel`, from the project: the hook key needs componentize-py's version, so the hit also shows that
+    # the frontend installed componentize-py (nothing here provides it). So do the next two.
+    by_pip = run_build(frontend_command("pip", tmp_path / "out-pip"), cwd=project, env=isolated, timeout=900)
+    assert "Built component `build/greeter.wasm` from the cache" in by_pip and BUILT not in by_pip, by_pip
+    check_greeter_wheel(tmp_path / "out-pip" / WHEEL)
     # Then `uv build`, from the sdist too.
     second = run_build(frontend_command("uv", tmp_path / "out2"), cwd=project, env=isolated, timeout=900)
     assert "Built component `build/greeter.wasm` from the cache" in second
     assert "Wasmtime not run" in second
     assert BUILT not in second
     check_greeter_wheel(tmp_path / "out2" / WHEEL)
-    # Then `hatch build`, from the project: the hook key needs componentize-py's version, so the hit also shows
-    # the frontend installed componentize-py (nothing here provides it).
+    # Then `hatch build`, from the project.
     third = run_build(frontend_command("hatch", tmp_path / "out3"), cwd=project, env=isolated, timeout=900)
     assert "Built component `build/greeter.wasm` from the cache" in third and BUILT not in third, third
     check_greeter_wheel(tmp_path / "out3" / WHEEL)

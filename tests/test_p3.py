@@ -7,13 +7,11 @@ one, run through Wasmtime's async API (tests/test_async_init.py).
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, componentize
 from test_async_init import cli_p3_init_component  # noqa: F401 (a fixture)
-from wat_support import CLI_WINCH, Running, snapshot, wat
+from wat_support import Running, snapshot, wat
 
 from hatch_component_init import (
     InitFailedError,
@@ -309,13 +307,6 @@ def test_feature_wasmtime_cannot_enable_is_unsupported_not_invalid(name: str) ->
 # ---------------------------------------------------------------- componentize-py builds
 
 
-@pytest.fixture(scope="session")
-def async_app_component(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    """tests/fixtures/async_app: a sync init next to an async export, once per session."""
-    output = tmp_path_factory.mktemp("async-app") / "app.wasm"
-    return componentize(FIXTURES / "async_app", "app", "app", output)
-
-
 @pytest.mark.slow
 def test_p3_build_round_trips(cli_p3_init_component: bytes) -> None:  # noqa: F811
     parsed = parse_component(memoryview(cli_p3_init_component))
@@ -355,24 +346,3 @@ def test_p3_run_as_init_failure_through_the_cli(cli_p3_init_component: bytes, tm
     assert_clean_failure(r, 1, f"the import `{P3_FIRST_CALL}` was called during init")
     assert "not a valid" not in r.stderr
     assert not (tmp_path / "out.wasm").exists()
-
-
-@pytest.mark.slow
-def test_async_app_is_pre_initialized(async_app_component: bytes, tmp_path: Path, wasmtime_cli: Path) -> None:
-    assert Running(async_app_component).call("greeting") == "uninitialized"
-    output = pre_initialize(async_app_component, init_func="init")
-    assert reencode(parse_component(memoryview(output))) == output
-    out = Running(output)
-    assert not out.has("init")
-    assert out.call("greeting") == "initialized: 55"
-    # The async export runs in the snapshot too: the wasmtime CLI has the async API Python lacks.
-    path = tmp_path / "out.wasm"
-    path.write_bytes(output)
-    r = subprocess.run(
-        [str(wasmtime_cli), "run", *CLI_WINCH, "-W", "component-model-async=y", "--invoke", "slow-greeting()", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip() == '"initialized: 55 (async)"'
