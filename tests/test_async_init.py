@@ -128,6 +128,27 @@ ASYNC_AND_HOST_IMPORT = wat(
 
 ENV = (("A", "1"), ("B", "2"), ("C", "3"))
 
+#: Imports an instance with a resource that has an `async` method and one that has only an `async` static
+#: function (WASIp3's interfaces have both), none called by init.
+ASYNC_RESOURCE_IMPORT = wat(
+    """
+(component
+  (import "example:timers/timer@1.0.0" (instance $t
+    (export "timer" (type $timer (sub resource)))
+    (export "[method]timer.wait" (func async (param "self" (borrow $timer)) (param "ms" u32)))
+    (export "clock" (type $clock (sub resource)))
+    (export "[static]clock.reset" (func async))
+    (export "now" (func async (result u64)))))
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 42)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+)
+
 
 def test_async_import_component_is_pre_initialized() -> None:
     assert RunningAsync(ASYNC_IMPORT).call("get") == 0
@@ -139,6 +160,14 @@ def test_async_import_component_is_pre_initialized() -> None:
     # (a stand-in defined over it would have trapped).
     assert out.call("get") == 103
     assert snapshot(ASYNC_IMPORT, wasi=WasiOptions(env=ENV)) == output
+
+
+def test_async_methods_of_an_imported_resource_get_stand_ins() -> None:
+    # The stand-in component declares the resource and passes `self` to its method: init runs, and so does the output.
+    output = snapshot(ASYNC_RESOURCE_IMPORT)
+    out = RunningAsync(output)
+    assert not out.has("component-init")
+    assert out.call("get") == 42
 
 
 def test_async_import_stand_in_traps_in_the_output_too() -> None:

@@ -570,8 +570,18 @@ def test_unknown_prefixed_opcode() -> None:
     _raises(section([b"\x00\x41\x26\x1a\xfd\x9a\x01\x0b"]), "unknown opcode 0xfd 154")
 
 
-def test_overlong_leb() -> None:
-    _raises(section([b"\x00\x41\x26\x1a\x20\x80\x80\x80\x80\x80\x00\x0b"]), "too long")
+@pytest.mark.parametrize(
+    "instruction",
+    [
+        b"\x20\x80\x80\x80\x80\x80\x00",  # local.get, its index in 6 bytes
+        b"\x11\x80\x80\x80\x80\x80\x00\x00",  # call_indirect, its type index in 6 bytes
+        b"\x11\x00\x80\x80\x80\x80\x80\x00",  # call_indirect, its table index in 6 bytes
+    ],
+    ids=["u32", "first-of-two", "second-of-two"],
+)
+def test_overlong_leb(instruction: bytes) -> None:
+    # A u32 takes at most 5 bytes, each of two u32 immediates as well.
+    _raises(section([b"\x00\x41\x26\x1a" + instruction + b"\x0b"]), "too long")
 
 
 def test_body_must_end_with_end() -> None:

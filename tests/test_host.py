@@ -204,6 +204,21 @@ def test_cli_host_errors(tmp_path: Path, spec: str, code: int, message: str) -> 
     assert not (tmp_path / "out.wasm").exists()
 
 
+def test_cli_host_without_a_function_is_a_usage_error_in_process(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same refusal as above, from `main` itself: argparse's usage error carries our message.
+    from hatch_component_init.cli import main
+
+    (tmp_path / "app.wasm").write_bytes(wat(APP))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["app.wasm", "-o", "out.wasm", "--host", "build_host"])
+    assert exited.value.code == 2
+    assert "error: --host must look like `module:function`" in capsys.readouterr().err
+    assert not (tmp_path / "out.wasm").exists()
+
+
 # --- a runtime the caller provides ---------------------------------------------------------
 
 
