@@ -789,11 +789,9 @@ def test_dead_shadow_stack_is_zeroed() -> None:
     assert (out.call("load", 1020), out.call("load", 4096), out.call("load", 8192)) == (3, 7, 9)
 
 
-def test_init_in_a_shim_component_instance_is_removed() -> None:
-    # wit-component exports interfaces as instances of a small shim component that
-    # imports the lifted functions and re-exports them; init is removed from the shim.
-    comp = wat(
-        """
+#: wit-component exports interfaces as instances of a small shim component that imports the lifted
+#: functions and re-exports them.
+SHIM_SETUP = """
 (component
   (core module $m
     (global $g (mut i32) (i32.const 0))
@@ -810,9 +808,30 @@ def test_init_in_a_shim_component_instance_is_removed() -> None:
   (instance $setup (instantiate $shim (with "import-init" (func $init)) (with "import-get" (func $get))))
   (export "example:demo/setup" (instance $setup)))
 """
-    )
-    out = Running(snapshot(comp, init_func="example:demo/setup.init"))
-    iface = out.instance.get_export_index(out.store, "example:demo/setup")
+
+
+def _setup_interface(out: Running, name: str) -> int:
+    """The index of interface ``name`` of ``out``, whose init must be gone and whose `get` answers 6."""
+    iface = out.instance.get_export_index(out.store, name)
+    assert iface is not None
     assert out.instance.get_export_index(out.store, "init", iface) is None
     get = out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", iface))
     assert get(out.store) == 6
+    return iface
+
+
+def test_init_in_a_shim_component_instance_is_removed() -> None:
+    _setup_interface(Running(snapshot(wat(SHIM_SETUP), init_func="example:demo/setup.init")), "example:demo/setup")
+
+
+def test_init_in_an_instance_exported_twice_is_removed() -> None:
+    # The interface's export names the index another export of the same instance made: it is followed to the
+    # instance, and init is gone under both names.
+    twice = SHIM_SETUP.replace(
+        '(export "example:demo/setup" (instance $setup))',
+        '(export $inner "setup" (instance $setup))\n  (export "example:demo/setup" (instance $inner))',
+    )
+    assert twice != SHIM_SETUP
+    out = Running(snapshot(wat(twice), init_func="example:demo/setup.init"))
+    for name in ("example:demo/setup", "setup"):
+        _setup_interface(out, name)
