@@ -343,6 +343,28 @@ def test_integer_arguments_at_the_top_of_their_range() -> None:
         snapshot(data, init_func="component-init(256)")
 
 
+@pytest.mark.parametrize(
+    ("name", "low", "high"),
+    [
+        ("S8", -(2**7), 2**7 - 1), ("S16", -(2**15), 2**15 - 1), ("S32", -(2**31), 2**31 - 1),
+        ("S64", -(2**63), 2**63 - 1), ("U8", 0, 2**8 - 1), ("U16", 0, 2**16 - 1), ("U32", 0, 2**32 - 1),
+        ("U64", 0, 2**64 - 1),
+    ],
+)  # fmt: skip
+def test_every_integer_type_takes_its_whole_range_and_nothing_past_it(name: str, low: int, high: int) -> None:
+    """wave._convert: each integer type's bounds, as the component model defines them."""
+    from wasmtime import component as cm
+
+    from hatch_component_init.errors import InitExportError
+    from hatch_component_init.wave import _convert
+
+    ty = getattr(cm, name)()
+    assert _convert(low, ty, "arg") == low and _convert(high, ty, "arg") == high
+    for outside in (low - 1, high + 1):
+        with pytest.raises(InitExportError, match=f"arg: {outside} is out of range for {name.lower()}$"):
+            _convert(outside, ty, "arg")
+
+
 def test_a_number_with_a_fraction_is_a_float() -> None:
     """wave._Parser.value: `1.5` is a float; only a whole token of digits is an integer."""
     from hatch_component_init.wave import parse_spec

@@ -497,3 +497,5 @@ class TestComponentizePy:
         hook.clean(["standard"])
         assert not (project / RAW_COMPONENT).exists()
         assert (project / "build" / "notes.txt").read_text() == "mine"
+        hook.clean(["standard"])  # again, with nothing left to remove (`hatch clean` twice): no error
+        assert (project / "build" / "notes.txt").read_text() == "mine"
