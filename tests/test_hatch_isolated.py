@@ -79,6 +79,7 @@ def test_isolated_rebuild_with_another_frontend_hits_both_caches(tmp_path: Path,
     # builds the wheel from the unpacked sdist (which adds PKG-INFO); the componentize-py key covers
     # only what the app imports from there, so a build with nothing changed runs neither tool.
     project = make_project(tmp_path / "greeter", COMPONENTIZE_HOOK + COMPONENT_INIT_HOOK)
+    assert 'requires = ["hatchling", "hatch-component-init"]\n' in (project / "pyproject.toml").read_text()
     # `python -m build`: the sdist, then the wheel from the unpacked sdist; componentize-py was installed by
     # the frontend (nothing here provides it) and ran in its environment.
     first = run_build(frontend_command("build", tmp_path / "out"), cwd=project, env=isolated, timeout=900)
