@@ -507,6 +507,45 @@ def test_the_command_refuses_init_options_with_no_init(tmp_path: Path) -> None:
     assert not (tmp_path / "out.wasm").exists()
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        (["-f", "setup"], "-f/--init-func"), (["--keep-init-func"], "--keep-init-func"), (["--dir", "."], "--dir"),
+        (["--env", "A=1"], "--env"), (["--host", "m:f"], "--host"), (["--no-wasi"], "--no-wasi"),
+        (["--no-reset-first-call"], "--no-reset-first-call"), (["--timeout", "5"], "--timeout"),
+        (["--max-memory", "1M"], "--max-memory"),
+        # Several: the first in that order is named.
+        (["--max-memory", "1M", "--env", "A=1", "--keep-init-func"], "--keep-init-func"),
+    ],
+)  # fmt: skip
+def test_each_init_option_is_refused_with_no_init_in_process(
+    options: list[str], named: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command's own argument check, in this process (the test above runs it as users do, for one option).
+    from hatch_component_init.cli import main
+
+    (tmp_path / "in.wasm").write_bytes(HEAP_SHAPED)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["in.wasm", "-o", "out.wasm", "--no-init", *options])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1].endswith(
+        f"error: argument --no-init: {named} configures the init run, and --no-init runs nothing"
+    )
+    assert not (tmp_path / "out.wasm").exists()
+
+
+def test_the_defaults_of_the_init_options_are_not_refused_with_no_init(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hatch_component_init.cli import main
+
+    (tmp_path / "in.wasm").write_bytes(HEAP_SHAPED)
+    monkeypatch.chdir(tmp_path)
+    assert main(["in.wasm", "-o", "out.wasm", "--no-init", "-q", "-f", "component-init", "--timeout", "300"]) == 0
+    assert (tmp_path / "out.wasm").is_file()
+
+
 def test_without_init_a_passive_segment_that_code_names_keeps_its_place() -> None:
     # memory.init names data segment 0 (passive); the re-encoded data keeps it at that index.
     text = HEAP_SHAPED_TEXT.replace(

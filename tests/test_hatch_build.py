@@ -365,11 +365,17 @@ def editable_project(tmp_path: Path) -> Path:
 
 
 class TestEditable:
-    def test_snapshot_importable_and_cleaned(self, editable_project: Path, engine: FakeEngine, tmp_path: Path) -> None:
+    def test_snapshot_importable_and_cleaned(
+        self, editable_project: Path, engine: FakeEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
         project = editable_project
         wheel = build_in_process(project, version="editable")
         in_tree = project / DESTINATION
         assert in_tree.read_bytes() == fake_snapshot(RAW)
+        assert (
+            f"Editable install: wrote the pre-initialized component to `{DESTINATION}` in the source tree "
+            "(removed by `hatch clean`)"
+        ) in capsys.readouterr().err
 
         # Install the editable wheel the way an installer would, then import from a fresh interpreter.
         site = tmp_path / "site"
