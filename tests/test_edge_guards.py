@@ -8,6 +8,7 @@ says which.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -363,6 +364,19 @@ def test_every_integer_type_takes_its_whole_range_and_nothing_past_it(name: str,
     for outside in (low - 1, high + 1):
         with pytest.raises(InitExportError, match=f"arg: {outside} is out of range for {name.lower()}$"):
             _convert(outside, ty, "arg")
+
+
+def test_a_refused_argument_is_shown_as_it_was_written() -> None:
+    """wave._show: the value in the message is in WAVE, as the user wrote it (chars quoted, tuples, lists, bools)."""
+    from wasmtime import component as cm
+
+    from hatch_component_init.errors import InitExportError
+    from hatch_component_init.wave import _convert, parse_spec
+
+    written = ["'x'", "(1, 'y')", "[true, 'z']", '"w"', "some(false)"]
+    for text, value in zip(written, parse_spec(f"f({', '.join(written)})").args, strict=True):
+        with pytest.raises(InitExportError, match=re.escape(f"arg: expected an integer (u8), got `{text}`")):
+            _convert(value, cm.U8(), "arg")
 
 
 def test_a_number_with_a_fraction_is_a_float() -> None:
