@@ -449,6 +449,18 @@ def test_no_wasi_with_a_guest_that_needs_it(greeter_file: Path, tmp_path: Path) 
 # ---------------------------------------------------------------- pieces, in process
 
 
+def test_a_dir_is_split_at_its_first_double_colon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # HOST::GUEST: the host is what comes before the first `::`, the guest path all that follows it.
+    from hatch_component_init.cli import _parser, _wasi
+
+    (tmp_path / "data").mkdir()
+    monkeypatch.chdir(tmp_path)
+    parser = _parser()
+    args = parser.parse_args(["in.wasm", "-o", "out.wasm", "--dir", "data::/in::side", "--dir", "data"])
+    wasi = _wasi(args, parser)
+    assert wasi is not None and wasi.dirs == ((Path("data"), "/in::side"), (Path("data"), "data"))
+
+
 def test_size_and_seconds_parsing() -> None:
     assert _size("512") == 512
     assert _size("4k") == 4096

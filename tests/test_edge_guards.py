@@ -379,6 +379,21 @@ def test_a_refused_argument_is_shown_as_it_was_written() -> None:
             _convert(value, cm.U8(), "arg")
 
 
+def test_inf_and_nan_written_as_labels_are_floats_and_with_a_payload_are_refused() -> None:
+    """wave._convert: `%inf` and `%nan` (labels, as WAVE escapes keywords) are the floats; `%inf(1)` is no float."""
+    import math
+
+    from wasmtime import component as cm
+
+    from hatch_component_init.errors import InitExportError
+    from hatch_component_init.wave import _convert, parse_spec
+
+    inf, nan, with_payload = parse_spec("f(%inf, %nan, %inf(1))").args
+    assert _convert(inf, cm.F64(), "arg") == math.inf and math.isnan(_convert(nan, cm.F32(), "arg"))
+    with pytest.raises(InitExportError, match=re.escape("arg: expected a number, got `inf(1)`")):
+        _convert(with_payload, cm.F64(), "arg")
+
+
 def test_a_number_with_a_fraction_is_a_float() -> None:
     """wave._Parser.value: `1.5` is a float; only a whole token of digits is an integer."""
     from hatch_component_init.wave import parse_spec
