@@ -100,6 +100,22 @@ def test_truncated_component_is_refused(cut: int) -> None:
         parse_component(memoryview(shapes.TWICE[:cut]))
 
 
+@pytest.mark.parametrize(
+    ("sections", "message", "at"),
+    [
+        # A section id no core module has (14), at the byte where its section starts.
+        (b"\x0e\x00", "unknown core section id 14", 8),
+        # A global whose mutability byte is 2 (one i32 global: count, valtype 0x7f, then the byte).
+        (b"\x06\x06\x01\x7f\x02\x41\x00\x0b", "bad global mutability 2", 8 + 4),
+    ],
+    ids=["section-id", "global-mutability"],
+)
+def test_a_malformed_core_module_is_refused_where_the_byte_is(sections: bytes, message: str, at: int) -> None:
+    with pytest.raises(InvalidComponentError) as info:
+        parse_core_module(memoryview(b"\x00asm\x01\x00\x00\x00" + sections), base=1000)
+    assert str(info.value).startswith(message) and info.value.offset == 1000 + at, (str(info.value), info.value.offset)
+
+
 def test_core_module_view() -> None:
     from wat_support import wat
 
