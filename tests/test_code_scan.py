@@ -584,6 +584,13 @@ def test_overlong_leb(instruction: bytes) -> None:
     _raises(section([b"\x00\x41\x26\x1a" + instruction + b"\x0b"]), "too long")
 
 
+@pytest.mark.parametrize("kind", [4, 0xFF])
+def test_a_try_table_catch_clause_of_an_unknown_kind_is_refused_where_it_is(kind: int) -> None:
+    # try_table (0x1f), empty block type, one catch clause whose kind is none of catch, catch_ref, catch_all(_ref).
+    err = _raises(section([b"\x00\x41\x26\x1a\x1f\x40\x01" + bytes([kind]) + b"\x00\x0b\x0b"]), "^invalid catch clause \\(at offset")
+    assert err.offset == 2 + 7  # count, size, then the clause's kind byte
+
+
 def test_body_must_end_with_end() -> None:
     _raises(section([b"\x00\x41\x26\x1a"]), "does not end with `end`")
 

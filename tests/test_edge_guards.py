@@ -394,6 +394,22 @@ def test_inf_and_nan_written_as_labels_are_floats_and_with_a_payload_are_refused
         _convert(with_payload, cm.F64(), "arg")
 
 
+@pytest.mark.parametrize(
+    ("wanted", "expected"),
+    [("asets/images", "assets/images"), ("assets/imagse", "assets/images"), ("{base}/asets/images", "{base}/assets/images")],
+    ids=["parent-missing-too", "parent-exists", "absolute"],
+)
+def test_a_missing_directory_is_matched_under_its_nearest_existing_ancestor(
+    tmp_path: Path, wanted: str, expected: str
+) -> None:
+    """suggest.similar_directory: it walks up past the missing parents, and answers the way `wanted` was written."""
+    from hatch_component_init.suggest import similar_directory
+
+    (tmp_path / "assets" / "images").mkdir(parents=True)
+    base = tmp_path.as_posix()
+    assert similar_directory(tmp_path, wanted.format(base=base)) == expected.format(base=base)
+
+
 def test_a_number_with_a_fraction_is_a_float() -> None:
     """wave._Parser.value: `1.5` is a float; only a whole token of digits is an integer."""
     from hatch_component_init.wave import parse_spec
