@@ -20,6 +20,12 @@ BUILDS_ENV = "HCI_TEST_BUILDS"
 BUILD_PROBE = "HCI_TOPLEVEL_PROBE"
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker more than cores. A worker often waits (on a build another one makes under the
+    shared lock, a server starting, a subprocess), and the spare keeps the cores busy meanwhile."""
+    return (os.cpu_count() or 1) + 1
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # The controller (or a run without xdist) makes the folder; workers inherit it through the
     # environment, since they are started after this hook.
