@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -19,6 +20,11 @@ def test_the_suite_runs_on_every_core() -> None:
     addopts = PYPROJECT["tool"]["pytest"]["ini_options"]["addopts"].split()
     assert addopts[addopts.index("-n") + 1] == "auto"
     assert any(req.startswith("pytest-xdist") for req in PYPROJECT["project"]["optional-dependencies"]["test"])
+    # `-n auto` is one worker more than cores (tests/conftest.py), as the page says.
+    from conftest import pytest_xdist_auto_num_workers
+
+    assert pytest_xdist_auto_num_workers(None) == (os.cpu_count() or 1) + 1  # type: ignore[arg-type]
+    assert "one worker more than cores" in PAGE.read_text().replace("\n", " ")
 
 
 def test_the_quick_suite_is_what_the_page_says() -> None:
