@@ -587,7 +587,8 @@ def test_overlong_leb(instruction: bytes) -> None:
 @pytest.mark.parametrize("kind", [4, 0xFF])
 def test_a_try_table_catch_clause_of_an_unknown_kind_is_refused_where_it_is(kind: int) -> None:
     # try_table (0x1f), empty block type, one catch clause whose kind is none of catch, catch_ref, catch_all(_ref).
-    err = _raises(section([b"\x00\x41\x26\x1a\x1f\x40\x01" + bytes([kind]) + b"\x00\x0b\x0b"]), "^invalid catch clause \\(at offset")
+    body = b"\x00\x41\x26\x1a\x1f\x40\x01" + bytes([kind]) + b"\x00\x0b\x0b"
+    err = _raises(section([body]), "^invalid catch clause \\(at offset")
     assert err.offset == 2 + 7  # count, size, then the clause's kind byte
 
 

@@ -396,7 +396,11 @@ def test_inf_and_nan_written_as_labels_are_floats_and_with_a_payload_are_refused
 
 @pytest.mark.parametrize(
     ("wanted", "expected"),
-    [("asets/images", "assets/images"), ("assets/imagse", "assets/images"), ("{base}/asets/images", "{base}/assets/images")],
+    [
+        ("asets/images", "assets/images"),
+        ("assets/imagse", "assets/images"),
+        ("{base}/asets/images", "{base}/assets/images"),
+    ],
     ids=["parent-missing-too", "parent-exists", "absolute"],
 )
 def test_a_missing_directory_is_matched_under_its_nearest_existing_ancestor(
