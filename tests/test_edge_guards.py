@@ -173,6 +173,26 @@ def test_guest_stderr_in_the_message_is_its_end() -> None:
     assert exc.value.guest_stderr.endswith("LAST-LINE: the reason\n")
 
 
+def test_a_failure_after_init_keeps_what_init_printed() -> None:
+    """runtime.run_init: init returns, then the adapter-state reset the read-back calls traps; the error says
+    it was the read-back, and carries init's stderr as the other failures do."""
+    from wat_support import printing_component
+
+    printed = "loaded 3 words\n"
+    data = "".join(f"\\{byte:02x}" for byte in printed.encode())
+    component = printing_component(
+        "stderr",
+        f"""(data (i32.const 1024) "{data}")
+    (func (export "init") (call $write (call $get-stderr) (i32.const 1024) (i32.const {len(printed)}) (i32.const 16)))
+    (func (export "reset_adapter_state") (drop (i32.div_u (i32.const 1) (i32.const 0))))""",
+    )
+    with pytest.raises(InitFailedError) as exc:
+        pre_initialize(component)
+    assert str(exc.value).startswith("reading the state after init failed: "), exc.value
+    assert "integer divide by zero" in str(exc.value)
+    assert exc.value.guest_stderr == printed
+
+
 #: Imports `wasi:clocks/timezone`, which Wasmtime leaves out of WASI 0.2; init does not call it.
 IMPORTS_TIMEZONE = wat(
     """
