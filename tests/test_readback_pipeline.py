@@ -15,6 +15,7 @@ from hatch_component_init import WasiOptions, pre_initialize, readback
 from hatch_component_init.errors import InitFailedError
 from hatch_component_init.readback import PAGE
 from hatch_component_init.runtime import WasmtimeInvoker, make_engine
+from message_catalog import HOLE
 from wat_support import Running, snapshot, wat
 
 # `text(offset, len)` returns `len` bytes of memory from `offset` as a latin-1 string; it traps when
@@ -182,8 +183,8 @@ def _libcs_left_open(first: set[int], second: set[int], nested: set[int]) -> byt
 def _documented(message: str) -> bool:
     """Whether ``message`` is the open-descriptor refusal as docs/troubleshooting.md lists it, holes filled."""
     page = Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.md"
-    line = next(line for line in page.read_text().splitlines() if " descriptor… open (number… …)" in line)
-    return re.fullmatch(".*?".join(re.escape(part) for part in line.split("…")), message) is not None
+    line = next(line for line in page.read_text().splitlines() if f" descriptor{HOLE} open (number{HOLE} {HOLE})" in line)
+    return re.fullmatch(".*?".join(re.escape(part) for part in line.split(HOLE)), message) is not None
 
 
 @pytest.mark.parametrize(
