@@ -237,6 +237,21 @@ def test_host_defining_a_top_level_async_import_synchronously_is_a_clear_error()
     RunningAsync(snapshot(ASYNC_FUNC_IMPORT), wasi=False)  # left undefined, it gets a stand-in
 
 
+def test_a_host_object_without_a_qualified_name_is_named_by_its_repr() -> None:
+    """A callable object (an instance with `__call__`, a `functools.partial`) has no `__qualname__`."""
+
+    class Napper:
+        def __call__(self, linker: cm.Linker) -> None:
+            with linker.root() as root:
+                root.add_func("nap", lambda store: None)
+
+        def __repr__(self) -> str:
+            return "<the napper>"
+
+    with pytest.raises(HostError, match=r"definitions `<the napper>` define `nap`, which the component imports"):
+        snapshot(ASYNC_FUNC_IMPORT, host=Napper())
+
+
 def test_async_component_code_cache(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HATCH_COMPONENT_INIT_CACHE_DIR", str(tmp_path))
     first = snapshot(ASYNC_IMPORT, wasi=WasiOptions(env=ENV), code_cache=True)
