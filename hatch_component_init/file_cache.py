@@ -57,9 +57,9 @@ class FileCache:
     Every entry vouches for itself: a lookup checks the bytes against the
     checksum in the name, because a damaged entry would otherwise be shipped
     (a snapshot in a wheel) or break every later build with an error that never
-    mentions the cache. A damaged entry is removed and the lookup is a miss, so
-    the step runs again; :attr:`damaged` lists what was removed, for the caller
-    to tell the user.
+    mentions the cache. A damaged entry is removed (in a read-only cache, skipped)
+    and the lookup is a miss, so the step runs again; :attr:`damaged` lists those
+    entries, for the caller to tell the user.
     """
 
     #: Components and snapshots of real apps are 20-60 MB each; a few versions per project is plenty.
@@ -70,8 +70,10 @@ class FileCache:
     def __init__(self, directory: Path, max_entries: int | None = None) -> None:
         self.directory = Path(directory)
         self.max_entries = self.DEFAULT_MAX_ENTRIES if max_entries is None else max_entries
-        #: Entries that lookups found damaged and removed, oldest first.
+        #: Entries that lookups found damaged, oldest first.
         self.damaged: list[Path] = []
+        #: Those of :attr:`damaged` that could not be removed (a read-only cache), with the reason.
+        self.kept_damaged: dict[Path, str] = {}
         #: Set when a hit could not be touched because the cache cannot be written.
         self.read_only = False
 
@@ -142,9 +144,15 @@ class FileCache:
         except OSError:
             return False  # removed meanwhile by another build's pruning
         if not intact:
-            # Another build may be removing it too; either way the lookup is a miss.
-            with contextlib.suppress(OSError):
+            try:
                 entry.unlink()
+            except FileNotFoundError:
+                pass  # another build removed it meanwhile; either way the lookup is a miss
+            except OSError as e:
+                # It stays, and each lookup skips it: saying it was removed would be false.
+                self.kept_damaged[entry] = e.strerror or type(e).__name__
+                if e.errno in _READ_ONLY:
+                    self.read_only = True
             self.damaged.append(entry)
         return intact
 
@@ -199,6 +207,10 @@ class StagedCache:
         return self.cache.damaged
 
     @property
+    def kept_damaged(self) -> dict[Path, str]:
+        return self.cache.kept_damaged
+
+    @property
     def read_only(self) -> bool:
         return self.cache.read_only
 
@@ -233,10 +245,11 @@ def place(source: Path, target: Path, *, link: bool = True) -> None:
 
 
 def cache_warnings(cache: FileCache | StagedCache) -> list[str]:
-    """What to tell the user after lookups in ``cache``: each damaged entry removed, and (once per
+    """What to tell the user after lookups in ``cache``: each damaged entry (removed or skipped), and (once per
     process and cache directory) that the cache is read-only."""
-    lines = [damaged_entry_warning(cache.KIND, path) for path in cache.damaged]
+    lines = [damaged_entry_warning(cache.KIND, path, cache.kept_damaged.get(path)) for path in cache.damaged]
     cache.damaged.clear()
+    cache.kept_damaged.clear()
     where = str(cache.directory)
     if cache.read_only and where not in _told_read_only:
         _told_read_only.add(where)
@@ -251,8 +264,14 @@ def read_only_cache_warning(directory: str) -> str:
     )
 
 
-def damaged_entry_warning(kind: str, path: Path) -> str:
-    """What to tell the user about an entry :meth:`FileCache.get` found damaged and removed (``kind``: its KIND)."""
+def damaged_entry_warning(kind: str, path: Path, kept: str | None = None) -> str:
+    """What to tell the user about an entry :meth:`FileCache.get` found damaged (``kind``: its KIND): removed,
+    or where removing it failed (``kept``: why), skipped."""
+    if kept is not None:
+        return (
+            f"Skipped a damaged entry of the {kind} cache, `{path}` (its bytes no longer match the SHA-256 "
+            f"in its name), which could not be removed ({kept}); it is made again"
+        )
     return (
         f"Removed a damaged entry of the {kind} cache, `{path}` (its bytes no longer match the SHA-256 "
         "in its name); it is made again"

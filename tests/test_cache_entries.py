@@ -31,6 +31,7 @@ from hatch_component_init.file_cache import (
     cache_warnings,
     default_cache_dir,
     file_digest,
+    read_only_cache_warning,
     prune_least_recently_used,
 )
 from hatch_component_init.hatch.cache import ComponentCache, FileCache, PrecompiledCache, SnapshotCache
@@ -204,6 +205,73 @@ def test_a_damaged_entry_is_told_once_with_its_cache_and_path(
         )
     ]
     assert cache_warnings(looked_up) == []  # told once: the list of damaged entries is emptied
+
+
+def skipped(kind: type[FileCache], entry: Path, reason: str) -> str:
+    return (
+        f"Skipped a damaged entry of the {kind.KIND} cache, `{entry}` (its bytes no longer match the SHA-256 "
+        f"in its name), which could not be removed ({reason}); it is made again"
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("staged", [False, True], ids=["plain", "staged"])
+def test_a_damaged_entry_of_a_read_only_cache_is_skipped_and_not_said_removed(
+    tmp_path: Path, kind: type[FileCache], staged: bool
+) -> None:
+    root = tmp_path / "cache"
+    cache = kind(root)
+    entry = cache.put("k", DATA)
+    flip_middle(entry)
+    before = listing(root)
+    looked_up = StagedCache(cache, lambda: tmp_path / "staged.wasm") if staged else cache
+    with read_only(root):
+        assert looked_up.get("k") is None
+        assert listing(root) == before
+    # Immutable for root (EPERM); without write permission for anyone else (EACCES).
+    reason = os.strerror(errno.EPERM if os.geteuid() == 0 else errno.EACCES)
+    assert cache_warnings(looked_up) == [skipped(kind, entry, reason), read_only_cache_warning(str(root))]
+    assert cache_warnings(looked_up) == []
+
+
+@pytest.mark.parametrize(("code", "read_only_cache"), [(errno.EROFS, True), (errno.EBUSY, False)])
+def test_a_damaged_entry_that_cannot_be_removed_is_skipped_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, read_only_cache: bool
+) -> None:
+    """A read-only mount (docs/building.md's example) is said to be one; another failure is only the reason."""
+    cache = SnapshotCache(tmp_path)
+    entry = cache.put("k", DATA)
+    flip_middle(entry)
+
+    def refuse(self: Path, missing_ok: bool = False) -> None:
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(Path, "unlink", refuse)
+    assert cache.get("k") is None
+    told = [skipped(SnapshotCache, entry, os.strerror(code))]
+    assert cache_warnings(cache) == told + [read_only_cache_warning(str(tmp_path))] * read_only_cache
+    assert cache.read_only == read_only_cache
+
+
+def test_a_damaged_entry_another_build_removed_first_is_said_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = SnapshotCache(tmp_path)
+    entry = cache.put("k", DATA)
+    flip_middle(entry)
+    unlink = Path.unlink
+
+    def removed_meanwhile(self: Path, missing_ok: bool = False) -> None:
+        unlink(self)  # the other build's
+        unlink(self, missing_ok)  # ours: FileNotFoundError
+
+    monkeypatch.setattr(Path, "unlink", removed_meanwhile)
+    assert cache.get("k") is None
+    assert cache_warnings(cache) == [
+        f"Removed a damaged entry of the snapshots cache, `{entry}` (its bytes no longer match the SHA-256 "
+        "in its name); it is made again"
+    ]
+    assert not cache.read_only and not entry.exists()
 
 
 def put_bytes(cache: FileCache, key: str, source: Path) -> Path:
@@ -479,6 +547,33 @@ def test_a_read_only_cache_serves_a_rebuild_and_says_so_once(
     assert lines == [f"The cache in `{snapshot_cache_dir}` is read-only: its entries are used as they are, "
                      "and what is not in it is made without being cached"], log  # fmt: skip
     check_globals(wheel_member(second, "greeter_pkg/app.wasm"))
+
+
+def test_a_read_only_cache_with_damaged_entries_builds_anew_and_says_they_were_skipped(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
+    first = build_in_process(project)
+    members = ("greeter_pkg/app.wasm", "greeter_pkg/app.cwasm")
+    shipped = [wheel_member(first, member) for member in members]
+    first.unlink()
+    entries = [path for kind in ("precompiled", "snapshots") for path in (snapshot_cache_dir / kind).iterdir()]
+    assert [path.parent.name for path in entries] == ["precompiled", "snapshots"]
+    for path in entries:
+        flip_middle(path)
+    before = listing(snapshot_cache_dir)
+    capsys.readouterr()
+    with read_only(snapshot_cache_dir):
+        second = build_in_process(project)
+        assert listing(snapshot_cache_dir) == before  # the damaged entries are still there, untouched
+    log = capsys.readouterr().err
+    assert "Pre-initializing" in log  # made again, not served from the damaged entry
+    assert [wheel_member(second, member) for member in members] == shipped
+    reason = os.strerror(errno.EPERM if os.geteuid() == 0 else errno.EACCES)
+    for kind, path in zip((PrecompiledCache, SnapshotCache), entries):
+        assert skipped(kind, path, reason) in log, log
+    assert "Removed a damaged entry" not in log
+    assert log.count(read_only_cache_warning(str(snapshot_cache_dir))) == 1, log
 
 
 def check_globals(snapshot: bytes) -> None:
