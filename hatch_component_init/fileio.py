@@ -28,6 +28,29 @@ def in_progress_owner(name: str) -> int | None:
     return int(found.group(1)) if found else None
 
 
+#: Where Linux reports a process's umask (since 4.7), so that reading it changes nothing.
+_STATUS = "/proc/self/status"
+
+
+def _current_umask() -> int:
+    """The process's umask, read where the system reports it; elsewhere by setting it and back.
+
+    Setting it is process-wide: for that instant another thread creating a file gets the
+    value set, so the value set is the strictest (its files are private meanwhile, never
+    writable by others).
+    """
+    try:
+        with open(_STATUS, encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o077)
+    os.umask(umask)
+    return umask
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file in the same directory and a rename.
 
@@ -72,9 +95,7 @@ class PendingWrite:
             if self.path.exists():
                 os.chmod(self._tmp, self.path.stat().st_mode & 0o777)
             else:
-                umask = os.umask(0)
-                os.umask(umask)
-                os.chmod(self._tmp, 0o666 & ~umask)
+                os.chmod(self._tmp, 0o666 & ~_current_umask())
             os.replace(self._tmp, self.path)
         except BaseException:
             self.discard()

@@ -107,6 +107,49 @@ def test_a_new_file_gets_the_mode_the_umask_allows(tmp_path: Path, umask: int, m
     assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == mode
 
 
+def test_the_umask_is_read_without_being_changed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Setting the umask to read it is process-wide: another thread creating a file meanwhile would get it."""
+    status = Path("/proc/self/status")
+    if not status.exists() or "Umask:" not in status.read_text():
+        pytest.skip("the system does not report the umask")
+    old = os.umask(0o027)
+    try:
+
+        def refuse(mask: int) -> int:
+            raise AssertionError(f"os.umask({mask:#o}) called")
+
+        monkeypatch.setattr(os, "umask", refuse)
+        atomic_write(tmp_path / "new.wasm", b"data")
+    finally:
+        monkeypatch.undo()
+        os.umask(old)
+    assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == 0o640
+
+
+def test_where_the_umask_is_not_reported_it_is_set_strict_for_the_instant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hatch_component_init import fileio
+
+    monkeypatch.setattr(fileio, "_STATUS", str(tmp_path / "no-such-status"))
+    set_to: list[int] = []
+    umask = os.umask
+
+    def recorded(mask: int) -> int:
+        set_to.append(mask)
+        return umask(mask)
+
+    old = umask(0o002)
+    try:
+        monkeypatch.setattr(os, "umask", recorded)
+        atomic_write(tmp_path / "new.wasm", b"data")
+    finally:
+        monkeypatch.undo()
+        umask(old)
+    assert set_to == [0o077, 0o002]  # private files for that instant, then as it was
+    assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == 0o664
+
+
 def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     target = tmp_path / "out.wasm"
     target.write_bytes(b"old")
