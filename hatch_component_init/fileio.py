@@ -76,7 +76,12 @@ class PendingWrite:
         fd, self._tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write, args=(fd, data), name="component-init-write", daemon=True)
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:  # no thread to own the descriptor (e.g. "can't start new thread")
+            os.close(fd)
+            os.unlink(self._tmp)
+            raise
 
     def _write(self, fd: int, data: bytes) -> None:
         try:

@@ -150,6 +150,26 @@ def test_where_the_umask_is_not_reported_it_is_set_strict_for_the_instant(
     assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == 0o664
 
 
+def test_a_writer_thread_that_cannot_start_leaves_no_file_and_no_descriptor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    def refuse(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    target = tmp_path / "out.wasm"
+    target.write_bytes(b"old")
+    descriptors = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    monkeypatch.setattr(threading.Thread, "start", refuse)
+    with pytest.raises(RuntimeError, match="can't start new thread"):
+        atomic_write(target, b"new")
+    monkeypatch.undo()
+    assert _listing(tmp_path) == ["out.wasm"] and target.read_bytes() == b"old"
+    if descriptors is not None:
+        assert len(os.listdir("/proc/self/fd")) == descriptors
+
+
 def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     target = tmp_path / "out.wasm"
     target.write_bytes(b"old")
