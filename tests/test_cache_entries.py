@@ -576,6 +576,32 @@ def test_a_read_only_cache_with_damaged_entries_builds_anew_and_says_they_were_s
     assert log.count(read_only_cache_warning(str(snapshot_cache_dir))) == 1, log
 
 
+def test_an_in_tree_write_that_cannot_begin_takes_the_cache_write_with_it(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An editable build writes the snapshot to the cache and to the source tree at once: when the tree's write
+    cannot begin, the cache's, already under way, is taken back (no temp file waits for a later build's sweep)."""
+    from hatch_support import DEV_MODE_DIRS, failed_build
+
+    from hatch_component_init.hatch import component_init
+
+    project = make_project(tmp_path / "p", HOOK, raw_component=GLOBALS, wheel_options=DEV_MODE_DIRS)
+    tree = project / "greeter_pkg" / "app.wasm"
+    begun = component_init.PendingWrite
+
+    def refuse_the_tree(path: Path, data: bytes) -> object:
+        if Path(path) == tree:
+            raise PermissionError(13, "Permission denied", str(path))
+        return begun(path, data)
+
+    monkeypatch.setattr(component_init, "PendingWrite", refuse_the_tree)
+    failure = failed_build(project, capsys, version="editable")
+    assert failure.reported(f"Build hook `component-init` failed: [Errno 13] Permission denied: '{tree}'"), failure
+    assert [path.name for path in snapshot_cache_dir.rglob("*.tmp")] == []
+    assert not any((snapshot_cache_dir / "snapshots").iterdir())
+    assert not tree.exists()
+
+
 def check_globals(snapshot: bytes) -> None:
     from wat_support import Running
 

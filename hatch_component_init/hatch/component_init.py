@@ -491,10 +491,10 @@ class ComponentInitBuildHook(ReportsErrors, SharedOptionChecks, BuildHookInterfa
                 self.app.display_warning(f"Could not write the snapshot cache in `{cache.directory}`: {e}")
         outside = cached if cached is not None else PendingWrite(self._staging_path(), snapshot)
         writes = [outside]
-        if tree is not None:
-            tree.parent.mkdir(parents=True, exist_ok=True)
-            writes.append(PendingWrite(tree, snapshot))
         try:
+            if tree is not None:
+                tree.parent.mkdir(parents=True, exist_ok=True)
+                writes.append(PendingWrite(tree, snapshot))
             check()
         except BaseException:
             for write in writes:
