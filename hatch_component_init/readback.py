@@ -145,7 +145,11 @@ def _read_memory(invoker: Invoker, prefix: str, ci: int, mi: int, pages: int) ->
     read = f"{prefix}read-i{ci}-m{mi}"
     bitmap = bytearray()
     for first in range(0, pages, SCAN_PAGES):
-        bitmap += _text(invoker, scan, first, min(SCAN_PAGES, pages - first))
+        count = min(SCAN_PAGES, pages - first)
+        flags = _text(invoker, scan, first, count)
+        if len(flags) != count:  # a flag past the memory's pages would make the runs below loop forever
+            raise HostError(f"the invoker's call of the accessor `{scan}` returned {len(flags)} page flags for {count} pages")
+        bitmap += flags
     runs: list[tuple[int, int]] = []  # non-zero page runs, in bytes
     page = 0
     while True:

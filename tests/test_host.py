@@ -283,6 +283,39 @@ def test_pre_initialize_with_reports_a_bad_invoker() -> None:
         pre_initialize_with(wat(APP), lambda instrumented: Wrong())  # type: ignore[arg-type,return-value]
 
 
+#: One page of memory, which init writes to.
+ONE_PAGE = """
+(component
+  (core module $m
+    (memory 1)
+    (func (export "init") (i32.store (i32.const 8) (i32.const 42))))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init"))))
+"""
+
+
+@pytest.mark.parametrize("extra", ["\x01", "\x00"], ids=["one-more-page-in-use", "one-more-page-free"])
+def test_pre_initialize_with_refuses_a_scan_of_another_length(extra: str) -> None:
+    """The scan answers one flag per page asked for; one more used to send the read-back into an endless loop."""
+
+    def run(instrumented: bytes) -> object:
+        eng = engine()
+        store = wasmtime.Store(eng)
+        instance = cm.Linker(eng).instantiate(store, cm.Component(eng, instrumented))
+        instance.get_func(store, "component-init")(store)  # type: ignore[misc]
+        invoker = WasmtimeInvoker(instance, store)
+
+        class Overlong:
+            def call(self, name: str, *args: int) -> object:
+                result = invoker.call(name, *args)
+                return result + extra if "scan-i" in name else result
+
+        return Overlong()
+
+    with pytest.raises(HostError, match=r"accessor `ci-scan-i\d+-m0` returned 2 page flags for 1 pages"):
+        pre_initialize_with(wat(ONE_PAGE), run)  # type: ignore[arg-type]
+
+
 def test_pre_initialize_with_reports_an_invoker_that_raises() -> None:
     class Failing:
         def call(self, name: str, *args: int) -> object:
