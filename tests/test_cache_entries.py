@@ -234,21 +234,22 @@ def test_a_damaged_entry_of_a_read_only_cache_is_skipped_and_not_said_removed(
     assert cache_warnings(looked_up) == []
 
 
-@pytest.mark.parametrize(("code", "read_only_cache"), [(errno.EROFS, True), (errno.EBUSY, False)])
+@pytest.mark.parametrize(("code", "read_only_cache"), [(errno.EROFS, True), (errno.EBUSY, False), (None, False)])
 def test_a_damaged_entry_that_cannot_be_removed_is_skipped_with_the_reason(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int, read_only_cache: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: int | None, read_only_cache: bool
 ) -> None:
-    """A read-only mount (docs/building.md's example) is said to be one; another failure is only the reason."""
+    """A read-only mount (docs/building.md's example) is said to be one; another failure is only the reason
+    (the system's words, or the error's type where it gave none)."""
     cache = SnapshotCache(tmp_path)
     entry = cache.put("k", DATA)
     flip_middle(entry)
 
     def refuse(self: Path, missing_ok: bool = False) -> None:
-        raise OSError(code, os.strerror(code), str(self))
+        raise PermissionError() if code is None else OSError(code, os.strerror(code), str(self))
 
     monkeypatch.setattr(Path, "unlink", refuse)
     assert cache.get("k") is None
-    told = [skipped(SnapshotCache, entry, os.strerror(code))]
+    told = [skipped(SnapshotCache, entry, "PermissionError" if code is None else os.strerror(code))]
     assert cache_warnings(cache) == told + [read_only_cache_warning(str(tmp_path))] * read_only_cache
     assert cache.read_only == read_only_cache
 
