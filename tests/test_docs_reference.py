@@ -86,6 +86,21 @@ def test_command_page_lists_every_option() -> None:
     assert documented == flags
 
 
+def test_command_page_synopsis_names_each_argument_as_help_does() -> None:
+    """The synopsis at the top of docs/cli.md shows each option with the placeholder `--help` gives its value."""
+    synopsis = (DOCS / "cli.md").read_text().split("```text\n", 1)[1].split("```", 1)[0]
+    words = " ".join(synopsis.split())
+    for action in _parser()._actions:
+        if action.option_strings == ["-h", "--help"]:
+            continue  # argparse's own
+        if not action.option_strings:
+            assert action.metavar is not None and f"component-init {action.metavar} " in words, action
+        elif action.nargs == 0:
+            assert any(re.search(rf"\[{re.escape(flag)}\]", words) for flag in action.option_strings), action
+        else:
+            assert any(f"{flag} {action.metavar}" in words for flag in action.option_strings), action
+
+
 def test_python_api_page_lists_every_exported_error() -> None:
     import hatch_component_init
 

@@ -50,6 +50,15 @@ def test_componentize_py_entry_point_is_never_offered_as_init() -> None:
     assert "exports.init" not in message
 
 
+def test_every_function_export_is_listed_when_init_is_not_found() -> None:
+    """runtime._find_init: the function exports, each in backquotes, joined by commas, in the component's order."""
+    from test_engine_shapes import BUNDLE_AFTER_INIT
+
+    with pytest.raises(MissingInitExportError) as exc:
+        pre_initialize(wat(BUNDLE_AFTER_INIT), init_func="setup")
+    assert "no function export `setup`. Function exports: `component-init`, `api.get`. Name the" in str(exc.value)
+
+
 #: A memory that may grow to exactly 1 MiB, and an init that traps.
 GROWS_TO_ONE_MIB = wat(
     """

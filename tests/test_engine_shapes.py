@@ -835,3 +835,28 @@ def test_init_in_an_instance_exported_twice_is_removed() -> None:
     out = Running(snapshot(wat(twice), init_func="example:demo/setup.init"))
     for name in ("example:demo/setup", "setup"):
         _setup_interface(out, name)
+
+
+#: Init is a top-level export; an instance of exports bundles `get`, lifted after it, under another name.
+BUNDLE_AFTER_INIT = """
+(component
+  (core module $m
+    (global $g (mut i32) (i32.const 0))
+    (func (export "init") (global.set $g (i32.const 5)))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func $init (canon lift (core func $i "init")))
+  (export "component-init" (func $init))
+  (func $get (result u32) (canon lift (core func $i "get")))
+  (instance $bundle (export "get" (func $get)))
+  (export "api" (instance $bundle)))
+"""
+
+
+def test_an_instance_of_exports_follows_its_functions_to_their_new_indices() -> None:
+    """rewrite._rewrite_entry: removing init's lifted function moves `get` down one index; the bundle's item is
+    written anew with its name, and the interface still answers from the snapshot."""
+    out = Running(snapshot(wat(BUNDLE_AFTER_INIT)))
+    assert out.instance.get_export_index(out.store, "component-init") is None
+    api = out.instance.get_export_index(out.store, "api")
+    assert out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", api))(out.store) == 5

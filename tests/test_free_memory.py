@@ -204,15 +204,16 @@ def test_a_component_without_libc_is_left_alone() -> None:
     assert notes == [("detail", "free allocator memory: nothing to zero, no core instance is linked as `libc.so`")]
 
 
-@pytest.mark.parametrize("zero", [True, False])
-def test_a_callers_runtime_gets_the_step_too(zero: bool) -> None:
+@pytest.mark.parametrize("zero", [True, False, None], ids=["on", "off", "default"])
+def test_a_callers_runtime_gets_the_step_too(zero: bool | None) -> None:
     def run(instrumented: bytes) -> WasmtimeInvoker:
         running = Running(instrumented)
         running.call("poke", 0, 0)
         return WasmtimeInvoker(running.instance, running.store)
 
-    out = pre_initialize_with(HEAP_SHAPED, run, init_func="poke", keep_init_func=True, zero_free_memory=zero)
-    assert Running(out).call("peek", SMALL + 16) == (0 if zero else 0x5A5A5A5A)
+    option = {} if zero is None else {"zero_free_memory": zero}
+    out = pre_initialize_with(HEAP_SHAPED, run, init_func="poke", keep_init_func=True, **option)  # type: ignore[arg-type]
+    assert Running(out).call("peek", SMALL + 16) == (0x5A5A5A5A if zero is False else 0)  # on by default
 
 
 # ---------------------------------------------------------------- a heap of two segments
