@@ -527,21 +527,30 @@ def listing(root: Path) -> list[tuple[str, int, int]]:
     return [(str(path), path.lstat().st_size, path.lstat().st_mtime_ns) for path in sorted(root.rglob("*"))]
 
 
+#: What a build of the `precompile = true` project ships from the caches.
+SHIPPED = ("greeter_pkg/app.wasm", "greeter_pkg/app.cwasm")
+
+
+def built_once(tmp_path: Path) -> tuple[Path, list[bytes]]:
+    """A project with `precompile = true`, built once (its entries now in the caches): it, and what it shipped."""
+    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
+    first = build_in_process(project)
+    shipped = [wheel_member(first, member) for member in SHIPPED]
+    first.unlink()
+    return project, shipped
+
+
 def test_a_read_only_cache_serves_a_rebuild_and_says_so_once(
     tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
-    first = build_in_process(project)
-    members = ("greeter_pkg/app.wasm", "greeter_pkg/app.cwasm")
-    shipped = [wheel_member(first, member) for member in members]
+    project, shipped = built_once(tmp_path)
     before = listing(snapshot_cache_dir)
-    first.unlink()
     capsys.readouterr()
     with read_only(snapshot_cache_dir):
         second = build_in_process(project)
         assert listing(snapshot_cache_dir) == before  # nothing written, not even an access time
     log = capsys.readouterr().err
-    assert [wheel_member(second, member) for member in members] == shipped
+    assert [wheel_member(second, member) for member in SHIPPED] == shipped
     assert "from the cache (" in log and "Wasmtime not run" in log
     assert "Pre-initializing" not in log  # init did not run
     lines = [line for line in log.splitlines() if "read-only" in line]
@@ -553,11 +562,7 @@ def test_a_read_only_cache_serves_a_rebuild_and_says_so_once(
 def test_a_read_only_cache_with_damaged_entries_builds_anew_and_says_they_were_skipped(
     tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    project = make_project(tmp_path / "p", HOOK + "precompile = true\n", raw_component=GLOBALS)
-    first = build_in_process(project)
-    members = ("greeter_pkg/app.wasm", "greeter_pkg/app.cwasm")
-    shipped = [wheel_member(first, member) for member in members]
-    first.unlink()
+    project, shipped = built_once(tmp_path)
     entries = [path for kind in ("precompiled", "snapshots") for path in (snapshot_cache_dir / kind).iterdir()]
     assert [path.parent.name for path in entries] == ["precompiled", "snapshots"]
     for path in entries:
@@ -569,7 +574,7 @@ def test_a_read_only_cache_with_damaged_entries_builds_anew_and_says_they_were_s
         assert listing(snapshot_cache_dir) == before  # the damaged entries are still there, untouched
     log = capsys.readouterr().err
     assert "Pre-initializing" in log  # made again, not served from the damaged entry
-    assert [wheel_member(second, member) for member in members] == shipped
+    assert [wheel_member(second, member) for member in SHIPPED] == shipped
     reason = os.strerror(errno.EPERM if os.geteuid() == 0 else errno.EACCES)
     for kind, path in zip((PrecompiledCache, SnapshotCache), entries):
         assert skipped(kind, path, reason) in log, log

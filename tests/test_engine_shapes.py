@@ -789,18 +789,21 @@ def test_dead_shadow_stack_is_zeroed() -> None:
     assert (out.call("load", 1020), out.call("load", 4096), out.call("load", 8192)) == (3, 7, 9)
 
 
-#: wit-component exports interfaces as instances of a small shim component that imports the lifted
-#: functions and re-exports them.
-SHIM_SETUP = """
-(component
-  (core module $m
+#: Init sets a global to 6 that `get` returns, both lifted: the start of the components below.
+SETUP_FUNCS = """  (core module $m
     (global $g (mut i32) (i32.const 0))
     (func (export "init") (global.set $g (i32.const 6)))
     (func (export "get") (result i32) (global.get $g)))
   (core instance $i (instantiate $m))
   (func $init (canon lift (core func $i "init")))
   (func $get (result u32) (canon lift (core func $i "get")))
-  (component $shim
+"""
+
+#: wit-component exports interfaces as instances of a small shim component that imports the lifted
+#: functions and re-exports them.
+SHIM_SETUP = f"""
+(component
+{SETUP_FUNCS}  (component $shim
     (import "import-init" (func $a))
     (import "import-get" (func $b (result u32)))
     (export "init" (func $a))
@@ -838,16 +841,9 @@ def test_init_in_an_instance_exported_twice_is_removed() -> None:
 
 
 #: Init is a top-level export; an instance of exports bundles `get`, lifted after it, under another name.
-BUNDLE_AFTER_INIT = """
+BUNDLE_AFTER_INIT = f"""
 (component
-  (core module $m
-    (global $g (mut i32) (i32.const 0))
-    (func (export "init") (global.set $g (i32.const 5)))
-    (func (export "get") (result i32) (global.get $g)))
-  (core instance $i (instantiate $m))
-  (func $init (canon lift (core func $i "init")))
-  (export "component-init" (func $init))
-  (func $get (result u32) (canon lift (core func $i "get")))
+{SETUP_FUNCS}  (export "component-init" (func $init))
   (instance $bundle (export "get" (func $get)))
   (export "api" (instance $bundle)))
 """
@@ -859,4 +855,4 @@ def test_an_instance_of_exports_follows_its_functions_to_their_new_indices() -> 
     out = Running(snapshot(wat(BUNDLE_AFTER_INIT)))
     assert out.instance.get_export_index(out.store, "component-init") is None
     api = out.instance.get_export_index(out.store, "api")
-    assert out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", api))(out.store) == 5
+    assert out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", api))(out.store) == 6
