@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="INPUT", type=Path, help="the component to pre-initialize")
     p.add_argument("-o", "--output", metavar="OUTPUT", type=Path, required=True,
-                   help="where to write the result (may equal INPUT: it is replaced atomically)")
+                   help="where to write the result; may equal INPUT (replaced atomically)")
     p.add_argument("-f", "--init-func", metavar="SPEC", default=DEFAULT_INIT_FUNC,
                    help="the init export: `name`, `interface.name` or `interface.name@version`, optionally with WAVE arguments, "
                    f"e.g. 'load(\"words\", true)' (default: {DEFAULT_INIT_FUNC})")
@@ -69,14 +69,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-code-cache", action="store_true",
                    help="compile every time; by default the compiled code is kept in the cache directory for later runs")
     p.add_argument("--timeout", metavar="SECONDS", type=_seconds, default=DEFAULT_TIMEOUT,
-                   help=f"stop an init that runs longer than this (default: {DEFAULT_TIMEOUT:g}; 0 for no limit)")
+                   help=f"stop an init that runs longer than this (default: {DEFAULT_TIMEOUT:g}; 0 or inf for no limit)")
     p.add_argument("--max-memory", metavar="BYTES", type=_size, default=None,
                    help="stop an init whose memory grows past this size (suffixes K, M, G allowed)")
     p.add_argument("-q", "--quiet", action="store_true", help="do not show the guest's output or the summary")
     p.add_argument("-v", "--verbose", action="store_true",
                    help="say why an optional step changed nothing; on failure, also show Wasmtime's full error "
                         "(the wasm backtrace) and the guest's Rust panic lines")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}", help="show the version and exit")
     return p  # fmt: skip
 
 

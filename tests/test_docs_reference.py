@@ -101,6 +101,21 @@ def test_command_page_synopsis_names_each_argument_as_help_does() -> None:
             assert any(f"{flag} {action.metavar}" in words for flag in action.option_strings), action
 
 
+def test_the_command_page_begins_each_meaning_with_what_help_says() -> None:
+    """Each row of docs/cli.md's table starts with the argument's `--help` text (then may say more)."""
+    rows = option_rows(DOCS / "cli.md", "Options")
+
+    def plain(text: str) -> str:
+        return " ".join(text.replace("`", "").replace("**", "").split())
+
+    for action in _parser()._actions:
+        if action.option_strings == ["-h", "--help"]:
+            continue  # argparse's own
+        names = action.option_strings or [action.metavar]
+        (meaning,) = [cells[0] for row, cells in rows.items() if any(re.search(rf"`{re.escape(n)}\b", row) for n in names)]
+        assert action.help and plain(meaning).startswith(plain(action.help)), (names, action.help, meaning)
+
+
 def test_python_api_page_lists_every_exported_error() -> None:
     import hatch_component_init
 
