@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -469,6 +470,21 @@ def test_size_and_seconds_parsing() -> None:
     assert _seconds("1.5") == 1.5
     assert _seconds("0") is None
     assert _seconds("inf") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("0", "`0` must be positive"),
+        ("-1K", "`-1K` must be positive"),
+        ("lots", "`lots` is not a size in bytes (e.g. 512M)"),
+        ("8589934592G", "`8589934592G` is too large (at most 9223372036854775807 bytes)"),
+    ],
+)
+def test_a_size_that_is_not_a_limit_is_refused(text: str, why: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError) as info:
+        _size(text)
+    assert str(info.value) == why
 
 
 def test_line_prefixer_splits_streams_and_lines() -> None:
