@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import test_engine_shapes as shapes
-from hatch_component_init import InvalidComponentError, UnsupportedComponentError
+from hatch_component_init import InvalidComponentError, UnsupportedComponentError, pre_initialize
 from hatch_component_init.rewrite import reencode
 from hatch_component_init.wasm.component import Sort, parse_component
 from hatch_component_init.wasm.core_module import parse_core_module
@@ -114,6 +114,18 @@ def test_a_malformed_core_module_is_refused_where_the_byte_is(sections: bytes, m
     with pytest.raises(InvalidComponentError) as info:
         parse_core_module(memoryview(b"\x00asm\x01\x00\x00\x00" + sections), base=1000)
     assert str(info.value).startswith(message) and info.value.offset == 1000 + at, (str(info.value), info.value.offset)
+
+
+@pytest.mark.parametrize(
+    ("sort", "message"), [(b"\x06", "unknown sort 0x6"), (b"\x00\x05", "unknown core sort 0x5")], ids=["sort", "core-sort"]
+)
+def test_an_export_of_an_unknown_sort_is_refused_where_the_byte_is(sort: bytes, message: str) -> None:
+    """wasm/component.read_sort: an export section's one export, `a`, of a sort no component has."""
+    body = b"\x01" + b"\x00\x01a" + sort + b"\x00"
+    header = b"\x00asm\x0d\x00\x01\x00" + b"\x0b" + bytes([len(body)])
+    with pytest.raises(InvalidComponentError) as info:
+        pre_initialize(header + body)
+    assert str(info.value) == f"{message} (at offset {len(header) + 4 + len(sort) - 1:#x})"
 
 
 def test_core_module_view() -> None:
