@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -83,6 +84,33 @@ def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert [p.name for p in folder.parent.iterdir()] == [folder.name]
     (wheels / "tinyword-1.0-py3-none-any.whl").unlink()  # a second install would fail now
     assert install_requirements(["tinyword"], tmp_path / "cache", "componentize-py") == (folder, False)
+
+
+@pytest.mark.parametrize("other_build_first", [True, False], ids=["another-build-got-there-first", "a-failure"])
+def test_a_rename_that_fails_is_fine_only_if_another_build_made_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_build_first: bool
+) -> None:
+    wheels = tmp_path / "wheels"
+    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    rename = os.rename
+
+    def raced(source: Path, target: Path) -> None:
+        if other_build_first:
+            shutil.copytree(source, target)  # the same requirements, installed by a concurrent build
+            rename(source, target)  # now fails: the folder is there and not empty
+        raise PermissionError(13, "Permission denied", str(target))
+
+    monkeypatch.setattr(requirements.os, "rename", raced)
+    cache = tmp_path / "cache"
+    if other_build_first:
+        folder, installed = install_requirements(["tinyword"], cache, "componentize-py")
+        assert installed and (folder / "tinyword" / "__init__.py").read_text() == "WORD = 'hi'\n"
+    else:
+        with pytest.raises(PermissionError):
+            install_requirements(["tinyword"], cache, "componentize-py")
+    assert [path.name for path in (cache / "requirements").iterdir() if path.name.endswith(".partial")] == []
 
 
 def test_least_recently_used_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
