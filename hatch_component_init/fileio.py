@@ -40,7 +40,7 @@ def _current_umask() -> int:
     writable by others).
     """
     try:
-        with open(_STATUS, encoding="ascii") as status:
+        with open(_STATUS, encoding="utf-8", errors="replace") as status:  # its `Name:` may be any bytes
             for line in status:
                 if line.startswith("Umask:"):
                     return int(line.split()[1], 8)
