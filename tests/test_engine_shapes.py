@@ -840,18 +840,19 @@ def test_init_in_an_instance_exported_twice_is_removed() -> None:
         _setup_interface(out, name)
 
 
-#: Init is a top-level export; an instance of exports bundles `get`, lifted after it, under another name.
+#: Init is a top-level export; an instance of exports bundles `get` under another name. The export of init
+#: comes between the two lifts: an export takes a function index, so removing it moves `get` down one.
+INIT_EXPORTED_BETWEEN = SETUP_FUNCS.replace("  (func $get", '  (export "component-init" (func $init))\n  (func $get')
 BUNDLE_AFTER_INIT = f"""
 (component
-{SETUP_FUNCS}  (export "component-init" (func $init))
-  (instance $bundle (export "get" (func $get)))
+{INIT_EXPORTED_BETWEEN}  (instance $bundle (export "get" (func $get)))
   (export "api" (instance $bundle)))
 """
 
 
 def test_an_instance_of_exports_follows_its_functions_to_their_new_indices() -> None:
-    """rewrite._rewrite_entry: removing init's lifted function moves `get` down one index; the bundle's item is
-    written anew with its name, and the interface still answers from the snapshot."""
+    """rewrite._rewrite_entry: removing init's export moves `get` down one index; the bundle's item is written
+    anew with its name, and the interface still answers from the snapshot."""
     out = Running(snapshot(wat(BUNDLE_AFTER_INIT)))
     assert out.instance.get_export_index(out.store, "component-init") is None
     api = out.instance.get_export_index(out.store, "api")
