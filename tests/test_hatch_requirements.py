@@ -71,11 +71,17 @@ def test_the_hook_keys_its_component_by_its_requirements(tmp_path: Path, snapsho
     assert keys_of[3] == keys_of[1]
 
 
-def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def offline_tinyword(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """pip offered only `tinyword` 1.0 (a pure wheel, `WORD = 'hi'`), from a folder: the folder."""
     wheels = tmp_path / "wheels"
     make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    return wheels
+
+
+def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wheels = offline_tinyword(tmp_path, monkeypatch)
     folder, installed = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py")
     assert installed
     assert (folder / "tinyword" / "__init__.py").read_text() == "WORD = 'hi'\n"
@@ -90,10 +96,7 @@ def test_installed_once_then_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_a_rename_that_fails_is_fine_only_if_another_build_made_the_folder(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, other_build_first: bool
 ) -> None:
-    wheels = tmp_path / "wheels"
-    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    offline_tinyword(tmp_path, monkeypatch)
     rename = os.rename
 
     def raced(source: Path, target: Path) -> None:
@@ -172,10 +175,7 @@ def _remove(folder: Path) -> None:
 def test_a_damaged_folder_is_removed_reported_and_installed_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damage: object
 ) -> None:
-    wheels = tmp_path / "wheels"
-    make_pure_wheel(wheels, "tinyword", "1.0", {"tinyword/__init__.py": "WORD = 'hi'\n"})
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    offline_tinyword(tmp_path, monkeypatch)
     folder, _ = install_requirements(["tinyword"], tmp_path / "cache", "componentize-py")
     # What componentize-py's guest writes there is no damage.
     (folder / "tinyword" / "__pycache__").mkdir()
