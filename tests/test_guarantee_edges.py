@@ -126,6 +126,24 @@ def test_the_umask_is_read_without_being_changed(tmp_path: Path, monkeypatch: py
     assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == 0o640
 
 
+def test_the_umask_is_read_from_a_status_whose_process_name_is_not_utf8(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`/proc/self/status` starts with the process name, which may be any bytes: the `Umask:` line is still read."""
+    from hatch_component_init import fileio
+
+    status = tmp_path / "status"
+    status.write_bytes(b"Name:\tpy\xff\xfethon\nUmask:\t0027\nState:\tR (running)\n")
+    monkeypatch.setattr(fileio, "_STATUS", str(status))
+
+    def refuse(mask: int) -> int:
+        raise AssertionError(f"os.umask({mask:#o}) called")
+
+    monkeypatch.setattr(os, "umask", refuse)
+    atomic_write(tmp_path / "new.wasm", b"data")
+    assert (tmp_path / "new.wasm").stat().st_mode & 0o777 == 0o640  # the status file's umask, not the process's
+
+
 def test_where_the_umask_is_not_reported_it_is_set_strict_for_the_instant(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
