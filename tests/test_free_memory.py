@@ -471,6 +471,21 @@ def test_the_command_says_why_with_v_and_keeps_the_bytes_when_asked(tmp_path: Pa
     assert Running((tmp_path / "d.wasm").read_bytes()).call("peek", SMALL + 16) == 0x5A5A5A5A
 
 
+@pytest.mark.parametrize("verbose", [False, True], ids=["default", "-v"])
+def test_no_init_and_no_zeroing_copies_the_input_and_says_so_with_v(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verbose: bool
+) -> None:
+    """cli._run in process: `--no-init --no-zero-free-memory` writes the input as it is; `-v` says so."""
+    from hatch_component_init.cli import main
+
+    source, out = tmp_path / "in.wasm", tmp_path / "out.wasm"
+    source.write_bytes(HEAP_SHAPED)
+    assert main([str(source), "-o", str(out), "--no-init", "--no-zero-free-memory", *(["-v"] if verbose else [])]) == 0
+    assert out.read_bytes() == HEAP_SHAPED
+    said = "component-init: free allocator memory was kept, as asked: the output is the input"
+    assert (said in capsys.readouterr().err.splitlines()) == verbose
+
+
 @pytest.mark.usefixtures("snapshot_cache_dir")
 def test_the_hook_with_init_func_false_ships_it_zeroed_unless_told(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
