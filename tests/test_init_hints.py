@@ -205,6 +205,14 @@ class TestPanicLines:
         out.flush()
         assert [line.removeprefix("[guest stderr] ") for line in shown] == [*MISSING_FILE.splitlines()[:3], "after"]
 
+    def test_by_default_nothing_is_hidden(self) -> None:
+        """Hiding the panic lines is for the command and the hook to ask (`-v` shows them): not the default."""
+        shown: list[str] = []
+        out = LinePrefixer(shown.append)
+        out("stderr", MISSING_FILE.encode())
+        out.flush()
+        assert [line.removeprefix("[guest stderr] ") for line in shown] == MISSING_FILE.splitlines()
+
     def test_a_report_that_does_not_end_is_shown(self) -> None:
         shown: list[str] = []
         out = LinePrefixer(shown.append, hide_panics=True)
