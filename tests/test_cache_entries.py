@@ -608,6 +608,30 @@ def test_an_in_tree_write_that_cannot_begin_takes_the_cache_write_with_it(
     assert not tree.exists()
 
 
+@pytest.mark.parametrize("precompile", [False, True])
+@pytest.mark.parametrize("rebuild_on_load", [True, False])
+def test_an_editable_build_says_how_its_loader_compiles(
+    tmp_path: Path, snapshot_cache_dir: Path, capsys: pytest.CaptureFixture[str], precompile: bool,
+    rebuild_on_load: bool,
+) -> None:
+    """component_init._install_loader_in_tree: the line names the compiler and cache, says that `precompile` is
+    for regular wheels when it is on, and whether the loader rebuilds."""
+    from hatch_support import DEV_MODE_DIRS
+
+    table = HOOK + 'loader = "greeter_pkg/_component.py"\n' + f"precompile = {str(precompile).lower()}\n"
+    table += f"rebuild-on-load = {str(rebuild_on_load).lower()}\n"
+    project = make_project(tmp_path / "p", table, raw_component=GLOBALS, wheel_options=DEV_MODE_DIRS)
+    capsys.readouterr()
+    build_in_process(project, version="editable")
+    (line,) = [line for line in capsys.readouterr().err.splitlines() if "wrote the loader" in line]
+    how = "Winch and hatch-component-init's code cache" if rebuild_on_load else "Wasmtime's cache"
+    assert line == (
+        "Editable install: wrote the loader to `greeter_pkg/_component.py` in the source tree; it compiles "
+        f"`greeter_pkg/app.wasm` with {how}" + " (`precompile` applies to regular wheels only)" * precompile
+        + "; it rebuilds the component when the app changed" * rebuild_on_load
+    )
+
+
 def check_globals(snapshot: bytes) -> None:
     from wat_support import Running
 
