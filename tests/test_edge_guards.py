@@ -492,6 +492,30 @@ def test_loading_a_host_module_leaves_the_python_path_as_it_was(tmp_path: Path, 
     assert sys.path == before
 
 
+@pytest.mark.parametrize(
+    ("function", "why"),
+    [("missing", "module `edge_guard_host_names` has no `missing`"),
+     ("define.missing", "module `edge_guard_host_names` has no `define.missing`"),
+     ("NOT_CALLABLE", "`NOT_CALLABLE` is not callable")],
+)  # fmt: skip
+def test_a_host_function_that_is_not_there_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, function: str, why: str
+) -> None:
+    """host_spec.load_host: a name the module lacks (at any level of a dotted name), or that is no function."""
+    import sys
+
+    from hatch_component_init.errors import ConfigError
+    from hatch_component_init.host_spec import load_host
+
+    module = _host_module(tmp_path, "edge_guard_host_names")
+    module.write_text(module.read_text() + "\nNOT_CALLABLE = 3\n")
+    monkeypatch.delitem(sys.modules, "edge_guard_host_names", raising=False)
+    with pytest.raises(ConfigError) as info:
+        load_host(f"edge_guard_host_names:{function}", tmp_path, "--host")
+    sys.modules.pop("edge_guard_host_names", None)
+    assert str(info.value) == f"--host `edge_guard_host_names:{function}`: {why}"
+
+
 def test_a_fresh_host_import_gives_back_the_module_imported_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """hatch/host.load_fresh: whoever imported that module name before the hook keeps their module."""
     import sys
