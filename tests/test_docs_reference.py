@@ -116,6 +116,13 @@ def test_the_command_page_begins_each_meaning_with_what_help_says() -> None:
         assert action.help and plain(meaning).startswith(plain(action.help)), (names, action.help, meaning)
 
 
+def test_the_command_page_starts_with_what_help_says_the_command_does() -> None:
+    description = _parser().description
+    assert description
+    first = (DOCS / "cli.md").read_text().split("\n\n")[1]
+    assert " ".join(first.split()).startswith(description)
+
+
 def test_python_api_page_lists_every_exported_error() -> None:
     import hatch_component_init
 

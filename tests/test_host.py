@@ -215,7 +215,8 @@ def test_cli_host_without_a_function_is_a_usage_error_in_process(
     with pytest.raises(SystemExit) as exited:
         main(["app.wasm", "-o", "out.wasm", "--host", "build_host"])
     assert exited.value.code == 2
-    assert "error: --host must look like `module:function`" in capsys.readouterr().err
+    # The command's name, however it was started (`python -m hatch_component_init` too).
+    assert "\ncomponent-init: error: --host must look like `module:function`" in capsys.readouterr().err
     assert not (tmp_path / "out.wasm").exists()
 
 
