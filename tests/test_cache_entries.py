@@ -580,6 +580,8 @@ def test_a_read_only_cache_with_damaged_entries_builds_anew_and_says_they_were_s
         assert skipped(kind, path, reason) in log, log
     assert "Removed a damaged entry" not in log
     assert log.count(read_only_cache_warning(str(snapshot_cache_dir))) == 1, log
+    # Its new snapshot could not be cached either: said, with the cache and the reason.
+    assert f"Could not write the snapshot cache in `{snapshot_cache_dir}`: [Errno {errno.EPERM if os.geteuid() == 0 else errno.EACCES}]" in log
 
 
 def test_an_in_tree_write_that_cannot_begin_takes_the_cache_write_with_it(
@@ -630,6 +632,42 @@ def test_an_editable_build_says_how_its_loader_compiles(
         f"`greeter_pkg/app.wasm` with {how}" + " (`precompile` applies to regular wheels only)" * precompile
         + "; it rebuilds the component when the app changed" * rebuild_on_load
     )
+
+
+def test_a_snapshot_the_cache_cannot_take_in_is_shipped_and_said(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """component_init._keep_checked: the entry's write began but cannot be put in place (a full disk at the
+    rename): the build warns, and ships the checked snapshot from its own staging file."""
+    project, shipped = built_once(tmp_path)
+    for entry in (snapshot_cache_dir / "snapshots").iterdir():
+        entry.unlink()  # a miss: init runs again and the snapshot is written to the cache anew
+
+    def full(self: SnapshotCache, pending: object) -> Path:
+        pending.discard()  # type: ignore[attr-defined]
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(SnapshotCache, "finish_put", full)
+    capsys.readouterr()
+    wheel = build_in_process(project)
+    log = capsys.readouterr().err
+    assert f"Could not write the snapshot cache in `{snapshot_cache_dir}`: [Errno {errno.ENOSPC}] No space left" in log
+    assert [wheel_member(wheel, member) for member in SHIPPED] == shipped
+    assert not any((snapshot_cache_dir / "snapshots").iterdir())
+
+
+@pytest.mark.parametrize("destination", ["greeter_pkg/app.wasm", "greeter_pkg/gen/wasm/app.wasm"], ids=["next-to", "nested"])
+def test_an_editable_build_writes_its_snapshot_in_the_tree_and_leaves_no_temp_file(
+    tmp_path: Path, snapshot_cache_dir: Path, destination: str
+) -> None:
+    """The in-tree write begun with the cache's is committed, into folders made as needed."""
+    from hatch_support import DEV_MODE_DIRS
+
+    table = HOOK.replace('destination = "greeter_pkg/app.wasm"', f'destination = "{destination}"')
+    project = make_project(tmp_path / "p", table, raw_component=GLOBALS, wheel_options=DEV_MODE_DIRS)
+    build_in_process(project, version="editable")
+    check_globals((project / destination).read_bytes())
+    assert [path.name for path in project.rglob("*.tmp")] == []
 
 
 def check_globals(snapshot: bytes) -> None:

@@ -487,6 +487,19 @@ def test_a_size_that_is_not_a_limit_is_refused(text: str, why: str) -> None:
     assert str(info.value) == why
 
 
+def test_the_parser_converts_sizes_and_times_and_says_its_version(capsys: pytest.CaptureFixture[str]) -> None:
+    from hatch_component_init import __version__
+    from hatch_component_init.cli import _parser, main
+
+    args = _parser().parse_args(["in.wasm", "-o", "out.wasm", "--max-memory", "64K", "--timeout", "2.5"])
+    assert (args.max_memory, args.timeout) == (64 << 10, 2.5)
+    assert _parser().parse_args(["in.wasm", "-o", "out.wasm"]).max_memory is None
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out == f"component-init {__version__}\n"
+
+
 def test_line_prefixer_splits_streams_and_lines() -> None:
     lines: list[str] = []
     p = LinePrefixer(lines.append)
