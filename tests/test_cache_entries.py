@@ -656,6 +656,28 @@ def test_a_snapshot_the_cache_cannot_take_in_is_shipped_and_said(
     assert not any((snapshot_cache_dir / "snapshots").iterdir())
 
 
+def test_an_editable_build_stopped_while_its_snapshot_is_cached_leaves_the_tree_as_it_was(
+    tmp_path: Path, snapshot_cache_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """component_init._keep_checked: stopped (a signal's exception) while the cache's entry is put in place, the
+    in-tree write begun with it is taken back: no snapshot in the tree and no temp file next to where it goes."""
+    from hatch_support import DEV_MODE_DIRS
+
+    class Stopped(BaseException):
+        pass
+
+    def stopped(self: SnapshotCache, pending: object) -> Path:
+        pending.discard()  # type: ignore[attr-defined]
+        raise Stopped
+
+    project = make_project(tmp_path / "p", HOOK, raw_component=GLOBALS, wheel_options=DEV_MODE_DIRS)
+    monkeypatch.setattr(SnapshotCache, "finish_put", stopped)
+    with pytest.raises(Stopped):
+        build_in_process(project, version="editable")
+    assert not (project / "greeter_pkg" / "app.wasm").exists()
+    assert [path.name for path in project.rglob("*.tmp")] == []
+
+
 @pytest.mark.parametrize("destination", ["greeter_pkg/app.wasm", "greeter_pkg/gen/wasm/app.wasm"], ids=["next-to", "nested"])
 def test_an_editable_build_writes_its_snapshot_in_the_tree_and_leaves_no_temp_file(
     tmp_path: Path, snapshot_cache_dir: Path, destination: str
