@@ -301,10 +301,13 @@ class TestErrors:
 
 
 class TestSkip:
+    # docs/building.md shows `=1`; the other spellings of "on" are taken too.
+    @pytest.mark.parametrize("value", ["1", "true", "yes", "on", " Yes "])
     def test_ships_raw_component(
-        self, project: Path, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        self, project: Path, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        value: str,
     ) -> None:
-        monkeypatch.setenv("HATCH_COMPONENT_INIT_SKIP", "1")
+        monkeypatch.setenv("HATCH_COMPONENT_INIT_SKIP", value)
         wheel = build_in_process(project)
         assert wheel_member(wheel, DESTINATION) == RAW
         assert not engine.calls
