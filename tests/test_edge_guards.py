@@ -664,8 +664,9 @@ def test_no_first_call_warning_about_the_environment_when_nothing_was_reset() ->
     assert first_call == ["detail"], notes
 
 
-def test_a_failed_componentize_py_run_leaves_no_partial_output(tmp_path: Path) -> None:
-    """hatch/componentize._run_componentize_py: the file written next to `output` goes when the run fails."""
+def test_a_failed_componentize_py_run_leaves_no_partial_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """hatch/componentize._run_componentize_py: the file written next to `output` goes when the run fails (after
+    the line saying the run began)."""
     import sys
 
     from hatch_component_init.errors import BuildStepError
@@ -679,6 +680,7 @@ def test_a_failed_componentize_py_run_leaves_no_partial_output(tmp_path: Path) -
     with pytest.raises(BuildStepError, match="componentize-py failed \\(exit code 3\\)"):
         hook._run_componentize_py("0.25.1")
     assert sorted(p.name for p in (tmp_path / "build").iterdir()) == []
+    assert "Building component `build/app.wasm` with componentize-py 0.25.1" in capsys.readouterr().err
 
 
 def test_an_outer_alias_follows_its_module_past_inserted_copies() -> None:
