@@ -857,3 +857,25 @@ def test_an_instance_of_exports_follows_its_functions_to_their_new_indices() -> 
     assert out.instance.get_export_index(out.store, "component-init") is None
     api = out.instance.get_export_index(out.store, "api")
     assert out.instance.get_func(out.store, out.instance.get_export_index(out.store, "get", api))(out.store) == 6
+
+
+#: A start function reads the module's own data into a global before init adds one.
+START_READS_DATA = """
+(component
+  (core module $m
+    (memory 1)
+    (data (i32.const 16) "\\2a")
+    (global $g (mut i32) (i32.const 0))
+    (func $start (global.set $g (i32.load8_u (i32.const 16))))
+    (start $start)
+    (func (export "init") (global.set $g (i32.add (global.get $g) (i32.const 1))))
+    (func (export "get") (result i32) (global.get $g)))
+  (core instance $i (instantiate $m))
+  (func (export "component-init") (canon lift (core func $i "init")))
+  (func (export "get") (result u32) (canon lift (core func $i "get"))))
+"""
+
+
+def test_a_start_function_sees_its_module_data_during_init() -> None:
+    """data_modules.find_movable: a module that runs code when instantiated keeps its data in place for the run."""
+    assert Running(snapshot(wat(START_READS_DATA))).call("get") == 43
