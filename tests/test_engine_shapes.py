@@ -879,3 +879,12 @@ START_READS_DATA = """
 def test_a_start_function_sees_its_module_data_during_init() -> None:
     """data_modules.find_movable: a module that runs code when instantiated keeps its data in place for the run."""
     assert Running(snapshot(wat(START_READS_DATA))).call("get") == 43
+
+
+def test_an_output_whose_init_was_removed_from_a_shim_instance_is_said_to_be_pre_initialized() -> None:
+    """api._refuse_already_initialized: the shim component's own exports say that init is gone from the instance."""
+    from hatch_component_init.errors import MissingInitExportError
+
+    out = snapshot(wat(SHIM_SETUP), init_func="example:demo/setup.init")
+    with pytest.raises(MissingInitExportError, match="the component was already pre-initialized"):
+        snapshot(out, init_func="example:demo/setup.init")
