@@ -83,6 +83,25 @@ def test_memory_limit_note_only_when_a_memory_can_pass_it() -> None:
     assert "can grow past the memory limit of 1,048,575 bytes" in str(below.value)
 
 
+def test_memory_limit_note_for_a_memory_of_a_nested_component() -> None:
+    """runtime._can_outgrow: the memories of nested components are looked at too."""
+    nested = wat(
+        """
+(component
+  (component $inner
+    (core module $m (memory 1 16) (func (export "init") unreachable))
+    (core instance $i (instantiate $m))
+    (func (export "init") (canon lift (core func $i "init"))))
+  (instance $c (instantiate $inner))
+  (alias export $c "init" (func $f))
+  (export "component-init" (func $f)))
+"""
+    )
+    with pytest.raises(InitFailedError) as below:
+        pre_initialize(nested, max_memory=16 * 65536 - 1)
+    assert "can grow past the memory limit of 1,048,575 bytes" in str(below.value)
+
+
 #: Takes nothing from WASI; init only sets a global.
 QUIET = wat(
     """
