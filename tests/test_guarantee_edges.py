@@ -356,7 +356,13 @@ def test_descriptors_beyond_the_granted_dirs_are_refused() -> None:
 # ---------------------------------------------------------------- stdio renewal (instrument.py, accessor.py)
 
 
-def _libc_like(extra: str) -> bytes:
+#: wasi-libc's `descriptor_table_remove(fd) -> errno`; each call adds fd+1 to $removed.
+REMOVE = """(func (export "descriptor_table_remove") (param i32) (result i32)
+      (global.set $removed (i32.add (global.get $removed) (i32.add (local.get 0) (i32.const 1))))
+      (i32.const 0))"""
+
+
+def _libc_like(extra: str, remove: str = REMOVE) -> bytes:
     """A component whose core module exports an older wasi-libc's reset and descriptor functions; each call
     of `descriptor_table_remove(fd)` adds fd+1 to $removed, `__wasilibc_init_stdio` counts in $inits."""
     return wat(
@@ -367,9 +373,7 @@ def _libc_like(extra: str) -> bytes:
     (global $removed (mut i32) (i32.const 0))
     (global $inits (mut i32) (i32.const 0))
     (func (export "__wasilibc_reset_preopens"))
-    (func (export "descriptor_table_remove") (param i32) (result i32)
-      (global.set $removed (i32.add (global.get $removed) (i32.add (local.get 0) (i32.const 1))))
-      (i32.const 0))
+    {remove}
     (func (export "__wasilibc_init_stdio") (result i32)
       (global.set $inits (i32.add (global.get $inits) (i32.const 1)))
       (i32.const 0))
@@ -391,6 +395,9 @@ def test_an_older_wasi_libc_gets_fresh_stdio_descriptors_after_init(tmp_path: Pa
     # A libc that can clear its table forgets stdio in its own reset: nothing to renew.
     cleared = _libc_like('(func (export "descriptor_table_clear"))')
     assert Running(snapshot(cleared)).call("get") == 0
+    # A `descriptor_table_remove` of another signature is not wasi-libc's: left alone.
+    other = _libc_like("", remove='(func (export "descriptor_table_remove") (param i32) (global.set $removed (i32.const 9)))')
+    assert Running(snapshot(other)).call("get") == 0
 
 
 # ---------------------------------------------------------------- cli.py -v
