@@ -128,6 +128,16 @@ def test_an_export_of_an_unknown_sort_is_refused_where_the_byte_is(sort: bytes, 
     assert str(info.value) == f"{message} (at offset {len(header) + 4 + len(sort) - 1:#x})"
 
 
+def test_a_core_instantiation_argument_that_is_not_an_instance_is_refused_where_it_is() -> None:
+    """wasm/component._core_instances: `(instantiate 0 (with "a" ...))` whose argument's kind byte is not 0x12."""
+    module = b"\x00asm\x01\x00\x00\x00"
+    head = b"\x00asm\x0d\x00\x01\x00" + b"\x01" + bytes([len(module)]) + module
+    body = b"\x01" + b"\x00\x00" + b"\x01" + b"\x01a" + b"\x00" + b"\x00"  # one instantiation of module 0
+    with pytest.raises(InvalidComponentError) as info:
+        pre_initialize(head + b"\x02" + bytes([len(body)]) + body)
+    assert str(info.value) == f"core instantiation argument must be an instance (at offset {len(head) + 2 + 6:#x})"
+
+
 def test_core_module_view() -> None:
     from wat_support import wat
 
