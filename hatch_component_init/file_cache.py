@@ -35,7 +35,8 @@ __all__ = [
 CACHE_DIR_ENV = "HATCH_COMPONENT_INIT_CACHE_DIR"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
-#: What a touch of an entry fails with in a cache that cannot be written (a read-only mount, no permission).
+#: What a touch or a removal of an entry fails with in a cache that cannot be written (a read-only mount, no
+#: permission).
 _READ_ONLY = {errno.EROFS, errno.EACCES, errno.EPERM}
 #: Cache directories this process has said are read-only: said once per build, not once per cache kind.
 _told_read_only: set[str] = set()
@@ -74,7 +75,7 @@ class FileCache:
         self.damaged: list[Path] = []
         #: Those of :attr:`damaged` that could not be removed (a read-only cache), with the reason.
         self.kept_damaged: dict[Path, str] = {}
-        #: Set when a hit could not be touched because the cache cannot be written.
+        #: Set when an entry could not be touched or removed because the cache cannot be written.
         self.read_only = False
 
     @property
@@ -116,8 +117,12 @@ class FileCache:
             os.utime(path)
         except OSError as e:
             # A read-only cache (a shared CI cache mounted read-only) cannot be touched, and its entries are still good.
-            if e.errno in _READ_ONLY:
-                self.read_only = True
+            self._note_refused(e)
+
+    def _note_refused(self, error: OSError) -> None:
+        """Remember that the cache cannot be written, where ``error`` says so."""
+        if error.errno in _READ_ONLY:
+            self.read_only = True
 
     def _staged(self, entry: Path, digest: str, stage: Path, link: bool) -> Path | None:
         partial = partial_path(stage)
@@ -151,8 +156,7 @@ class FileCache:
             except OSError as e:
                 # It stays, and each lookup skips it: saying it was removed would be false.
                 self.kept_damaged[entry] = e.strerror or type(e).__name__
-                if e.errno in _READ_ONLY:
-                    self.read_only = True
+                self._note_refused(e)
             self.damaged.append(entry)
         return intact
 
